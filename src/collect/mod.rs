@@ -1,0 +1,348 @@
+//! From AWS API documents to table rows, for one account/region.
+//!
+//! Owns the logic shared by every source: which groups exist in a scope,
+//! which instances and volumes belong to which group, how DynamoDB items,
+//! CloudFormation stacks, Organizations accounts and SSM windows become rows.
+//! Sources only provide the documents, shaped as the AWS CLI prints them,
+//! through [`ScopeInputs`]; this module never does I/O of its own.
+
+pub mod discovery;
+pub mod dynamodb;
+pub mod windows;
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::record::{format_path, PathSeg};
+use crate::sink::partition::Scope;
+use crate::sink::scope::{Route, ScopeWriter};
+use crate::tables::TableId;
+
+/// A document as an AWS API or the AWS CLI returns it.
+pub struct Doc {
+    /// Where it came from (a file path, or `api:Operation`), for error messages.
+    pub origin: String,
+    pub body: Body,
+}
+
+pub enum Body {
+    /// JSON text, parsed without building a DOM where it matters.
+    Bytes(Vec<u8>),
+    Value(Value),
+}
+
+impl Doc {
+    pub fn value(origin: impl Into<String>, v: Value) -> Self {
+        Doc { origin: origin.into(), body: Body::Value(v) }
+    }
+
+    /// The whole document as a JSON value (small documents only).
+    pub fn into_value(self) -> Result<Value, Error> {
+        match self.body {
+            Body::Value(v) => Ok(v),
+            Body::Bytes(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::input(&self.origin, "$", format!("malformed JSON: {e}"))
+            }),
+        }
+    }
+}
+
+/// The documents of one account/region, as the AWS CLI prints them.
+pub trait ScopeInputs {
+    fn scope(&self) -> &Scope;
+    /// `organizations describe-account` (`{"Account": {...}}`), if known.
+    fn account(&self) -> Result<Option<Doc>, Error>;
+    /// `cloudformation describe-stacks` pages (`{"Stacks": [...]}`).
+    fn stacks(&self) -> Result<Vec<Doc>, Error>;
+    /// Names of the DynamoDB tables that can be scanned.
+    fn dynamodb_tables(&self) -> Result<Vec<String>, Error>;
+    /// `dynamodb scan` of `table` (`{"Items": [...]}`), None if the table does not exist.
+    fn scan(&self, table: &str) -> Result<Option<Doc>, Error>;
+    /// `ec2 describe-instances` pages (`{"Reservations": [...]}`).
+    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
+    /// `ec2 describe-volumes` pages (`{"Volumes": [...]}`).
+    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
+    /// `ssm describe-maintenance-windows` pages (`{"WindowIdentities": [...]}`).
+    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error>;
+    /// `ssm list-tags-for-resource` of one window (`{"TagList": [...]}`).
+    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error>;
+}
+
+/// Names of a group's resources, from templates where `{group}` stands for the name.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    pub group_tag: String,
+    pub configuration_table: String,
+    pub scheduler_table: String,
+    pub stack: String,
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Naming {
+            group_tag: "clonesquad:group-name".into(),
+            configuration_table: "CloneSquad-{group}-Configuration".into(),
+            scheduler_table: "CloneSquad-{group}-Scheduler".into(),
+            stack: "CloneSquad-{group}".into(),
+        }
+    }
+}
+
+impl Naming {
+    pub fn expand(template: &str, group: &str) -> String {
+        template.replace("{group}", group)
+    }
+
+    /// The group whose name fills `template` to give `name`, if any.
+    pub fn match_template<'n>(template: &str, name: &'n str) -> Option<&'n str> {
+        let (pre, post) = template.split_once("{group}")?;
+        let g = name.strip_prefix(pre)?.strip_suffix(post)?;
+        (!g.is_empty()).then_some(g)
+    }
+
+    pub fn check(&self) -> Result<(), Error> {
+        for (what, t) in [
+            ("--configuration-table-template", &self.configuration_table),
+            ("--scheduler-table-template", &self.scheduler_table),
+            ("--stack-template", &self.stack),
+        ] {
+            if t.matches("{group}").count() != 1 {
+                return Err(Error::Usage(format!("{what} {t:?} must contain {{group}} exactly once")));
+            }
+        }
+        if self.group_tag.is_empty() {
+            return Err(Error::Usage("--group-tag must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Collects one scope into `w`. Errors confined to a group fail that group;
+/// anything else fails the scope. Never returns early with partial commits:
+/// the caller's [`ScopeWriter::finish`] decides what becomes visible.
+pub fn collect_scope(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming, now_ms: i64) {
+    if let Err(e) = collect_inner(inputs, w, naming, now_ms) {
+        w.fail_scope(e);
+    }
+}
+
+fn collect_inner(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming, now_ms: i64) -> Result<(), Error> {
+    let stacks = discovery::stacks_by_group(inputs.stacks()?, naming)?;
+    for g in stacks.keys() {
+        w.group(g, &format!("CloudFormation stack name {}", Naming::expand(&naming.stack, g)));
+    }
+    let tables = inputs.dynamodb_tables()?;
+    for t in &tables {
+        if let Some(g) = Naming::match_template(&naming.configuration_table, t) {
+            w.group(g, &format!("DynamoDB table name {t}"));
+        }
+    }
+    inputs.instance_pages(&mut |doc| stream_page(w, TableId::Instances, doc))?;
+    // Volumes are routed through the instances they are attached to.
+    w.flush_routed();
+    inputs.volume_pages(&mut |doc| stream_page(w, TableId::Volumes, doc))?;
+    w.flush_routed();
+
+    let account = inputs.account()?.map(Doc::into_value).transpose()?;
+    let windows = windows::load(inputs)?;
+    let groups: Vec<(usize, String)> = w.groups().map(|(i, g)| (i, g.to_string())).collect();
+    for (gi, g) in groups {
+        for (table, template) in [
+            (TableId::Configuration, &naming.configuration_table),
+            (TableId::Scheduler, &naming.scheduler_table),
+        ] {
+            let name = Naming::expand(template, &g);
+            match inputs.scan(&name) {
+                Ok(Some(doc)) => {
+                    let origin = doc.origin.clone();
+                    match doc.into_value().and_then(|v| dynamodb::key_value_rows(&origin, &v, table)) {
+                        Ok(rows) => w.append_group(table, gi, &origin, &rows),
+                        Err(e) => w.fail_group(gi, e),
+                    }
+                }
+                Ok(None) => w.fail_group(
+                    gi,
+                    Error::input(format!("{}/DynamoDB", w.scope()), name.clone(), "table not found"),
+                ),
+                Err(e) => w.fail_group(gi, e),
+            }
+        }
+        let subfleets = w.subfleets(gi);
+        match windows::fleet_rows(&windows, naming, &g, &subfleets, now_ms) {
+            Ok(rows) => w.append_group(TableId::MaintenanceWindows, gi, "ssm:DescribeMaintenanceWindows", &rows),
+            Err(e) => w.fail_group(gi, e),
+        }
+        let row = discovery::row(stacks.get(&g), account.as_ref(), &subfleets);
+        w.append_group(TableId::Discovery, gi, "discovery", std::slice::from_ref(&row));
+    }
+    Ok(())
+}
+
+/// Streams one describe-instances or describe-volumes page into the writer.
+fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Error> {
+    let origin = doc.origin;
+    let mut state = PageState { w, table, path: Vec::new(), row_error: None };
+    let result = match &doc.body {
+        Body::Bytes(b) => {
+            let mut de = serde_json::Deserializer::from_slice(b);
+            PageSeed { s: &mut state }.deserialize(&mut de).and_then(|_| de.end())
+        }
+        Body::Value(v) => PageSeed { s: &mut state }.deserialize(v),
+    };
+    result.map_err(|e| {
+        let msg = e.to_string();
+        match state.row_error.take() {
+            Some(row) => {
+                let (path, m) = row.split_once(": ").unwrap_or(("$", &row));
+                let at = if e.line() > 0 { format!(" (line {}, column {})", e.line(), e.column()) } else { String::new() };
+                Error::input(&origin, path.trim_start_matches("at "), format!("{m}{at}"))
+            }
+            None => Error::input(&origin, format_path(&state.path), msg),
+        }
+    })
+}
+
+struct PageState<'w, 'a> {
+    w: &'w mut ScopeWriter<'a>,
+    table: TableId,
+    path: Vec<PathSeg>,
+    row_error: Option<String>,
+}
+
+/// `{"Reservations": [{"Instances": [..]}]}` or `{"Volumes": [..]}`.
+struct PageSeed<'s, 'w, 'a> {
+    s: &'s mut PageState<'w, 'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an AWS CLI response object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let list = match (self.s.table, key.as_ref()) {
+                (TableId::Instances, "Reservations") => Some(ListKind::Reservations),
+                (TableId::Instances, "Instances") => Some(ListKind::Rows),
+                (TableId::Volumes, "Volumes") => Some(ListKind::Rows),
+                _ => None,
+            };
+            match list {
+                Some(kind) => {
+                    self.s.path.push(PathSeg::Owned(key.into_owned()));
+                    map.next_value_seed(ListSeed { s: &mut *self.s, kind })?;
+                    self.s.path.pop();
+                }
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ListKind {
+    Reservations,
+    Rows,
+}
+
+struct ListSeed<'s, 'w, 'a> {
+    s: &'s mut PageState<'w, 'a>,
+    kind: ListKind,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            self.s.path.push(PathSeg::Index(i));
+            let more = match self.kind {
+                ListKind::Reservations => seq.next_element_seed(PageSeed { s: &mut *self.s })?,
+                ListKind::Rows => seq.next_element_seed(RowSeed { s: &mut *self.s })?,
+            };
+            self.s.path.pop();
+            if more.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+}
+
+/// One instance (appended with no DOM) or one volume (routed by its attachments).
+struct RowSeed<'s, 'w, 'a> {
+    s: &'s mut PageState<'w, 'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let s = self.s;
+        let r = match s.table {
+            TableId::Volumes => {
+                let v = Value::deserialize(d)?;
+                let group = volume_group(s.w, &v);
+                match group {
+                    Some(g) => s.w.append_routed(s.table, Route::Group(g), &s.path, &v).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            }
+            _ => s.w.append_routed(s.table, Route::ByGroupTag, &s.path, d),
+        };
+        r.map_err(|e| {
+            s.row_error = Some(e.clone());
+            de::Error::custom(e)
+        })
+    }
+}
+
+use serde::Deserialize as _;
+
+/// A volume belongs to the group of the first attached instance we routed.
+fn volume_group(w: &ScopeWriter, v: &Value) -> Option<usize> {
+    v.get("Attachments")?
+        .as_array()?
+        .iter()
+        .filter_map(|a| a.get("InstanceId")?.as_str())
+        .find_map(|id| w.instance_group(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_and_expand() {
+        let n = Naming::default();
+        assert_eq!(Naming::match_template(&n.configuration_table, "CloneSquad-web-Configuration"), Some("web"));
+        assert_eq!(Naming::match_template(&n.configuration_table, "CloneSquad--Configuration"), None);
+        assert_eq!(Naming::match_template(&n.configuration_table, "Other-web-Configuration"), None);
+        assert_eq!(Naming::expand(&n.stack, "web"), "CloneSquad-web");
+        n.check().unwrap();
+        let bad = Naming { stack: "no-placeholder".into(), ..Naming::default() };
+        assert!(bad.check().unwrap_err().to_string().contains("--stack-template"));
+    }
+}

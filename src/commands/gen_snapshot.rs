@@ -1,0 +1,19 @@
+//! `fleetcmdb gen-snapshot`: the demo organisation written as a snapshot
+//! directory of AWS CLI JSON (the benchmark input, and a test fixture).
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::collect::Naming;
+use crate::error::{Error, ExitCode};
+use crate::sources::demo::{Demo, DemoOptions};
+use crate::sources::{snapshot, Source};
+
+pub fn run(dir: &Path, opts: DemoOptions, naming: Naming) -> Result<ExitCode, Error> {
+    let demo = Demo::new(opts, naming)?;
+    let (scopes, _) = demo.scopes()?;
+    scopes.par_iter().try_for_each(|s| snapshot::write_scope(demo.inputs(s)?.as_ref(), dir))?;
+    eprintln!("fleetcmdb gen-snapshot: {} -> {} ({} account/regions)", demo.describe(), dir.display(), scopes.len());
+    Ok(ExitCode::Success)
+}

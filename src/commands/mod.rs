@@ -1,0 +1,5 @@
+//! One module per subcommand. Each takes plain settings and returns an exit code.
+
+pub mod ddl;
+pub mod export;
+pub mod gen_snapshot;

@@ -1,0 +1,67 @@
+//! Typed errors and the exit codes they map to.
+//!
+//! Owns [`Error`] and [`ExitCode`]. Errors say what was wrong and where (a
+//! file and a JSON path, a value and its origin); `main` maps them to exit
+//! codes and nothing else decides how the process ends.
+
+use std::path::Path;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Bad arguments, config file or environment.
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("invalid {what} {value:?} (from {origin}): partition values must match [A-Za-z0-9._-]+ and not be '.' or '..'")]
+    BadPartitionValue { what: String, value: String, origin: String },
+
+    /// Input that does not have the expected shape.
+    #[error("{file}: at {json_path}: {message}")]
+    Input { file: String, json_path: String, message: String },
+
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+
+    #[error("writing Parquet for {what}: {message}")]
+    Parquet { what: String, message: String },
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), source }
+    }
+
+    pub fn input(file: impl Into<String>, json_path: impl Into<String>, message: impl ToString) -> Self {
+        Error::Input { file: file.into(), json_path: json_path.into(), message: message.to_string() }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) | Error::BadPartitionValue { .. } => ExitCode::Usage,
+            Error::Internal(_) => ExitCode::Internal,
+            _ => ExitCode::Failed,
+        }
+    }
+}
+
+/// How the process ends. Documented in the README; scripts rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything asked for was done.
+    Success = 0,
+    /// A bug: please report it.
+    Internal = 1,
+    /// Bad arguments or configuration: nothing was done.
+    Usage = 2,
+    /// Some partitions failed; the others were written.
+    Partial = 3,
+    /// Nothing could be done.
+    Failed = 4,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,54 @@
+//! fleetcmdb: an org-wide CMDB for CloneSquad-style EC2 fleets.
+//!
+//! Sources ([`sources`]) provide AWS documents per account/region;
+//! [`collect`] turns them into rows of the tables declared in [`tables`]
+//! (with the language of [`schema`]); [`record`] appends rows into Arrow;
+//! [`sink`] writes Hive-partitioned Parquet atomically to a destination.
+
+pub mod cli;
+pub mod collect;
+pub mod commands;
+pub mod error;
+pub mod failpoint;
+pub mod record;
+pub mod schedule;
+pub mod schema;
+pub mod settings;
+pub mod sink;
+pub mod sources;
+pub mod tables;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::{Error, ExitCode};
+
+/// Parses arguments, resolves settings and runs the command.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Export(a) => commands::export::run(&settings::export(&a)?),
+        Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
+        Command::GenSnapshot(a) => {
+            commands::gen_snapshot::run(&a.dir, settings::demo(&a.demo_opts), settings::naming(&a.naming)?)
+        }
+    }
+}
+
+/// Entry point used by `main`: returns the process exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { ExitCode::Usage as i32 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code as i32,
+        Err(e) => {
+            eprintln!("fleetcmdb: error: {e}");
+            e.exit_code() as i32
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Athena DDL derived from the table declarations.
+//!
+//! Owns the text of every statement fleetcmdb asks Athena to run:
+//! `CREATE DATABASE`, `CREATE EXTERNAL TABLE`, `MSCK REPAIR TABLE`,
+//! batched `ALTER TABLE … ADD IF NOT EXISTS PARTITION` and partition
+//! projection properties. Each statement is one string with no trailing
+//! semicolon, because Athena runs exactly one statement per call.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::{Column, ColumnType, TableDef, PARTITION_COLUMNS};
+use crate::sink::partition::Partition;
+
+/// Athena rejects query strings longer than 262,144 bytes; stay well below it.
+pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 - 4 * 1024;
+
+/// Placeholder location used for the committed `ddl/` files.
+pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/YOUR-PREFIX";
+
+/// Schema version recorded in TBLPROPERTIES; bump when a declaration changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How partitions become known to Athena.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartitionMode {
+    /// `MSCK REPAIR TABLE` after the create.
+    Msck,
+    /// `ALTER TABLE … ADD IF NOT EXISTS PARTITION` for exactly these partitions.
+    Explicit(Vec<Partition>),
+    /// Partition projection; `enum` values when known, else `injected`.
+    Projection(Option<Vec<Partition>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct DdlOptions {
+    pub database: String,
+    pub table_prefix: String,
+    /// Export root (`s3://bucket/prefix`), without `/metadata`.
+    pub location: String,
+    pub partitions: PartitionMode,
+    pub max_statement_bytes: usize,
+}
+
+impl Default for DdlOptions {
+    fn default() -> Self {
+        DdlOptions {
+            database: "cmdb".into(),
+            table_prefix: "cmdb_".into(),
+            location: PLACEHOLDER_LOCATION.into(),
+            partitions: PartitionMode::Msck,
+            max_statement_bytes: MAX_STATEMENT_BYTES,
+        }
+    }
+}
+
+impl DdlOptions {
+    pub fn qualified_name(&self, table: &TableDef) -> String {
+        format!("`{}`.`{}{}`", self.database, self.table_prefix, table.name)
+    }
+
+    pub fn table_location(&self, table: &TableDef) -> String {
+        format!("{}/metadata/{}/", self.location.trim_end_matches('/'), table.name)
+    }
+}
+
+/// The Athena type of a column, e.g. `array<struct<`code`:int,`name`:string>>`.
+pub fn athena_type(ty: &ColumnType) -> String {
+    match ty {
+        ColumnType::String => "string".into(),
+        ColumnType::Bigint => "bigint".into(),
+        ColumnType::Int => "int".into(),
+        ColumnType::Double => "double".into(),
+        ColumnType::Boolean => "boolean".into(),
+        ColumnType::Timestamp => "timestamp".into(),
+        ColumnType::Array(item) => format!("array<{}>", athena_type(item)),
+        ColumnType::Map => "map<string,string>".into(),
+        ColumnType::Struct(cols) => {
+            let inner: Vec<String> = cols
+                .iter()
+                .map(|c| format!("`{}`:{}", c.name, athena_type(&c.ty)))
+                .collect();
+            format!("struct<{}>", inner.join(","))
+        }
+    }
+}
+
+pub fn create_database(opts: &DdlOptions) -> String {
+    format!("CREATE DATABASE IF NOT EXISTS `{}`", opts.database)
+}
+
+pub fn create_table(table: &TableDef, opts: &DdlOptions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "CREATE EXTERNAL TABLE IF NOT EXISTS {} (", opts.qualified_name(table));
+    let cols: Vec<String> = table.columns.iter().map(column_line).collect();
+    s.push_str(&cols.join(",\n"));
+    let _ = write!(s, "\n)\nCOMMENT '{}'\n", table.doc);
+    let parts: Vec<String> = PARTITION_COLUMNS.iter().map(|p| format!("`{p}` string")).collect();
+    let _ = writeln!(s, "PARTITIONED BY ({})", parts.join(", "));
+    s.push_str("STORED AS PARQUET\n");
+    let _ = writeln!(s, "LOCATION '{}'", opts.table_location(table));
+    let mut props = vec![
+        ("classification".to_string(), "parquet".to_string()),
+        ("parquet.compression".to_string(), "ZSTD".to_string()),
+        ("fleetcmdb.schema_version".to_string(), SCHEMA_VERSION.to_string()),
+    ];
+    if let PartitionMode::Projection(known) = &opts.partitions {
+        props.extend(projection_properties(table, opts, known.as_deref()));
+    }
+    let props: Vec<String> = props.iter().map(|(k, v)| format!("  '{k}'='{v}'")).collect();
+    let _ = write!(s, "TBLPROPERTIES (\n{}\n)", props.join(",\n"));
+    s
+}
+
+fn column_line(c: &Column) -> String {
+    format!("  `{}` {} COMMENT '{}'", c.name, athena_type(&c.ty), c.doc)
+}
+
+fn projection_properties(
+    table: &TableDef,
+    opts: &DdlOptions,
+    known: Option<&[Partition]>,
+) -> Vec<(String, String)> {
+    let mut props = vec![("projection.enabled".to_string(), "true".to_string())];
+    for (i, col) in PARTITION_COLUMNS.iter().enumerate() {
+        match known {
+            Some(parts) => {
+                let values: BTreeSet<&str> = parts.iter().map(|p| p.values()[i]).collect();
+                props.push((format!("projection.{col}.type"), "enum".into()));
+                let values: Vec<&str> = values.into_iter().collect();
+                props.push((format!("projection.{col}.values"), values.join(",")));
+            }
+            None => props.push((format!("projection.{col}.type"), "injected".into())),
+        }
+    }
+    let template = format!(
+        "{}accountid=${{accountid}}/region=${{region}}/groupname=${{groupname}}/",
+        opts.table_location(table)
+    );
+    props.push(("storage.location.template".into(), template));
+    props
+}
+
+pub fn msck(table: &TableDef, opts: &DdlOptions) -> String {
+    format!("MSCK REPAIR TABLE {}", opts.qualified_name(table))
+}
+
+/// `ALTER TABLE … ADD IF NOT EXISTS PARTITION …` statements for `partitions`,
+/// batched so that each stays under `opts.max_statement_bytes`.
+pub fn add_partitions(table: &TableDef, opts: &DdlOptions, partitions: &[Partition]) -> Vec<String> {
+    let head = format!("ALTER TABLE {} ADD IF NOT EXISTS", opts.qualified_name(table));
+    let mut out = Vec::new();
+    let mut cur = head.clone();
+    for p in partitions {
+        let [a, r, g] = p.values();
+        let clause = format!(
+            "\n  PARTITION (`accountid`='{a}', `region`='{r}', `groupname`='{g}') LOCATION '{}{}/'",
+            opts.table_location(table),
+            p.rel_dir()
+        );
+        if cur.len() + clause.len() > opts.max_statement_bytes && cur.len() > head.len() {
+            out.push(std::mem::replace(&mut cur, head.clone()));
+        }
+        cur.push_str(&clause);
+    }
+    if cur.len() > head.len() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Every statement for one table, in the order they must run.
+pub fn table_statements(table: &TableDef, opts: &DdlOptions) -> Vec<String> {
+    let mut v = vec![create_table(table, opts)];
+    match &opts.partitions {
+        PartitionMode::Msck => v.push(msck(table, opts)),
+        PartitionMode::Explicit(parts) => v.extend(add_partitions(table, opts, parts)),
+        PartitionMode::Projection(_) => {}
+    }
+    v
+}
+
+/// The text of one `ddl/{table}.sql` file or one printed block: each statement
+/// ends with `;` and statements are separated by a blank line.
+pub fn render(statements: &[String]) -> String {
+    let mut s = String::new();
+    for st in statements {
+        s.push_str(st);
+        s.push_str(";\n\n");
+    }
+    s.pop();
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::partition::Partition;
+    use crate::tables;
+
+    fn part(i: usize) -> Partition {
+        Partition::new(&format!("{:012}", i), "eu-west-1", &format!("group{i}")).unwrap()
+    }
+
+    #[test]
+    fn nested_types_render_as_athena_types() {
+        static STATE: [Column; 2] = [
+            Column::new("code", ColumnType::Int, "x"),
+            Column::new("name", ColumnType::String, "x"),
+        ];
+        static TY: ColumnType = ColumnType::Array(&ColumnType::Struct(&STATE));
+        assert_eq!(athena_type(&TY), "array<struct<`code`:int,`name`:string>>");
+        assert_eq!(athena_type(&ColumnType::Map), "map<string,string>");
+    }
+
+    #[test]
+    fn create_table_has_partitions_location_and_format() {
+        let opts = DdlOptions { location: "s3://b/p/".into(), ..Default::default() };
+        let sql = create_table(&tables::CONFIGURATION, &opts);
+        assert!(sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration` ("));
+        assert!(sql.contains("PARTITIONED BY (`accountid` string, `region` string, `groupname` string)"));
+        assert!(sql.contains("STORED AS PARQUET"));
+        assert!(sql.contains("LOCATION 's3://b/p/metadata/configuration/'"));
+        assert!(!sql.contains(';'));
+    }
+
+    #[test]
+    fn add_partition_batches_respect_the_length_limit() {
+        let parts: Vec<Partition> = (0..500).map(part).collect();
+        let opts = DdlOptions { max_statement_bytes: 4096, ..Default::default() };
+        let stmts = add_partitions(&tables::INSTANCES, &opts, &parts);
+        assert!(stmts.len() > 1, "expected several batches");
+        let mut total = 0;
+        for s in &stmts {
+            assert!(s.len() <= 4096, "statement of {} bytes", s.len());
+            assert!(s.starts_with("ALTER TABLE `cmdb`.`cmdb_instances` ADD IF NOT EXISTS"));
+            total += s.matches("PARTITION (").count();
+        }
+        assert_eq!(total, 500);
+        assert!(stmts[0].contains("LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/instances/accountid=000000000000/region=eu-west-1/groupname=group0/'"));
+    }
+
+    #[test]
+    fn projection_uses_enum_values_when_known() {
+        let opts = DdlOptions {
+            partitions: PartitionMode::Projection(Some(vec![part(1), part(2)])),
+            ..Default::default()
+        };
+        let sql = create_table(&tables::VOLUMES, &opts);
+        assert!(sql.contains("'projection.groupname.values'='group1,group2'"));
+        assert!(sql.contains("'storage.location.template'='s3://YOUR-BUCKET/YOUR-PREFIX/metadata/volumes/accountid=${accountid}/region=${region}/groupname=${groupname}/'"));
+        let injected = DdlOptions { partitions: PartitionMode::Projection(None), ..Default::default() };
+        assert!(create_table(&tables::VOLUMES, &injected).contains("'projection.accountid.type'='injected'"));
+        assert_eq!(table_statements(&tables::VOLUMES, &injected).len(), 1);
+    }
+}

@@ -1,0 +1,180 @@
+//! The table description language.
+//!
+//! A table is declared once, as a [`TableDef`] value: its name, a one-line doc,
+//! and its [`Column`]s with their [`ColumnType`], doc and [`Source`]. Everything
+//! users see is derived from that value: the Arrow schema (here), the Athena
+//! DDL ([`ddl`]), the README column reference ([`docs`]) and the way JSON
+//! records fill the columns ([`crate::record`]).
+//!
+//! This module owns the declaration types and the Arrow mapping. It must not
+//! know about any particular table (those live in [`crate::tables`]).
+
+pub mod ddl;
+pub mod docs;
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+/// The Hive partition columns every table shares, in path order.
+pub const PARTITION_COLUMNS: [&str; 3] = ["accountid", "region", "groupname"];
+
+/// The types a column may have: only those that Athena, Trino, Spark and
+/// DuckDB all read the same way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ColumnType {
+    String,
+    Bigint,
+    Int,
+    Double,
+    Boolean,
+    /// Always Arrow `Timestamp(Millisecond, "UTC")`: Parquet INT64 TIMESTAMP_MILLIS, UTC-adjusted.
+    Timestamp,
+    Array(&'static ColumnType),
+    Struct(&'static [Column]),
+    /// `map<string,string>`. Filled from a JSON object or an AWS tag list (`[{Key, Value}]`).
+    Map,
+}
+
+/// Where a column's value comes from, for one record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Source {
+    /// The record's field whose name, lowercased, is the column name.
+    Field,
+    /// The value of this tag of the record's `Tags` (derived; top level only).
+    Tag(&'static str),
+    /// The time of the run (`metadatarecordlastupdatedat`).
+    RunTime,
+}
+
+/// One column: name, type, doc and source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub doc: &'static str,
+    pub source: Source,
+}
+
+impl Column {
+    /// A column filled from the record field of the same (case-insensitive) name.
+    pub const fn new(name: &'static str, ty: ColumnType, doc: &'static str) -> Self {
+        Column { name, ty, doc, source: Source::Field }
+    }
+
+    /// A column derived from one of the record's tags.
+    pub const fn from_tag(name: &'static str, tag: &'static str, doc: &'static str) -> Self {
+        Column { name, ty: ColumnType::String, doc, source: Source::Tag(tag) }
+    }
+
+    /// The `metadatarecordlastupdatedat` column that every table ends with.
+    pub const fn last_updated() -> Self {
+        Column {
+            name: "metadatarecordlastupdatedat",
+            ty: ColumnType::Timestamp,
+            doc: "When fleetcmdb collected this record (UTC).",
+            source: Source::RunTime,
+        }
+    }
+
+    pub fn arrow_field(&self) -> Field {
+        Field::new(self.name, self.ty.arrow_type(), true)
+    }
+}
+
+/// A table as users query it.
+#[derive(Debug, PartialEq)]
+pub struct TableDef {
+    /// The table's name, without the Athena prefix. Also its folder under `metadata/`.
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// What one row is.
+    pub grain: &'static str,
+    pub columns: &'static [Column],
+}
+
+impl TableDef {
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns.iter().map(Column::arrow_field).collect::<Vec<_>>(),
+        ))
+    }
+
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Name of the item field of a list, as the Parquet spec writes it.
+pub const LIST_ITEM: &str = "element";
+
+impl ColumnType {
+    pub fn arrow_type(&self) -> DataType {
+        match self {
+            ColumnType::String => DataType::Utf8,
+            ColumnType::Bigint => DataType::Int64,
+            ColumnType::Int => DataType::Int32,
+            ColumnType::Double => DataType::Float64,
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::Timestamp => {
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+            }
+            ColumnType::Array(item) => {
+                DataType::List(Arc::new(Field::new(LIST_ITEM, item.arrow_type(), true)))
+            }
+            ColumnType::Struct(cols) => DataType::Struct(struct_fields(cols)),
+            ColumnType::Map => DataType::Map(map_entries_field(), false),
+        }
+    }
+}
+
+pub fn struct_fields(cols: &[Column]) -> Fields {
+    cols.iter().map(Column::arrow_field).collect()
+}
+
+/// The `key_value` entries field of a `map<string,string>`.
+pub fn map_entries_field() -> Arc<Field> {
+    Arc::new(Field::new(
+        "key_value",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ])),
+        false,
+    ))
+}
+
+/// Shorthand constructors used by the table declarations.
+pub mod dsl {
+    pub use super::Column;
+    pub use super::ColumnType::{self, *};
+
+    pub const fn c(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
+        Column::new(name, ty, doc)
+    }
+    pub const fn s(name: &'static str, doc: &'static str) -> Column {
+        Column::new(name, String, doc)
+    }
+    pub const STRING_ARRAY: ColumnType = Array(&String);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_millis() {
+        assert_eq!(
+            ColumnType::Timestamp.arrow_type(),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
+    }
+
+    #[test]
+    fn lists_use_parquet_element_name() {
+        match ColumnType::Array(&ColumnType::String).arrow_type() {
+            DataType::List(f) => assert_eq!(f.name(), "element"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

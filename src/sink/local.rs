@@ -1,0 +1,198 @@
+//! The local-directory destination.
+//!
+//! Owns atomic file replacement on a local disk: an object is written to a
+//! hidden temporary file (`.{name}.tmp-…`, which Athena, Hive and DuckDB
+//! ignore) in the same directory, then renamed over the final name. A crash
+//! leaves at most a hidden temporary file; the previous file stays intact.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{check_rel_path, Destination, StagedObject};
+use crate::error::Error;
+use crate::failpoint;
+
+pub struct LocalDestination {
+    root: PathBuf,
+}
+
+impl LocalDestination {
+    pub fn new(root: impl AsRef<Path>) -> Result<Self, Error> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        Ok(LocalDestination { root })
+    }
+
+    fn path(&self, rel: &str) -> Result<PathBuf, Error> {
+        check_rel_path(rel)?;
+        Ok(self.root.join(rel))
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Hidden temporary name next to `final_path`.
+fn temp_path(final_path: &Path) -> PathBuf {
+    let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    final_path.with_file_name(format!(".{name}.tmp-{}-{seq}", std::process::id()))
+}
+
+struct StagedFile {
+    temp: PathBuf,
+    dest: PathBuf,
+    out: Option<BufWriter<File>>,
+    written: u64,
+    crash: bool,
+    fail: bool,
+}
+
+impl Write for StagedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.fail {
+            return Err(io::Error::other("injected write failure (FLEETCMDB_FAILPOINT)"));
+        }
+        let out = self.out.as_mut().expect("open until commit");
+        let n = out.write(buf)?;
+        self.written += n as u64;
+        if self.crash && self.written > 0 {
+            // Simulated crash mid-file: what was written so far reaches the
+            // disk under the temporary name, then the process dies.
+            let _ = out.flush();
+            eprintln!("fleetcmdb: FLEETCMDB_FAILPOINT crash while writing {}", self.dest.display());
+            std::process::abort();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.as_mut().expect("open until commit").flush()
+    }
+}
+
+impl StagedObject for StagedFile {
+    fn commit(mut self: Box<Self>) -> Result<u64, Error> {
+        let out = self.out.take().expect("committed once");
+        let file = out.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
+        drop(file);
+        fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        Ok(self.written)
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+impl Destination for LocalDestination {
+    fn url(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn healthcheck(&self) -> Result<(), Error> {
+        let probe = ".fleetcmdb-healthcheck";
+        let mut o = self.stage(probe)?;
+        o.write_all(b"ok").map_err(|e| Error::io(&self.root, e))?;
+        o.commit()?;
+        self.delete(probe)
+    }
+
+    fn stage(&self, rel_path: &str) -> Result<Box<dyn StagedObject>, Error> {
+        let dest = self.path(rel_path)?;
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let temp = temp_path(&dest);
+        let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+        Ok(Box::new(StagedFile {
+            out: Some(BufWriter::with_capacity(256 * 1024, file)),
+            temp,
+            dest,
+            written: 0,
+            crash: failpoint::armed("crash-during-write", rel_path),
+            fail: failpoint::armed("fail-write", rel_path),
+        }))
+    }
+
+    fn list(&self, rel_prefix: &str) -> Result<Vec<String>, Error> {
+        let base = if rel_prefix.is_empty() { self.root.clone() } else { self.path(rel_prefix)? };
+        let mut out = Vec::new();
+        walk(&self.root, &base, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error> {
+        let p = self.path(rel_path)?;
+        fs::read(&p).map_err(|e| Error::io(&p, e))
+    }
+
+    fn delete(&self, rel_path: &str) -> Result<(), Error> {
+        let p = self.path(rel_path)?;
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(&p, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if ft.is_dir() {
+            walk(root, &path, out)?;
+        } else if ft.is_file() {
+            if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_visible_before_commit_and_drop_discards() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDestination::new(dir.path()).unwrap();
+        let mut o = d.stage("a/b/x.parquet").unwrap();
+        o.write_all(b"new").unwrap();
+        assert!(d.list("a").unwrap().is_empty() || d.list("a").unwrap().iter().all(|p| p.contains("/.x.parquet.tmp-")));
+        assert!(!dir.path().join("a/b/x.parquet").exists());
+        assert_eq!(o.commit().unwrap(), 3);
+        assert_eq!(d.read("a/b/x.parquet").unwrap(), b"new");
+
+        let mut o = d.stage("a/b/x.parquet").unwrap();
+        o.write_all(b"half").unwrap();
+        drop(o);
+        assert_eq!(d.read("a/b/x.parquet").unwrap(), b"new", "an abandoned write leaves the old file");
+        assert_eq!(d.list("").unwrap(), vec!["a/b/x.parquet".to_string()], "and no temporary file");
+        d.healthcheck().unwrap();
+        assert_eq!(d.list("").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_paths_outside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDestination::new(dir.path()).unwrap();
+        for bad in ["../x", "/etc/passwd", "a/../../x", "a//b", ""] {
+            assert!(d.stage(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Where exported files go, and how they get there safely.
+//!
+//! Owns the [`Destination`] trait (chosen by URL scheme: a local directory
+//! today, `s3://` behind the same trait), the staged-then-committed write
+//! protocol that keeps readers from ever seeing a partial file, the Parquet
+//! partition writer, and the per-scope fan-out of batches to partitions.
+
+pub mod local;
+pub mod parquet;
+pub mod partition;
+pub mod scope;
+
+use std::io::Write;
+
+use crate::error::Error;
+
+/// An object being written. Nothing is visible under its final name until
+/// [`StagedObject::commit`]; dropping it without commit discards it.
+pub trait StagedObject: Write + Send {
+    /// Makes the object visible under its final name, replacing any previous
+    /// one atomically. Returns the bytes written.
+    fn commit(self: Box<Self>) -> Result<u64, Error>;
+}
+
+/// A place that holds an export: a local directory or a bucket prefix.
+/// Every path is relative to the destination root and built from checked
+/// partition values (see [`partition`]).
+pub trait Destination: Send + Sync {
+    /// `file:///…` or `s3://…`, for messages.
+    fn url(&self) -> String;
+    /// Checks that we can write, list and delete before any work is done.
+    fn healthcheck(&self) -> Result<(), Error>;
+    /// Starts writing `rel_path`.
+    fn stage(&self, rel_path: &str) -> Result<Box<dyn StagedObject>, Error>;
+    /// Every object path under `rel_prefix`, relative to the root, sorted.
+    fn list(&self, rel_prefix: &str) -> Result<Vec<String>, Error>;
+    fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error>;
+    fn delete(&self, rel_path: &str) -> Result<(), Error>;
+}
+
+/// Opens the destination named by `url`: a path or `file://` URL today.
+pub fn open(url: &str) -> Result<Box<dyn Destination>, Error> {
+    if url.starts_with("s3://") {
+        return Err(Error::Usage(format!(
+            "--out {url}: the S3 destination is not available in this build; use a local directory"
+        )));
+    }
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    Ok(Box::new(local::LocalDestination::new(path)?))
+}
+
+/// Refuses relative paths that could leave the destination root.
+pub fn check_rel_path(rel: &str) -> Result<(), Error> {
+    let bad = rel.is_empty()
+        || rel.starts_with('/')
+        || rel.contains('\\')
+        || rel.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad {
+        return Err(Error::Internal(format!("refusing path {rel:?} outside the destination")));
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Partition values and the paths built from them.
+//!
+//! Owns the rule that no path is ever built from an unchecked value: a
+//! [`PartitionValue`] can only be made by [`PartitionValue::parse`], which
+//! accepts `[A-Za-z0-9._-]+` except `.` and `..`. Every path under the
+//! destination is made from those values and static table names.
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::schema::TableDef;
+
+/// A checked Hive partition value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionValue(String);
+
+impl PartitionValue {
+    /// Checks `value`; `what` names it and `origin` says where it came from, for the error.
+    pub fn parse(value: &str, what: &str, origin: &str) -> Result<Self, Error> {
+        let ok = !value.is_empty()
+            && value != "."
+            && value != ".."
+            && value.len() <= 255
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(PartitionValue(value.to_string()))
+        } else {
+            Err(Error::BadPartitionValue {
+                what: what.to_string(),
+                value: value.to_string(),
+                origin: origin.to_string(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PartitionValue {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An account and region: the unit a source collects at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub accountid: PartitionValue,
+    pub region: PartitionValue,
+}
+
+impl Scope {
+    pub fn partition(&self, group: &PartitionValue) -> Partition {
+        Partition { accountid: self.accountid.clone(), region: self.region.clone(), groupname: group.clone() }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}/{}", self.accountid, self.region)
+    }
+}
+
+/// `accountid/region/groupname`: one Hive partition of every table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    pub accountid: PartitionValue,
+    pub region: PartitionValue,
+    pub groupname: PartitionValue,
+}
+
+impl Partition {
+    pub fn new(accountid: &str, region: &str, groupname: &str) -> Result<Self, Error> {
+        Ok(Partition {
+            accountid: PartitionValue::parse(accountid, "account id", "argument")?,
+            region: PartitionValue::parse(region, "region", "argument")?,
+            groupname: PartitionValue::parse(groupname, "group name", "argument")?,
+        })
+    }
+
+    pub fn values(&self) -> [&str; 3] {
+        [self.accountid.as_str(), self.region.as_str(), self.groupname.as_str()]
+    }
+
+    /// `accountid=…/region=…/groupname=…`
+    pub fn rel_dir(&self) -> String {
+        format!("accountid={}/region={}/groupname={}", self.accountid, self.region, self.groupname)
+    }
+
+    /// `metadata/{table}/accountid=…/region=…/groupname=…/{table}-{acct}-{region}-{group}.parquet`
+    pub fn table_file(&self, table: &TableDef) -> String {
+        format!(
+            "metadata/{t}/{dir}/{t}-{a}-{r}-{g}.parquet",
+            t = table.name,
+            dir = self.rel_dir(),
+            a = self.accountid,
+            r = self.region,
+            g = self.groupname
+        )
+    }
+
+    /// Parses `accountid=…/region=…/groupname=…` as found under a table folder.
+    pub fn from_rel_dir(dir: &str) -> Option<Self> {
+        let mut it = dir.trim_matches('/').split('/');
+        let mut take = |key: &str| it.next()?.strip_prefix(key)?.strip_prefix('=').map(str::to_string);
+        let (a, r, g) = (take("accountid")?, take("region")?, take("groupname")?);
+        if it.next().is_some() {
+            return None;
+        }
+        Partition::new(&a, &r, &g).ok()
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.accountid, self.region, self.groupname)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_values_that_could_escape_their_folder() {
+        for bad in ["", ".", "..", "../etc", "a/b", "a\\b", "web group", "grp\0", "é", "a=b", "x%2F"] {
+            let e = PartitionValue::parse(bad, "group name", "tag clonesquad:group-name of i-1").unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("group name") && msg.contains("i-1"), "{msg}");
+        }
+        for good in ["web", "my-group_2.prod", "123456789012", "eu-west-1", "..."] {
+            PartitionValue::parse(good, "x", "y").unwrap();
+        }
+    }
+
+    #[test]
+    fn layout_is_deterministic_and_round_trips() {
+        let p = Partition::new("111111111111", "eu-west-1", "web").unwrap();
+        assert_eq!(
+            p.table_file(&crate::tables::INSTANCES),
+            "metadata/instances/accountid=111111111111/region=eu-west-1/groupname=web/instances-111111111111-eu-west-1-web.parquet"
+        );
+        assert_eq!(Partition::from_rel_dir(&p.rel_dir()), Some(p));
+        assert_eq!(Partition::from_rel_dir("accountid=1/region=r/groupname=../x"), None);
+        assert_eq!(Partition::from_rel_dir("accountid=1/region=r"), None);
+    }
+}

@@ -1,0 +1,373 @@
+//! Fan-out of one account/region's records to its partitions.
+//!
+//! Owns [`ScopeWriter`]: sources hand it records for one scope (an account
+//! and region); it appends them into Arrow builders, routes each row to its
+//! group's partition, streams full batches to that partition's Parquet files,
+//! and at the end commits every partition whose tables all succeeded. A
+//! failed group, or a failed scope, commits nothing, so files from earlier
+//! runs stay exactly as they were.
+
+use std::collections::{BTreeSet, HashMap};
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch, UInt32Array};
+use serde::Deserializer;
+
+use super::parquet::{PartitionFile, WriterOptions};
+use super::partition::{Partition, PartitionValue, Scope};
+use super::Destination;
+use crate::error::Error;
+use crate::record::{format_path, PathSeg, RowBuilder};
+use crate::tables::TableId;
+
+/// Rows buffered in Arrow builders before they are split and written.
+pub const BATCH_ROWS: usize = 8192;
+
+/// A failure confined to one group (or a whole scope when `group` is None).
+#[derive(Debug)]
+pub struct Failure {
+    pub scope: String,
+    pub group: Option<String>,
+    pub error: Error,
+}
+
+/// What one scope produced.
+#[derive(Debug, Default)]
+pub struct ScopeReport {
+    pub partitions: Vec<Partition>,
+    pub rows: [u64; 6],
+    pub bytes: u64,
+    pub files: u64,
+    pub failures: Vec<Failure>,
+}
+
+struct GroupState {
+    name: PartitionValue,
+    files: [Option<PartitionFile>; 6],
+    failed: Option<Error>,
+    subfleets: BTreeSet<String>,
+}
+
+/// How a routed row finds its group.
+#[derive(Debug, Clone, Copy)]
+pub enum Route {
+    /// From the group tag captured while the row was read.
+    ByGroupTag,
+    /// A group already registered with [`ScopeWriter::group`].
+    Group(usize),
+}
+
+/// Rows of one table whose group is known only row by row.
+struct RoutedLane {
+    builder: RowBuilder,
+    row_groups: Vec<Option<u32>>,
+}
+
+pub struct ScopeWriter<'a> {
+    scope: Scope,
+    dest: &'a dyn Destination,
+    opts: &'a WriterOptions,
+    run_time_ms: i64,
+    group_tag: String,
+    groups: Vec<GroupState>,
+    index: HashMap<String, Option<usize>>,
+    lanes: HashMap<TableId, RoutedLane>,
+    builders: HashMap<TableId, RowBuilder>,
+    instance_groups: HashMap<String, usize>,
+    scope_failed: Option<Error>,
+    failures: Vec<Failure>,
+}
+
+/// Capture slots of a routed [`RowBuilder`].
+const SLOT_GROUP: usize = 0;
+const SLOT_SUBFLEET: usize = 1;
+pub const SUBFLEET_TAG: &str = "clonesquad:subfleet-name";
+
+impl<'a> ScopeWriter<'a> {
+    pub fn new(
+        scope: Scope,
+        dest: &'a dyn Destination,
+        opts: &'a WriterOptions,
+        run_time_ms: i64,
+        group_tag: &str,
+    ) -> Self {
+        ScopeWriter {
+            scope,
+            dest,
+            opts,
+            run_time_ms,
+            group_tag: group_tag.to_string(),
+            groups: Vec::new(),
+            index: HashMap::new(),
+            lanes: HashMap::new(),
+            builders: HashMap::new(),
+            instance_groups: HashMap::new(),
+            scope_failed: None,
+            failures: Vec::new(),
+        }
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// Registers a group (checked), returning its index. A group that is
+    /// registered gets one file per table, empty if it has no rows, so a
+    /// re-run never leaves an older file with rows that no longer exist.
+    pub fn group(&mut self, name: &str, origin: &str) -> Option<usize> {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        let r = match PartitionValue::parse(name, "group name", origin) {
+            Ok(v) => {
+                self.groups.push(GroupState {
+                    name: v,
+                    files: Default::default(),
+                    failed: None,
+                    subfleets: BTreeSet::new(),
+                });
+                Some(self.groups.len() - 1)
+            }
+            Err(e) => {
+                self.failures.push(Failure { scope: self.scope.to_string(), group: Some(name.to_string()), error: e });
+                None
+            }
+        };
+        self.index.insert(name.to_string(), r);
+        r
+    }
+
+    /// Registered groups, by index.
+    pub fn groups(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.groups.iter().enumerate().map(|(i, g)| (i, g.name.as_str()))
+    }
+
+    /// Subfleet names seen on the group's instances, sorted.
+    pub fn subfleets(&self, group: usize) -> Vec<String> {
+        self.groups[group].subfleets.iter().cloned().collect()
+    }
+
+    /// The group of an instance routed earlier in this scope.
+    pub fn instance_group(&self, instance_id: &str) -> Option<usize> {
+        self.instance_groups.get(instance_id).copied()
+    }
+
+    pub fn is_failed(&self, group: usize) -> bool {
+        self.scope_failed.is_some() || self.groups[group].failed.is_some()
+    }
+
+    /// Marks a group failed: none of its files will be committed.
+    pub fn fail_group(&mut self, group: usize, error: Error) {
+        let g = &mut self.groups[group];
+        if g.failed.is_none() {
+            g.failed = Some(error);
+            g.files = Default::default();
+        }
+    }
+
+    /// Marks the whole scope failed: nothing of it will be committed.
+    pub fn fail_scope(&mut self, error: Error) {
+        if self.scope_failed.is_none() {
+            self.scope_failed = Some(error);
+        }
+        self.lanes.clear();
+        for g in &mut self.groups {
+            g.files = Default::default();
+        }
+    }
+
+    /// Appends all records of `table` for one group. On a bad record the
+    /// group fails with an error naming `file` and the JSON path.
+    pub fn append_group<'v>(
+        &mut self,
+        table: TableId,
+        group: usize,
+        file: &str,
+        records: impl IntoIterator<Item = &'v serde_json::Value>,
+    ) {
+        if self.is_failed(group) {
+            return;
+        }
+        let run_time = self.run_time_ms;
+        let builder = self.builders.entry(table).or_insert_with(|| RowBuilder::new(table.def(), run_time, &[]));
+        for (i, v) in records.into_iter().enumerate() {
+            if let Err(message) = builder.append_value(v) {
+                self.builders.remove(&table);
+                let message = message.replacen("at $", &format!("at $[{i}]"), 1);
+                let (json_path, message) = message.split_once(": ").unwrap_or(("$", &message));
+                let err = Error::input(file, json_path.trim_start_matches("at "), message);
+                self.fail_group(group, err);
+                return;
+            }
+        }
+        let batch = builder.finish();
+        if let Err(e) = self.write(table, group, &batch) {
+            self.fail_group(group, e);
+        }
+    }
+
+    /// Appends one row of a routed table from any serde deserializer.
+    /// `path` is where the record sits in its file, for error messages.
+    pub fn append_routed<'de, D: Deserializer<'de>>(
+        &mut self,
+        table: TableId,
+        route: Route,
+        path: &[PathSeg],
+        d: D,
+    ) -> Result<(), String> {
+        if self.scope_failed.is_some() {
+            return Ok(());
+        }
+        let run_time = self.run_time_ms;
+        let tag = self.group_tag.clone();
+        let lane = self.lanes.entry(table).or_insert_with(|| RoutedLane {
+            builder: RowBuilder::new(table.def(), run_time, &[&tag, SUBFLEET_TAG]),
+            row_groups: Vec::with_capacity(BATCH_ROWS),
+        });
+        lane.builder.ctx.path.clear();
+        lane.builder.ctx.path.extend_from_slice(path);
+        if let Err(e) = lane.builder.append(d) {
+            return Err(format!("at {}: {e}", format_path(&lane.builder.ctx.path)));
+        }
+        let group = match route {
+            Route::Group(g) => Some(g),
+            Route::ByGroupTag => {
+                let name = lane.builder.captured(SLOT_GROUP).map(str::to_string);
+                let sub = lane.builder.captured(SLOT_SUBFLEET).filter(|s| !s.is_empty()).map(str::to_string);
+                let origin = format!("tag {} at {}", self.group_tag, format_path(path));
+                let g = name.and_then(|n| self.group(&n, &origin));
+                if let (Some(g), Some(sub)) = (g, sub) {
+                    if !self.groups[g].subfleets.contains(&sub) {
+                        self.groups[g].subfleets.insert(sub);
+                    }
+                }
+                g
+            }
+        };
+        let lane = self.lanes.get_mut(&table).expect("created above");
+        lane.row_groups.push(group.map(|g| g as u32));
+        if lane.row_groups.len() >= BATCH_ROWS {
+            self.flush_lane(table).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn flush_lane(&mut self, table: TableId) -> Result<(), Error> {
+        let Some(lane) = self.lanes.get_mut(&table) else { return Ok(()) };
+        if lane.builder.is_empty() {
+            return Ok(());
+        }
+        let batch = lane.builder.finish();
+        let row_groups = std::mem::take(&mut lane.row_groups);
+        if table == TableId::Instances {
+            let ids = batch.column_by_name("instanceid").expect("declared").as_string::<i32>();
+            for (row, g) in row_groups.iter().enumerate() {
+                if let (Some(g), true) = (g, ids.is_valid(row)) {
+                    self.instance_groups.insert(ids.value(row).to_string(), *g as usize);
+                }
+            }
+        }
+        let first = row_groups.first().copied().flatten();
+        if first.is_some() && row_groups.iter().all(|g| *g == first) {
+            let g = first.unwrap() as usize;
+            return self.write_or_fail(table, g, &batch);
+        }
+        let mut by_group: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (row, g) in row_groups.iter().enumerate() {
+            if let Some(g) = g {
+                by_group.entry(*g).or_default().push(row as u32);
+            }
+        }
+        let mut keys: Vec<u32> = by_group.keys().copied().collect();
+        keys.sort_unstable();
+        for g in keys {
+            let idx = UInt32Array::from(std::mem::take(by_group.get_mut(&g).unwrap()));
+            let part = arrow_select::take::take_record_batch(&batch, &idx)
+                .map_err(|e| Error::Internal(format!("splitting a batch: {e}")))?;
+            self.write_or_fail(table, g as usize, &part)?;
+        }
+        Ok(())
+    }
+
+    fn write_or_fail(&mut self, table: TableId, group: usize, batch: &RecordBatch) -> Result<(), Error> {
+        if let Err(e) = self.write(table, group, batch) {
+            self.fail_group(group, e);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, table: TableId, group: usize, batch: &RecordBatch) -> Result<(), Error> {
+        if self.is_failed(group) {
+            return Ok(());
+        }
+        let file = self.file(table, group)?;
+        file.write(batch)
+    }
+
+    fn file(&mut self, table: TableId, group: usize) -> Result<&mut PartitionFile, Error> {
+        let part = self.scope.partition(&self.groups[group].name);
+        let slot = &mut self.groups[group].files[table as usize];
+        if slot.is_none() {
+            let def = table.def();
+            *slot = Some(PartitionFile::create(self.dest, part.table_file(def), def.arrow_schema(), self.opts)?);
+        }
+        Ok(slot.as_mut().unwrap())
+    }
+
+    /// Flushes routed rows; the source is done with routed tables.
+    pub fn flush_routed(&mut self) {
+        let mut tables: Vec<TableId> = self.lanes.keys().copied().collect();
+        tables.sort();
+        for t in tables {
+            if let Err(e) = self.flush_lane(t) {
+                self.fail_scope(e);
+            }
+        }
+        self.lanes.clear();
+    }
+
+    /// Finishes and commits every partition that did not fail.
+    pub fn finish(mut self) -> ScopeReport {
+        self.flush_routed();
+        let mut report = ScopeReport::default();
+        report.failures = std::mem::take(&mut self.failures);
+        if let Some(e) = self.scope_failed.take() {
+            report.failures.push(Failure { scope: self.scope.to_string(), group: None, error: e });
+            return report;
+        }
+        for gi in 0..self.groups.len() {
+            let result = self.finish_group(gi, &mut report);
+            if let Err(e) = result {
+                let name = self.groups[gi].name.to_string();
+                report.failures.push(Failure { scope: self.scope.to_string(), group: Some(name), error: e });
+            }
+        }
+        report
+    }
+
+    fn finish_group(&mut self, gi: usize, report: &mut ScopeReport) -> Result<(), Error> {
+        if let Some(e) = self.groups[gi].failed.take() {
+            return Err(e);
+        }
+        for t in TableId::ALL {
+            self.file(t, gi)?;
+        }
+        let files = std::mem::take(&mut self.groups[gi].files);
+        let mut staged = Vec::with_capacity(6);
+        let mut rows = [0u64; 6];
+        for (t, f) in files.into_iter().enumerate() {
+            let f = f.expect("created above");
+            rows[t] = f.rows;
+            staged.push(f.finish()?);
+        }
+        for (_, obj) in staged {
+            report.bytes += obj.commit()?;
+            report.files += 1;
+        }
+        for t in 0..6 {
+            report.rows[t] += rows[t];
+        }
+        report.partitions.push(self.scope.partition(&self.groups[gi].name));
+        Ok(())
+    }
+}

@@ -1,0 +1,492 @@
+//! A deterministic synthetic organisation (`--demo`).
+//!
+//! Owns the demo generator: for given accounts, regions, groups and
+//! instances, the same seed always gives the same documents, shaped exactly
+//! as the AWS CLI prints them. It exercises every column: running and
+//! stopped instances, several volumes each, subfleets, windows with and
+//! without a next execution, an empty configuration, unicode tag values.
+
+use serde_json::{json, Value};
+
+use super::Source;
+use crate::collect::{Doc, Naming, ScopeInputs};
+use crate::error::Error;
+use crate::sink::partition::{PartitionValue, Scope};
+use crate::sink::scope::Failure;
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub accounts: usize,
+    pub regions: Vec<String>,
+    pub groups_per_region: usize,
+    pub instances_per_group: usize,
+    pub seed: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            accounts: 3,
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            groups_per_region: 2,
+            instances_per_group: 12,
+            seed: 42,
+        }
+    }
+}
+
+/// Instances per describe-instances page, as the API pages them.
+const PAGE: usize = 1000;
+const GROUP_NAMES: [&str; 8] = ["web", "api", "batch", "etl", "cache", "search", "ml", "edge"];
+const BASE_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// SplitMix64: small, fast and the same everywhere.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, salt: &str) -> Self {
+        let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
+        for b in salt.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
+        }
+        Rng(h)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+fn iso(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+pub struct Demo {
+    pub opts: DemoOptions,
+    pub naming: Naming,
+}
+
+impl Demo {
+    pub fn new(opts: DemoOptions, naming: Naming) -> Result<Self, Error> {
+        if opts.accounts == 0 || opts.regions.is_empty() || opts.groups_per_region == 0 {
+            return Err(Error::Usage("--demo needs at least one account, region and group".into()));
+        }
+        for r in &opts.regions {
+            PartitionValue::parse(r, "region", "--demo-regions")?;
+        }
+        Ok(Demo { opts, naming })
+    }
+
+    pub fn account_id(&self, i: usize) -> String {
+        let mut r = Rng::new(self.opts.seed, &format!("account{i}"));
+        format!("{:012}", 100_000_000_000 + r.below(899_999_999_999) / 1000 * 1000 + i as u64)
+    }
+
+    fn account_index(&self, scope: &Scope) -> usize {
+        (0..self.opts.accounts).find(|i| self.account_id(*i) == scope.accountid.as_str()).unwrap_or(0)
+    }
+
+    fn groups(&self, scope: &Scope) -> Vec<String> {
+        let ai = self.account_index(scope);
+        let ri = self.opts.regions.iter().position(|r| r == scope.region.as_str()).unwrap_or(0);
+        (0..self.opts.groups_per_region)
+            .map(|g| {
+                let k = g + ai + ri;
+                let base = GROUP_NAMES[k % GROUP_NAMES.len()];
+                if k / GROUP_NAMES.len() == 0 { base.to_string() } else { format!("{base}{}", k / GROUP_NAMES.len()) }
+            })
+            .collect()
+    }
+}
+
+impl Source for Demo {
+    fn describe(&self) -> String {
+        let o = &self.opts;
+        format!(
+            "demo (seed {}, {} accounts x {} regions x {} groups x {} instances)",
+            o.seed, o.accounts, o.regions.len(), o.groups_per_region, o.instances_per_group
+        )
+    }
+
+    fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error> {
+        let mut v = Vec::new();
+        for a in 0..self.opts.accounts {
+            for r in &self.opts.regions {
+                v.push(Scope {
+                    accountid: PartitionValue::parse(&self.account_id(a), "account id", "demo")?,
+                    region: PartitionValue::parse(r, "region", "demo")?,
+                });
+            }
+        }
+        Ok((v, Vec::new()))
+    }
+
+    fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error> {
+        Ok(Box::new(DemoScope { demo: self, scope: scope.clone(), groups: self.groups(scope) }))
+    }
+}
+
+pub struct DemoScope<'d> {
+    demo: &'d Demo,
+    scope: Scope,
+    groups: Vec<String>,
+}
+
+impl DemoScope<'_> {
+    fn rng(&self, salt: &str) -> Rng {
+        Rng::new(self.demo.opts.seed, &format!("{}/{}/{salt}", self.scope.accountid, self.scope.region))
+    }
+
+    fn origin(&self, what: &str) -> String {
+        format!("demo:{}/{what}", self.scope)
+    }
+
+    /// Instance `n` of group `g` (global index `k` within the scope).
+    fn instance(&self, g: &str, n: usize, rng: &mut Rng) -> Value {
+        let region = self.scope.region.as_str();
+        let acct = self.scope.accountid.as_str();
+        let id = format!("i-{:017x}", rng.next() & 0x0fff_ffff_ffff_ffff_f);
+        let az = format!("{region}{}", rng.pick(&["a", "b", "c"]));
+        let running = rng.below(10) < 8;
+        let itype = *rng.pick(&["t3.micro", "t3.large", "m6i.large", "c6g.xlarge", "r6i.2xlarge"]);
+        let arm = itype.starts_with("c6g");
+        let subfleet = match rng.below(10) {
+            0..=5 => None,
+            6..=7 => Some("spot"),
+            _ => Some("batch"),
+        };
+        let launch = BASE_TIME + rng.below(300 * 86_400) as i64;
+        let ip = format!("10.{}.{}.{}", rng.below(256), rng.below(256), 1 + rng.below(254));
+        let subnet = format!("subnet-{:08x}", rng.below(1 << 32));
+        let vpc = format!("vpc-{:08x}", rng.below(16));
+        let sg = json!({"GroupId": format!("sg-{:08x}", rng.below(1 << 32)), "GroupName": format!("{g}-sg")});
+        let nvol = 1 + rng.below(3) as usize;
+        let mut bdm = Vec::new();
+        for v in 0..nvol {
+            bdm.push(json!({
+                "DeviceName": if v == 0 { "/dev/xvda".to_string() } else { format!("/dev/sd{}", (b'f' + v as u8) as char) },
+                "Ebs": {"AttachTime": iso(launch), "DeleteOnTermination": v == 0, "Status": "attached",
+                        "VolumeId": format!("vol-{}{v}", &id[2..])}
+            }));
+        }
+        let mut tags = vec![
+            json!({"Key": "Name", "Value": format!("{g}-{n:04}")}),
+            json!({"Key": self.demo.naming.group_tag, "Value": g}),
+        ];
+        if let Some(s) = subfleet {
+            tags.push(json!({"Key": "clonesquad:subfleet-name", "Value": s}));
+        }
+        if n % 5 == 0 {
+            tags.push(json!({"Key": "Owner", "Value": *rng.pick(&["Zoë Ångström", "チーム・インフラ", "Ōsaka ops 🚀"])}));
+        }
+        let (code, state) = if running { (16, "running") } else { (80, "stopped") };
+        let mut inst = json!({
+            "AmiLaunchIndex": 0,
+            "ImageId": format!("ami-{:08x}", rng.below(4)),
+            "InstanceId": id,
+            "InstanceType": itype,
+            "KeyName": format!("{g}-key"),
+            "LaunchTime": iso(launch),
+            "Monitoring": {"State": "disabled"},
+            "Placement": {"AvailabilityZone": az, "GroupName": "", "Tenancy": "default"},
+            "PrivateDnsName": format!("ip-{}.{region}.compute.internal", ip.replace('.', "-")),
+            "PrivateIpAddress": ip,
+            "ProductCodes": [],
+            "PublicDnsName": "",
+            "State": {"Code": code, "Name": state},
+            "StateTransitionReason": if running { String::new() } else { format!("User initiated ({})", iso(launch + 3600).replace('T', " ").replace("+00:00", " GMT")) },
+            "SubnetId": subnet,
+            "VpcId": vpc,
+            "Architecture": if arm { "arm64" } else { "x86_64" },
+            "BlockDeviceMappings": bdm,
+            "ClientToken": format!("{}-{n}", g),
+            "EbsOptimized": !itype.starts_with("t3"),
+            "EnaSupport": true,
+            "Hypervisor": "xen",
+            "IamInstanceProfile": {"Arn": format!("arn:aws:iam::{acct}:instance-profile/{g}"), "Id": format!("AIPA{:016X}", rng.below(1 << 60))},
+            "NetworkInterfaces": [{
+                "Attachment": {"AttachTime": iso(launch), "AttachmentId": format!("eni-attach-{:08x}", rng.below(1 << 32)),
+                               "DeleteOnTermination": true, "DeviceIndex": 0, "Status": "attached", "NetworkCardIndex": 0},
+                "Description": "", "Groups": [sg.clone()], "Ipv6Addresses": [],
+                "MacAddress": format!("02:00:00:{:02x}:{:02x}:{:02x}", rng.below(256), rng.below(256), rng.below(256)),
+                "NetworkInterfaceId": format!("eni-{:08x}", rng.below(1 << 32)), "OwnerId": acct,
+                "PrivateDnsName": "", "PrivateIpAddress": ip,
+                "PrivateIpAddresses": [{"Primary": true, "PrivateIpAddress": ip}],
+                "SourceDestCheck": true, "Status": "in-use", "SubnetId": subnet, "VpcId": vpc, "InterfaceType": "interface"
+            }],
+            "RootDeviceName": "/dev/xvda",
+            "RootDeviceType": "ebs",
+            "SecurityGroups": [sg],
+            "SourceDestCheck": true,
+            "Tags": tags,
+            "VirtualizationType": "hvm",
+            "CpuOptions": {"CoreCount": 1 + rng.below(4), "ThreadsPerCore": if arm { 1 } else { 2 }},
+            "CapacityReservationSpecification": {"CapacityReservationPreference": "open"},
+            "HibernationOptions": {"Configured": false},
+            "MetadataOptions": {"State": "applied", "HttpTokens": if n % 3 == 0 { "optional" } else { "required" },
+                                "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled",
+                                "InstanceMetadataTags": "disabled"},
+            "EnclaveOptions": {"Enabled": false},
+            "BootMode": if arm { "uefi" } else { "legacy-bios" },
+            "PlatformDetails": "Linux/UNIX",
+            "UsageOperation": "RunInstances",
+        });
+        if running && n % 4 == 0 {
+            let pip = format!("54.{}.{}.{}", rng.below(256), rng.below(256), 1 + rng.below(254));
+            inst["PublicIpAddress"] = json!(pip);
+            inst["PublicDnsName"] = json!(format!("ec2-{}.{region}.compute.amazonaws.com", pip.replace('.', "-")));
+            inst["NetworkInterfaces"][0]["Association"] = json!({"IpOwnerId": "amazon", "PublicDnsName": inst["PublicDnsName"], "PublicIp": pip});
+        }
+        if !running {
+            inst["StateReason"] = json!({"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"});
+        }
+        if subfleet == Some("spot") {
+            inst["InstanceLifecycle"] = json!("spot");
+            inst["SpotInstanceRequestId"] = json!(format!("sir-{:08x}", rng.below(1 << 32)));
+        }
+        inst
+    }
+
+    /// Calls `f` with each instance, group by group, in a deterministic order.
+    fn each_instance(&self, f: &mut dyn FnMut(Value) -> Result<(), Error>) -> Result<(), Error> {
+        for g in &self.groups {
+            let mut rng = self.rng(&format!("instances/{g}"));
+            for n in 0..self.demo.opts.instances_per_group {
+                f(self.instance(g, n, &mut rng))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn volumes_of(&self, inst: &Value, rng: &mut Rng) -> Vec<Value> {
+        let az = &inst["Placement"]["AvailabilityZone"];
+        let id = &inst["InstanceId"];
+        let launch = inst["LaunchTime"].as_str().unwrap_or_default();
+        inst["BlockDeviceMappings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, b)| {
+                let vt = *rng.pick(&["gp3", "gp2", "io2"]);
+                let size = [8, 20, 100, 500][rng.below(4) as usize];
+                let mut v = json!({
+                    "Attachments": [{"AttachTime": launch, "Device": b["DeviceName"], "InstanceId": id,
+                                     "State": "attached", "VolumeId": b["Ebs"]["VolumeId"], "DeleteOnTermination": i == 0}],
+                    "AvailabilityZone": az, "CreateTime": launch, "Encrypted": rng.below(5) != 0,
+                    "Size": size, "SnapshotId": if i == 0 { format!("snap-{:08x}", rng.below(1 << 32)) } else { String::new() },
+                    "State": "in-use", "VolumeId": b["Ebs"]["VolumeId"], "Iops": if vt == "gp2" { size * 3 } else { 3000 },
+                    "VolumeType": vt, "MultiAttachEnabled": false,
+                    "Tags": [{"Key": "Name", "Value": format!("{}-{}", inst["Tags"][0]["Value"].as_str().unwrap_or(""), b["DeviceName"].as_str().unwrap_or(""))}]
+                });
+                if vt == "gp3" {
+                    v["Throughput"] = json!(125);
+                }
+                if v["Encrypted"] == true {
+                    v["KmsKeyId"] = json!(format!("arn:aws:kms:{}:{}:key/demo", self.scope.region, self.scope.accountid));
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn window_list(&self) -> Vec<(Value, Vec<Value>)> {
+        let tag = |g: &str| vec![json!({"Key": self.demo.naming.group_tag, "Value": g})];
+        let w = |id: usize, name: &str, sched: &str, tz: Option<&str>, dur: i64, enabled: bool, next: Option<&str>| {
+            let mut v = json!({"WindowId": format!("mw-{:017x}", id), "Name": name, "Enabled": enabled,
+                               "Duration": dur, "Cutoff": 0, "Schedule": sched});
+            if let Some(tz) = tz {
+                v["ScheduleTimezone"] = json!(tz);
+            }
+            if let Some(n) = next {
+                v["NextExecutionTime"] = json!(n);
+            }
+            v
+        };
+        let mut out = vec![(w(1, "CS-GlobalDefaultMaintenanceWindow", "cron(0 2 ? * SUN *)", None, 3, true, None), vec![])];
+        for (i, g) in self.groups.iter().enumerate() {
+            match i % 3 {
+                0 => {
+                    out.push((w(10 + i * 4, &format!("CS-{g}-Mainfleet"), "cron(30 1 ? * MON-FRI *)", Some("Europe/Paris"), 2, true, Some("2026-11-23T00:30:00+00:00")), tag(g)));
+                    out.push((w(11 + i * 4, &format!("CS-{g}-Subfleet.__all__"), "rate(12 hours)", None, 1, true, None), tag(g)));
+                    out.push((w(12 + i * 4, &format!("CS-{g}-Subfleet.batch"), "cron(0 4 ? * TUE#3 *)", Some("UTC"), 4, false, None), tag(g)));
+                }
+                1 => out.push((w(10 + i * 4, &format!("CS-{g}"), "cron(0 22 ? * 6L *)", Some("America/New_York"), 6, true, None), tag(g))),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+impl ScopeInputs for DemoScope<'_> {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        let ai = self.demo.account_index(&self.scope);
+        let id = self.scope.accountid.as_str();
+        let name = ["prod-core", "prod-edge", "staging", "sandbox-é"][ai % 4];
+        let acct = json!({"Account": {
+            "Id": id, "Arn": format!("arn:aws:organizations::{}:account/o-demo/{id}", self.demo.account_id(0)),
+            "Email": format!("aws+{name}@example.com"), "Name": format!("{name}-{ai}"), "Status": "ACTIVE",
+            "JoinedMethod": if ai == 0 { "CREATED" } else { "INVITED" }, "JoinedTimestamp": iso(BASE_TIME - 86_400 * (30 + ai as i64))
+        }});
+        Ok(Some(Doc::value(self.origin("organizations-describe-account"), acct)))
+    }
+
+    fn stacks(&self) -> Result<Vec<Doc>, Error> {
+        let stacks: Vec<Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let acct = self.scope.accountid.as_str();
+                let region = self.scope.region.as_str();
+                let meta = json!({"team": format!("team-{g}"), "costcenter": 4200, "criticality": "high"}).to_string();
+                let stack = Naming::expand(&self.demo.naming.stack, g);
+                let cfg = Naming::expand(&self.demo.naming.configuration_table, g);
+                let sch = Naming::expand(&self.demo.naming.scheduler_table, g);
+                let p = |k: &str, v: &str| json!({"ParameterKey": k, "ParameterValue": v});
+                let o = |k: &str, v: String| json!({"OutputKey": k, "OutputValue": v});
+                json!({
+                    "StackName": stack, "StackStatus": "UPDATE_COMPLETE", "CreationTime": iso(BASE_TIME - 86_400),
+                    "StackId": format!("arn:aws:cloudformation:{region}:{acct}:stack/{stack}/demo"),
+                    "Parameters": [p("GroupName", g), p("LogRetentionDuration", "365"), p("LoggingS3Path", ""),
+                                   p("MetadataAndBackupS3Path", "s3://org-cmdb/prod"), p("UserSuppliedJSONMetadata", &meta),
+                                   p("XRayDiagnosis", "false"), p("LambdaMemorySize", "512"), p("TimeZone", "Europe/Paris"),
+                                   p("LogLevels", "*=*"), p("ApiGWConfiguration", ""), p("PermissionsBoundary", ""),
+                                   p("DynamoDBConfiguration", ""), p("ConfigurationURLs", ""), p("CustomizationZipParameters", "")],
+                    "Outputs": [o("CloneSquadVersion", format!("v0.{}.0", 40 + g.len())),
+                                o("InstallTime", iso(BASE_TIME - 86_400)),
+                                o("InteractAPIGWUrl", format!("https://{g}api.execute-api.{region}.amazonaws.com/v1/")),
+                                o("InteractApi", format!("{g}api")),
+                                o("InteractQueue", format!("https://sqs.{region}.amazonaws.com/{acct}/CloneSquad-Interact-{g}")),
+                                o("ConfigurationTable", cfg), o("SchedulerTable", sch),
+                                o("StateTable", format!("CloneSquad-{g}-State")),
+                                o("EventTable", format!("CloneSquad-{g}-EventLog")),
+                                o("LongTermEventTable", format!("CloneSquad-{g}-EventLog-LongTerm")),
+                                o("AlarmStateEC2Table", format!("CloneSquad-{g}-AlarmState-EC2")),
+                                o("MainLambdaIamRoleArn", format!("arn:aws:iam::{acct}:role/CloneSquad-{g}-Main")),
+                                o("InteractLambdaIamRoleArn", format!("arn:aws:iam::{acct}:role/CloneSquad-{g}-Interact")),
+                                o("DiscoveryLambdaIamRoleArn", format!("arn:aws:iam::{acct}:role/CloneSquad-{g}-Discovery")),
+                                o("InternalERRORMainAlarmArn", format!("arn:aws:cloudwatch:{region}:{acct}:alarm:CloneSquad-{g}-InternalError-Main")),
+                                o("InternalERRORInteractAlarmArn", format!("arn:aws:cloudwatch:{region}:{acct}:alarm:CloneSquad-{g}-InternalError-Interact")),
+                                o("InternalWARNINGMainAlarmArn", format!("arn:aws:cloudwatch:{region}:{acct}:alarm:CloneSquad-{g}-InternalWarning-Main")),
+                                o("InternalWARNINGInteractAlarmArn", format!("arn:aws:cloudwatch:{region}:{acct}:alarm:CloneSquad-{g}-InternalWarning-Interact")),
+                                o("LackOfCPUCreditAlarmArn", format!("arn:aws:cloudwatch:{region}:{acct}:alarm:CloneSquad-{g}-LackOfCPUCredit")),
+                                o("ApiGwVpcEndpointDNSEntry", String::new())]
+                })
+            })
+            .collect();
+        Ok(vec![Doc::value(self.origin("cloudformation-describe-stacks"), json!({"Stacks": stacks}))])
+    }
+
+    fn dynamodb_tables(&self) -> Result<Vec<String>, Error> {
+        let n = &self.demo.naming;
+        Ok(self
+            .groups
+            .iter()
+            .flat_map(|g| [Naming::expand(&n.configuration_table, g), Naming::expand(&n.scheduler_table, g)])
+            .collect())
+    }
+
+    fn scan(&self, table: &str) -> Result<Option<Doc>, Error> {
+        let n = &self.demo.naming;
+        let s = |v: &str| json!({"S": v});
+        for (gi, g) in self.groups.iter().enumerate() {
+            if table == Naming::expand(&n.configuration_table, g) {
+                // The last group of every scope has an empty configuration.
+                let items: Vec<Value> = if gi + 1 == self.groups.len() && self.groups.len() > 1 {
+                    vec![]
+                } else {
+                    let min = (gi % 3 + 1).to_string();
+                    vec![
+                        json!({"Key": s("ec2.schedule.min_instance_count"), "Value": s(&min)}),
+                        json!({"Key": s("ec2.schedule.desired_instance_count"), "Value": s("-1")}),
+                        json!({"Key": s("loglevel"), "Value": s(if gi == 0 { "DEBUG" } else { "INFO" })}),
+                        json!({"Key": s("app.run_period"), "Value": s("PT30S")}),
+                        json!({"Key": s("subfleet.spot.ec2.schedule.desired_instance_count"), "Value": s("50%")}),
+                    ]
+                };
+                return Ok(Some(Doc::value(self.origin(&format!("dynamodb-scan-{table}")), json!({"Items": items, "Count": items.len()}))));
+            }
+            if table == Naming::expand(&n.scheduler_table, g) {
+                let items = vec![
+                    json!({"Key": s("scale-down-night"), "Value": s("cron(0 20 * * ? *),ec2.schedule.desired_instance_count=0")}),
+                    json!({"Key": s("scale-up-morning"), "Value": s("cron(0 7 ? * MON-FRI *),ec2.schedule.desired_instance_count=-1")}),
+                    json!({"Key": s("one-off-test"), "Value": s("at(2026-12-01T10:00:00),loglevel=DEBUG"), "ExpirationTime": {"N": (BASE_TIME + 335 * 86_400).to_string()}}),
+                ];
+                return Ok(Some(Doc::value(self.origin(&format!("dynamodb-scan-{table}")), json!({"Items": items, "Count": 3}))));
+            }
+        }
+        Ok(None)
+    }
+
+    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        let mut reservations = Vec::new();
+        let mut count = 0;
+        let mut page = 0;
+        let mut rng = self.rng("reservations");
+        let mut flush = |reservations: &mut Vec<Value>, page: &mut usize| -> Result<(), Error> {
+            let doc = json!({"Reservations": std::mem::take(reservations)});
+            *page += 1;
+            f(Doc::value(self.origin(&format!("ec2-describe-instances page {page}")), doc))
+        };
+        self.each_instance(&mut |inst| {
+            let owner = self.scope.accountid.as_str();
+            match reservations.last_mut() {
+                Some(Value::Object(r)) if rng.below(3) != 0 => r["Instances"].as_array_mut().unwrap().push(inst),
+                _ => reservations.push(json!({"Groups": [], "Instances": [inst], "OwnerId": owner,
+                                              "ReservationId": format!("r-{:017x}", rng.next() & 0xffff_ffff_ffff_ffff)})),
+            }
+            count += 1;
+            if count % PAGE == 0 {
+                flush(&mut reservations, &mut page)?;
+            }
+            Ok(())
+        })?;
+        if !reservations.is_empty() || page == 0 {
+            flush(&mut reservations, &mut page)?;
+        }
+        Ok(())
+    }
+
+    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        let mut vols = Vec::new();
+        let mut rng = self.rng("volumes");
+        let mut page = 0;
+        self.each_instance(&mut |inst| {
+            vols.extend(self.volumes_of(&inst, &mut rng));
+            if vols.len() >= PAGE {
+                page += 1;
+                f(Doc::value(self.origin(&format!("ec2-describe-volumes page {page}")), json!({"Volumes": std::mem::take(&mut vols)})))?;
+            }
+            Ok(())
+        })?;
+        f(Doc::value(self.origin("ec2-describe-volumes"), json!({"Volumes": vols})))
+    }
+
+    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
+        let ids: Vec<Value> = self.window_list().into_iter().map(|(w, _)| w).collect();
+        Ok(vec![Doc::value(self.origin("ssm-describe-maintenance-windows"), json!({"WindowIdentities": ids}))])
+    }
+
+    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
+        Ok(self
+            .window_list()
+            .into_iter()
+            .find(|(w, _)| w["WindowId"] == window_id)
+            .map(|(_, tags)| Doc::value(self.origin(&format!("ssm-list-tags-for-resource-{window_id}")), json!({"TagList": tags}))))
+    }
+}

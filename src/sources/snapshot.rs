@@ -1,0 +1,225 @@
+//! A directory of what the AWS CLI printed (`--snapshot DIR`).
+//!
+//! Owns the snapshot layout, and writing it ([`write_scope`], used by
+//! `fleetcmdb gen-snapshot`). One folder per account, one per region inside:
+//!
+//! ```text
+//! DIR/{accountid}/organizations-describe-account.json          aws organizations describe-account
+//! DIR/{accountid}/{region}/ec2-describe-instances*.json        aws ec2 describe-instances (one file per page, or one)
+//! DIR/{accountid}/{region}/ec2-describe-volumes*.json          aws ec2 describe-volumes
+//! DIR/{accountid}/{region}/ssm-describe-maintenance-windows*.json
+//! DIR/{accountid}/{region}/ssm-list-tags-for-resource-{windowid}.json   --resource-type MaintenanceWindow
+//! DIR/{accountid}/{region}/dynamodb-scan-{table}.json          aws dynamodb scan --table-name {table}
+//! DIR/{accountid}/{region}/cloudformation-describe-stacks*.json
+//! ```
+//! Every file is optional except that a group's two DynamoDB scans must be
+//! there for the group to export.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::Source;
+use crate::collect::{Body, Doc, ScopeInputs};
+use crate::error::Error;
+use crate::sink::partition::{PartitionValue, Scope};
+use crate::sink::scope::Failure;
+
+pub const ACCOUNT_FILE: &str = "organizations-describe-account.json";
+pub const INSTANCES: &str = "ec2-describe-instances";
+pub const VOLUMES: &str = "ec2-describe-volumes";
+pub const WINDOWS: &str = "ssm-describe-maintenance-windows";
+pub const WINDOW_TAGS: &str = "ssm-list-tags-for-resource-";
+pub const SCAN: &str = "dynamodb-scan-";
+pub const STACKS: &str = "cloudformation-describe-stacks";
+
+pub struct Snapshot {
+    root: PathBuf,
+}
+
+impl Snapshot {
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        let root = root.into();
+        if !root.is_dir() {
+            return Err(Error::Usage(format!("--snapshot {}: not a directory", root.display())));
+        }
+        Ok(Snapshot { root })
+    }
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<String>, Error> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        if e.file_type().map_err(|err| Error::io(e.path(), err))?.is_dir() {
+            v.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+impl Source for Snapshot {
+    fn describe(&self) -> String {
+        format!("snapshot {}", self.root.display())
+    }
+
+    fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error> {
+        let mut scopes = Vec::new();
+        let mut failures = Vec::new();
+        for a in subdirs(&self.root)? {
+            let adir = self.root.join(&a);
+            let accountid = match PartitionValue::parse(&a, "account id", &format!("snapshot folder {}", adir.display())) {
+                Ok(v) => v,
+                Err(e) => {
+                    failures.push(Failure { scope: a.clone(), group: None, error: e });
+                    continue;
+                }
+            };
+            for r in subdirs(&adir)? {
+                let origin = format!("snapshot folder {}", adir.join(&r).display());
+                match PartitionValue::parse(&r, "region", &origin) {
+                    Ok(region) => scopes.push(Scope { accountid: accountid.clone(), region }),
+                    Err(e) => failures.push(Failure { scope: format!("{a}/{r}"), group: None, error: e }),
+                }
+            }
+        }
+        Ok((scopes, failures))
+    }
+
+    fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error> {
+        let account_dir = self.root.join(scope.accountid.as_str());
+        let dir = account_dir.join(scope.region.as_str());
+        let mut files: Vec<String> = fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        files.sort();
+        Ok(Box::new(SnapshotScope { scope: scope.clone(), account_dir, dir, files }))
+    }
+}
+
+struct SnapshotScope {
+    scope: Scope,
+    account_dir: PathBuf,
+    dir: PathBuf,
+    files: Vec<String>,
+}
+
+impl SnapshotScope {
+    fn read(&self, path: &Path) -> Result<Doc, Error> {
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        Ok(Doc { origin: path.display().to_string(), body: Body::Bytes(bytes) })
+    }
+
+    /// Files `{prefix}.json` or `{prefix}-….json`, in name order.
+    fn pages(&self, prefix: &str) -> impl Iterator<Item = PathBuf> + '_ {
+        let exact = format!("{prefix}.json");
+        let paged = format!("{prefix}-");
+        self.files
+            .iter()
+            .filter(move |f| **f == exact || f.starts_with(&paged))
+            .map(|f| self.dir.join(f))
+    }
+
+    fn each(&self, prefix: &str, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        for p in self.pages(prefix) {
+            f(self.read(&p)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl ScopeInputs for SnapshotScope {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        let p = self.account_dir.join(ACCOUNT_FILE);
+        if p.exists() { self.read(&p).map(Some) } else { Ok(None) }
+    }
+
+    fn stacks(&self) -> Result<Vec<Doc>, Error> {
+        self.pages(STACKS).map(|p| self.read(&p)).collect()
+    }
+
+    fn dynamodb_tables(&self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .files
+            .iter()
+            .filter_map(|f| f.strip_prefix(SCAN)?.strip_suffix(".json").map(str::to_string))
+            .collect())
+    }
+
+    fn scan(&self, table: &str) -> Result<Option<Doc>, Error> {
+        let name = format!("{SCAN}{table}.json");
+        if self.files.contains(&name) { self.read(&self.dir.join(name)).map(Some) } else { Ok(None) }
+    }
+
+    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        self.each(INSTANCES, f)
+    }
+
+    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        self.each(VOLUMES, f)
+    }
+
+    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
+        self.pages(WINDOWS).map(|p| self.read(&p)).collect()
+    }
+
+    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
+        let name = format!("{WINDOW_TAGS}{window_id}.json");
+        if self.files.contains(&name) { self.read(&self.dir.join(name)).map(Some) } else { Ok(None) }
+    }
+}
+
+fn write_json(path: &Path, doc: Doc) -> Result<(), Error> {
+    let v = doc.into_value()?;
+    let mut f = std::io::BufWriter::new(fs::File::create(path).map_err(|e| Error::io(path, e))?);
+    serde_json::to_writer_pretty(&mut f, &v).map_err(|e| Error::io(path, e.into()))?;
+    f.write_all(b"\n").and_then(|_| f.flush()).map_err(|e| Error::io(path, e))
+}
+
+/// Writes every document of one scope into `root` with the snapshot layout,
+/// pretty-printed as the AWS CLI prints it.
+pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
+    let scope = inputs.scope();
+    let adir = root.join(scope.accountid.as_str());
+    let dir = adir.join(scope.region.as_str());
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if let Some(a) = inputs.account()? {
+        write_json(&adir.join(ACCOUNT_FILE), a)?;
+    }
+    for (i, d) in inputs.stacks()?.into_iter().enumerate() {
+        write_json(&dir.join(format!("{STACKS}-{:04}.json", i + 1)), d)?;
+    }
+    for t in inputs.dynamodb_tables()? {
+        if let Some(d) = inputs.scan(&t)? {
+            write_json(&dir.join(format!("{SCAN}{t}.json")), d)?;
+        }
+    }
+    for (prefix, is_instances) in [(INSTANCES, true), (VOLUMES, false)] {
+        let mut n = 0;
+        let mut put = |d: Doc| {
+            n += 1;
+            write_json(&dir.join(format!("{prefix}-{n:04}.json")), d)
+        };
+        if is_instances { inputs.instance_pages(&mut put)? } else { inputs.volume_pages(&mut put)? }
+    }
+    for (i, d) in inputs.maintenance_windows()?.into_iter().enumerate() {
+        let v = d.into_value()?;
+        for w in v["WindowIdentities"].as_array().into_iter().flatten() {
+            if let Some(id) = w["WindowId"].as_str() {
+                if let Some(t) = inputs.window_tags(id)? {
+                    write_json(&dir.join(format!("{WINDOW_TAGS}{id}.json")), t)?;
+                }
+            }
+        }
+        write_json(&dir.join(format!("{WINDOWS}-{:04}.json", i + 1)), Doc::value("", v))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! `configuration`: the items of a group's `CloneSquad-{group}-Configuration` DynamoDB table.
+
+use crate::schema::dsl::*;
+use crate::schema::TableDef;
+
+pub static CONFIGURATION: TableDef = TableDef {
+    name: "configuration",
+    doc: "Key/value items of the group configuration DynamoDB table.",
+    grain: "configuration key",
+    columns: &[
+        s("key", "Configuration key, for example ec2.schedule.min_instance_count."),
+        s("value", "Configuration value, as stored."),
+        Column::last_updated(),
+    ],
+};

@@ -1,0 +1,61 @@
+//! `discovery`: one row per group, from its CloudFormation stack and its account.
+//!
+//! The deployment columns keep the original system's names (its stack
+//! parameters and outputs, lowercased) so that its documented views keep
+//! working. Every parameter and output is also in `parameters`.
+
+use crate::schema::dsl::*;
+use crate::schema::TableDef;
+
+pub static DISCOVERY: TableDef = TableDef {
+    name: "discovery",
+    doc: "Deployment parameters and account context of each group.",
+    grain: "group",
+    columns: &[
+        s("clonesquadversion", "Deployed CloneSquad version."),
+        c("installtime", Timestamp, "When the group was deployed."),
+        s("interactapigwurl", "URL of the Interact API Gateway."),
+        s("interactapi", "Interact API id."),
+        s("interactqueue", "URL of the Interact SQS queue."),
+        s("configurationtable", "Name of the configuration DynamoDB table."),
+        s("schedulertable", "Name of the scheduler DynamoDB table."),
+        s("statetable", "Name of the state DynamoDB table."),
+        s("eventtable", "Name of the event DynamoDB table."),
+        s("longtermeventtable", "Name of the long-term event DynamoDB table."),
+        s("alarmstateec2table", "Name of the EC2 alarm state DynamoDB table."),
+        s("apigwconfiguration", "API Gateway configuration parameter."),
+        s("apigwvpcendpointdnsentry", "DNS entry of the private API Gateway VPC endpoint."),
+        s("configurationurls", "Configuration URLs parameter."),
+        s("customizationzipparameters", "Customization zip parameters."),
+        s("dynamodbconfiguration", "DynamoDB configuration parameter."),
+        s("loglevels", "Log levels parameter."),
+        s("logretentionduration", "Log retention in days."),
+        s("loggings3path", "S3 path for logs."),
+        s("metadataandbackups3path", "S3 path for metadata and backups."),
+        s("lambdamemorysize", "Lambda memory size in MB."),
+        s("permissionsboundary", "IAM permissions boundary ARN."),
+        s("timezone", "Time zone of the group."),
+        s("usersuppliedjsonmetadata", "User-supplied JSON metadata, verbatim."),
+        s("xraydiagnosis", "Whether X-Ray diagnosis is enabled."),
+        s("discoverylambdaiamrolearn", "IAM role of the discovery Lambda."),
+        s("interactlambdaiamrolearn", "IAM role of the interact Lambda."),
+        s("mainlambdaiamrolearn", "IAM role of the main Lambda."),
+        s("internalerrorinteractalarmarn", "ARN of the interact internal-error alarm."),
+        s("internalerrormainalarmarn", "ARN of the main internal-error alarm."),
+        s("internalwarninginteractalarmarn", "ARN of the interact internal-warning alarm."),
+        s("internalwarningmainalarmarn", "ARN of the main internal-warning alarm."),
+        s("lackofcpucreditalarmarn", "ARN of the lack-of-CPU-credit alarm."),
+        s("stackname", "CloudFormation stack of the group, when found."),
+        s("stackstatus", "Status of that stack."),
+        s("accountarn", "ARN of the account in AWS Organizations."),
+        s("accountemail", "Email of the account."),
+        s("accountname", "Name of the account."),
+        s("accountstatus", "Status of the account, for example ACTIVE."),
+        s("accountjoinedmethod", "How the account joined the organization."),
+        c("accountjoinedtimestamp", Timestamp, "When the account joined the organization."),
+        c("subfleets", STRING_ARRAY, "Subfleet names seen on the instances of the group."),
+        c("parameters", Map, "Every stack parameter and output, by name."),
+        c("usermetadata", Map, "Keys of the user-supplied JSON metadata, when it is an object."),
+        Column::last_updated(),
+    ],
+};

@@ -1,0 +1,141 @@
+//! The table registry: the six tables users query, each declared once.
+//!
+//! Owns the list [`ALL`]. Adding a table here is all it takes for it to get
+//! an Arrow schema, Parquet files, DDL in `ddl/` and a README section. This
+//! module must not know how records are collected (that is `crate::collect`).
+
+mod configuration;
+mod discovery;
+mod instances;
+mod maintenance_windows;
+mod scheduler;
+mod volumes;
+
+pub use configuration::CONFIGURATION;
+pub use discovery::DISCOVERY;
+pub use instances::INSTANCES;
+pub use maintenance_windows::MAINTENANCE_WINDOWS;
+pub use scheduler::SCHEDULER;
+pub use volumes::VOLUMES;
+
+use crate::schema::TableDef;
+
+/// Every table, in the order they are collected, written and documented.
+pub const ALL: [&TableDef; 6] =
+    [&DISCOVERY, &CONFIGURATION, &SCHEDULER, &INSTANCES, &VOLUMES, &MAINTENANCE_WINDOWS];
+
+/// Index of a table in [`ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableId {
+    Discovery = 0,
+    Configuration = 1,
+    Scheduler = 2,
+    Instances = 3,
+    Volumes = 4,
+    MaintenanceWindows = 5,
+}
+
+impl TableId {
+    pub const ALL: [TableId; 6] = [
+        TableId::Discovery,
+        TableId::Configuration,
+        TableId::Scheduler,
+        TableId::Instances,
+        TableId::Volumes,
+        TableId::MaintenanceWindows,
+    ];
+
+    pub fn def(self) -> &'static TableDef {
+        ALL[self as usize]
+    }
+}
+
+pub fn by_name(name: &str) -> Option<&'static TableDef> {
+    ALL.iter().copied().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, ColumnType, Source, PARTITION_COLUMNS};
+
+    fn walk(path: &str, cols: &[Column], problems: &mut Vec<String>) {
+        let mut seen = std::collections::HashSet::new();
+        for c in cols {
+            let p = format!("{path}.{}", c.name);
+            let name_ok = !c.name.is_empty()
+                && c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !name_ok {
+                problems.push(format!("{p}: name must be lowercase [a-z0-9_]"));
+            }
+            if !seen.insert(c.name) {
+                problems.push(format!("{p}: duplicate column"));
+            }
+            check_doc(&p, c.doc, problems);
+            if PARTITION_COLUMNS.contains(&c.name) && path.matches('.').count() == 0 {
+                problems.push(format!("{p}: partition columns are not declared as columns"));
+            }
+            if path.contains('.') && c.source != Source::Field {
+                problems.push(format!("{p}: derived columns are top-level only"));
+            }
+            match c.ty {
+                ColumnType::Struct(ch) => walk(&p, ch, problems),
+                ColumnType::Array(ColumnType::Struct(ch)) => walk(&p, ch, problems),
+                _ => {}
+            }
+        }
+    }
+
+    fn check_doc(p: &str, doc: &str, problems: &mut Vec<String>) {
+        if doc.trim().len() < 3 || !doc.ends_with('.') {
+            problems.push(format!("{p}: doc must be a sentence ending with '.'"));
+        }
+        if doc.contains('\'') || doc.contains('\n') || doc.contains('|') {
+            problems.push(format!("{p}: doc must not contain quotes, newlines or pipes (DDL COMMENT, Markdown)"));
+        }
+    }
+
+    #[test]
+    fn every_table_is_named_and_documented() {
+        let mut problems = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for t in ALL {
+            assert!(names.insert(t.name), "duplicate table {}", t.name);
+            assert!(
+                t.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "table name {} must be lowercase with underscores (Athena cannot parse '-')",
+                t.name
+            );
+            check_doc(t.name, t.doc, &mut problems);
+            assert!(!t.grain.is_empty());
+            walk(t.name, t.columns, &mut problems);
+            let last = t.columns.last().unwrap();
+            assert_eq!(last.name, "metadatarecordlastupdatedat", "{} must end with the run time", t.name);
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn table_ids_match_registry_order() {
+        for id in TableId::ALL {
+            assert_eq!(ALL[id as usize].name, id.def().name);
+        }
+        assert_eq!(by_name("instances").unwrap().name, "instances");
+        assert!(by_name("maintenance-windows").is_none());
+    }
+
+    #[test]
+    fn required_instance_fields_are_declared() {
+        for f in "amilaunchindex architecture blockdevicemappings capacityreservationspecification clienttoken cpuoptions ebsoptimized enasupport enclaveoptions hibernationoptions hypervisor iaminstanceprofile imageid instanceid instancelifecycle instancetype keyname launchtime metadataoptions monitoring networkinterfaces placement platform platformdetails privatednsname privateipaddress productcodes publicdnsname publicipaddress rootdevicename rootdevicetype securitygroups sourcedestcheck spotinstancerequestid state statereason statetransitionreason subnetid virtualizationtype vpcid tags _hostname _subfleetname".split(' ') {
+            assert!(INSTANCES.column(f).is_some(), "instances.{f} missing");
+        }
+        assert_eq!(INSTANCES.column("tags").unwrap().ty, ColumnType::Map);
+    }
+
+    #[test]
+    fn discovery_keeps_the_original_column_names() {
+        for f in "clonesquadversion installtime interactapigwurl interactapi interactqueue configurationtable schedulertable statetable eventtable longtermeventtable alarmstateec2table apigwconfiguration apigwvpcendpointdnsentry configurationurls customizationzipparameters dynamodbconfiguration loglevels logretentionduration loggings3path metadataandbackups3path lambdamemorysize permissionsboundary timezone usersuppliedjsonmetadata xraydiagnosis discoverylambdaiamrolearn interactlambdaiamrolearn mainlambdaiamrolearn internalerrorinteractalarmarn internalerrormainalarmarn internalwarninginteractalarmarn internalwarningmainalarmarn lackofcpucreditalarmarn accountarn accountemail accountname accountstatus accountjoinedmethod accountjoinedtimestamp subfleets parameters usermetadata".split(' ') {
+            assert!(DISCOVERY.column(f).is_some(), "discovery.{f} missing");
+        }
+    }
+}

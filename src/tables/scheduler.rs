@@ -1,0 +1,16 @@
+//! `scheduler`: the items of a group's `CloneSquad-{group}-Scheduler` DynamoDB table.
+
+use crate::schema::dsl::*;
+use crate::schema::TableDef;
+
+pub static SCHEDULER: TableDef = TableDef {
+    name: "scheduler",
+    doc: "Entries of the group scheduler DynamoDB table.",
+    grain: "scheduler entry",
+    columns: &[
+        s("key", "Scheduler entry name."),
+        s("value", "Schedule and action, as stored."),
+        c("expirationtime", Timestamp, "When the entry expires (DynamoDB TTL), if set."),
+        Column::last_updated(),
+    ],
+};
