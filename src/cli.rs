@@ -129,7 +129,7 @@ pub struct DdlArgs {
     pub table_prefix: String,
 
     /// Instead of MSCK REPAIR, add exactly the partitions found under this export. Example: --partitions-from ./cmdb
-    #[arg(long, value_name = "DIR", conflicts_with = "projection")]
+    #[arg(long, value_name = "DIR")]
     pub partitions_from: Option<PathBuf>,
 
     /// Use partition projection instead of MSCK REPAIR (enum values when --partitions-from is given). Example: --projection

@@ -1,0 +1,167 @@
+//! `export --demo`: layout, round trip, idempotence, atomicity, exit codes.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampMillisecondType};
+use arrow_array::Array;
+
+use crate::common::*;
+
+#[test]
+fn demo_export_writes_one_file_per_table_and_partition() {
+    let d = tmp();
+    let out = export_demo(d.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(s["status"], "success");
+    assert_eq!(s["scopes"], 6);
+    assert_eq!(s["partitions"], 12);
+    assert_eq!(s["rows"]["instances"], 3 * 2 * 2 * 12);
+    assert_eq!(s["rows"]["discovery"], 12);
+    let files = files(d.path());
+    assert_eq!(files.len(), 12 * 6, "{files:#?}");
+    for f in &files {
+        let parts: Vec<&str> = f.split('/').collect();
+        assert_eq!(parts.len(), 6, "{f}");
+        assert_eq!(parts[0], "metadata");
+        let (a, r, g) = (
+            parts[2].strip_prefix("accountid=").unwrap(),
+            parts[3].strip_prefix("region=").unwrap(),
+            parts[4].strip_prefix("groupname=").unwrap(),
+        );
+        assert_eq!(parts[5], format!("{}-{a}-{r}-{g}.parquet", parts[1]));
+    }
+    let counts = row_counts(d.path());
+    for (t, n) in s["rows"].as_object().unwrap() {
+        assert_eq!(counts.get(t).copied().unwrap_or(0) as u64, n.as_u64().unwrap(), "table {t}");
+    }
+}
+
+#[test]
+fn instances_round_trip_nested_values_and_tags() {
+    let d = tmp();
+    assert_eq!(export_demo(d.path(), &["--demo-accounts", "1", "--demo-regions", "eu-west-1", "--demo-groups", "1"]).status.code(), Some(0));
+    let f = files(d.path()).into_iter().find(|f| f.starts_with("metadata/instances/")).unwrap();
+    let batches = read_parquet(&d.path().join(f));
+    let b = &batches[0];
+    assert_eq!(b.num_rows(), 12);
+    let state = b.column_by_name("state").unwrap().as_struct();
+    let codes = state.column_by_name("code").unwrap().as_primitive::<Int32Type>();
+    let names = state.column_by_name("name").unwrap().as_string::<i32>();
+    for i in 0..b.num_rows() {
+        match names.value(i) {
+            "running" => assert_eq!(codes.value(i), 16),
+            "stopped" => assert_eq!(codes.value(i), 80),
+            other => panic!("state {other}"),
+        }
+    }
+    let host = b.column_by_name("_hostname").unwrap().as_string::<i32>();
+    let tags = b.column_by_name("tags").unwrap().as_map();
+    for i in 0..b.num_rows() {
+        let entries = tags.value(i);
+        let keys = entries.column(0).as_string::<i32>();
+        let vals = entries.column(1).as_string::<i32>();
+        let name = (0..keys.len()).find(|k| keys.value(*k) == "Name").map(|k| vals.value(k)).unwrap();
+        assert_eq!(host.value(i), name, "_hostname is the Name tag");
+        assert!(name.ends_with(&format!("{i:04}")), "{name}");
+    }
+    let bdm = b.column_by_name("blockdevicemappings").unwrap().as_list::<i32>();
+    let first = bdm.value(0);
+    let ebs = first.as_struct().column_by_name("ebs").unwrap().as_struct();
+    assert!(ebs.column_by_name("volumeid").unwrap().as_string::<i32>().value(0).starts_with("vol-"));
+    let launch = b.column_by_name("launchtime").unwrap().as_primitive::<TimestampMillisecondType>();
+    assert!(launch.value(0) >= 1_767_225_600_000, "launch time is in 2026");
+    let upd = b.column_by_name("metadatarecordlastupdatedat").unwrap().as_primitive::<TimestampMillisecondType>();
+    assert_eq!(upd.value(0), 1_795_316_400_000, "stamped with --as-of");
+    assert_eq!(upd.timezone(), Some("UTC"));
+}
+
+#[test]
+fn rerun_gives_the_same_files_and_rows() {
+    let d = tmp();
+    let a = export_demo(d.path(), &[]);
+    let first_files = files(d.path());
+    let first_rows = row_counts(d.path());
+    let b = export_demo(d.path(), &["--jobs", "1"]);
+    assert_eq!(summary(&a)["rows"], summary(&b)["rows"]);
+    assert_eq!(files(d.path()), first_files, "no new or temporary files");
+    assert_eq!(row_counts(d.path()), first_rows, "no duplicated rows");
+}
+
+#[test]
+fn a_crash_mid_file_leaves_the_previous_file_intact() {
+    let d = tmp();
+    assert_eq!(export_demo(d.path(), &[]).status.code(), Some(0));
+    let before: Vec<(String, Vec<u8>)> =
+        files(d.path()).into_iter().map(|f| (f.clone(), std::fs::read(d.path().join(&f)).unwrap())).collect();
+    let out = bin()
+        .args(["export", "--demo", "--out", d.path().to_str().unwrap(), "--as-of", "2026-12-01T00:00:00Z", "--jobs", "1"])
+        .env("FLEETCMDB_FAILPOINT", "crash-during-write:metadata/instances/")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the process must have died");
+    assert!(stderr(&out).contains("FLEETCMDB_FAILPOINT crash"), "{}", stderr(&out));
+    for (f, bytes) in &before {
+        assert_eq!(&std::fs::read(d.path().join(f)).unwrap(), bytes, "{f} changed");
+    }
+    let visible: Vec<String> = files(d.path()).into_iter().filter(|f| !f.rsplit('/').next().unwrap().starts_with('.')).collect();
+    assert_eq!(visible.len(), before.len(), "only hidden temporary files may be added");
+    // The next run replaces everything cleanly.
+    assert_eq!(export_demo(d.path(), &[]).status.code(), Some(0));
+    assert_eq!(row_counts(d.path())["instances"], 144);
+}
+
+#[test]
+fn a_failed_write_is_partial_and_keeps_the_old_partition() {
+    let d = tmp();
+    assert_eq!(export_demo(d.path(), &[]).status.code(), Some(0));
+    let victim = files(d.path()).into_iter().find(|f| f.contains("metadata/volumes/") && f.contains("groupname=web")).unwrap();
+    let old = std::fs::read(d.path().join(&victim)).unwrap();
+    let out = bin()
+        .args(["export", "--demo", "--out", d.path().to_str().unwrap(), "--as-of", "2026-12-01T00:00:00Z", "--json"])
+        .env("FLEETCMDB_FAILPOINT", format!("fail-write:{victim}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "partial: {}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(s["status"], "partial");
+    let failures = s["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["group"], "web");
+    assert!(failures[0]["error"].as_str().unwrap().contains("injected write failure"));
+    assert_eq!(std::fs::read(d.path().join(&victim)).unwrap(), old, "old file intact");
+    assert_eq!(s["partitions"], 11, "the other partitions were written");
+}
+
+#[test]
+fn exit_codes_and_usage_errors() {
+    let o = run(&["export"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--demo or --snapshot"));
+    let o = run(&["export", "--demo", "--as-of", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--as-of"));
+    let o = run(&["export", "--demo", "--stack-template", "nogroup"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["export", "--demo", "--demo-regions", "../etc"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("\"../etc\""), "{}", stderr(&o));
+    let o = run(&["ddl", "--database", "x;drop"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["no-such-command"]);
+    assert_eq!(o.status.code(), Some(2));
+    for sub in ["export", "ddl", "gen-snapshot"] {
+        let o = run(&[sub, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Example"), "{sub} --help has examples");
+    }
+}
+
+#[test]
+fn snappy_and_zstd_give_the_same_rows() {
+    let (a, b) = (tmp(), tmp());
+    export_demo(a.path(), &["--codec", "zstd"]);
+    export_demo(b.path(), &["--codec", "snappy"]);
+    assert_eq!(row_counts(a.path()), row_counts(b.path()));
+    let f = files(a.path()).into_iter().find(|f| f.contains("instances")).unwrap();
+    assert_eq!(read_parquet(&a.path().join(&f)), read_parquet(&b.path().join(&f)));
+}

@@ -1,0 +1,81 @@
+//! The committed `ddl/` and the README column reference are what the code generates.
+//! Run with FLEETCMDB_BLESS=1 to rewrite them after changing a table.
+
+use std::fs;
+use std::path::Path;
+
+use fleetcmdb::commands::ddl::{statements, write_dir};
+use fleetcmdb::schema::ddl::{render, DdlOptions};
+use fleetcmdb::schema::docs;
+
+use crate::common::*;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn committed_ddl_is_current() {
+    let fresh = tmp();
+    write_dir(fresh.path(), &DdlOptions::default()).unwrap();
+    if std::env::var_os("FLEETCMDB_BLESS").is_some() {
+        write_dir(&repo().join("ddl"), &DdlOptions::default()).unwrap();
+    }
+    let want = files(fresh.path());
+    assert_eq!(files(&repo().join("ddl")), want, "ddl/ has other files than `fleetcmdb ddl --write` writes");
+    for f in want {
+        let a = fs::read_to_string(fresh.path().join(&f)).unwrap();
+        let b = fs::read_to_string(repo().join("ddl").join(&f)).unwrap();
+        assert!(a == b, "ddl/{f} is stale: run `cargo run -- ddl --write` (or FLEETCMDB_BLESS=1 cargo test)");
+    }
+}
+
+#[test]
+fn cli_ddl_write_matches_library() {
+    let d = tmp();
+    let o = run(&["ddl", "--write", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let printed = run(&["ddl"]);
+    let text = String::from_utf8(printed.stdout).unwrap();
+    let all: Vec<String> = statements(&DdlOptions::default()).into_iter().flat_map(|(_, s)| s).collect();
+    assert_eq!(text.trim_end(), render(&all).trim_end());
+    assert_eq!(text.matches("CREATE EXTERNAL TABLE IF NOT EXISTS").count(), 6);
+    assert_eq!(text.matches("MSCK REPAIR TABLE").count(), 6);
+}
+
+#[test]
+fn readme_column_reference_is_current() {
+    let readme_path = repo().join("README.md");
+    let readme = fs::read_to_string(&readme_path).unwrap();
+    let block = docs::column_reference(&fleetcmdb::tables::ALL, "cmdb_");
+    let updated = docs::splice(&readme, &block).expect("README has the column reference markers");
+    if std::env::var_os("FLEETCMDB_BLESS").is_some() && updated != readme {
+        fs::write(&readme_path, &updated).unwrap();
+        return;
+    }
+    assert!(updated == readme, "README column reference is stale: FLEETCMDB_BLESS=1 cargo test readme");
+    for t in fleetcmdb::tables::ALL {
+        assert!(readme.contains(&format!("### `cmdb_{}`", t.name)));
+    }
+}
+
+#[test]
+fn partitions_from_and_prefix() {
+    let d = tmp();
+    export_demo(d.path(), &["--demo-accounts", "1"]);
+    let o = run(&["ddl", "--location", "s3://b/p", "--table-prefix", "clonesquad_", "--partitions-from", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(!text.contains("MSCK"));
+    assert!(text.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`clonesquad_maintenance_windows`"));
+    let adds: Vec<&str> = text.split(";\n").filter(|s| s.trim_start().starts_with("ALTER TABLE")).collect();
+    assert_eq!(adds.len(), 6, "one batch per table: {text}");
+    for a in adds {
+        assert_eq!(a.matches("PARTITION (").count(), 4, "1 account x 2 regions x 2 groups: {a}");
+        assert!(a.contains("LOCATION 's3://b/p/metadata/"));
+    }
+    let p = run(&["ddl", "--projection", "--partitions-from", d.path().to_str().unwrap()]);
+    let text = String::from_utf8(p.stdout).unwrap();
+    assert_eq!(text.matches("'projection.enabled'='true'").count(), 6);
+    assert!(!text.contains("ALTER TABLE") && !text.contains("MSCK"));
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: the real binary on real files. One test binary, themed modules.
+
+mod common;
+mod export;
+mod generated;
+mod snapshot;
