@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::sink::parquet::Codec;
 
 #[derive(Debug, Parser)]
-#[command(name = "fleetcmdb", version, about = "Org-wide CMDB for CloneSquad-style EC2 fleets: AWS inventory -> Hive-partitioned Parquet -> Athena")]
+#[command(
+    name = "fleetcmdb",
+    version,
+    about = "Org-wide CMDB for CloneSquad-style EC2 fleets: AWS inventory -> Hive-partitioned Parquet -> Athena"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -79,11 +83,19 @@ pub struct NamingArgs {
     pub group_tag: String,
 
     /// Name of a group's configuration table; {group} is the group. Example: --configuration-table-template 'CloneSquad-{group}-Configuration'
-    #[arg(long, value_name = "TEMPLATE", default_value = "CloneSquad-{group}-Configuration")]
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        default_value = "CloneSquad-{group}-Configuration"
+    )]
     pub configuration_table_template: String,
 
     /// Name of a group's scheduler table. Example: --scheduler-table-template 'CloneSquad-{group}-Scheduler'
-    #[arg(long, value_name = "TEMPLATE", default_value = "CloneSquad-{group}-Scheduler")]
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        default_value = "CloneSquad-{group}-Scheduler"
+    )]
     pub scheduler_table_template: String,
 
     /// Name of a group's CloudFormation stack. Example: --stack-template 'CloneSquad-{group}'
@@ -98,7 +110,12 @@ pub struct DemoArgs {
     pub demo_accounts: usize,
 
     /// Demo: regions, comma-separated. Example: --demo-regions eu-west-1,us-east-1,ap-southeast-2
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "eu-west-1,us-east-1")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "eu-west-1,us-east-1"
+    )]
     pub demo_regions: Vec<String>,
 
     /// Demo: groups per account and region. Example: --demo-groups 4

@@ -15,14 +15,25 @@ pub enum Error {
     Usage(String),
 
     #[error("invalid {what} {value:?} (from {origin}): partition values must match [A-Za-z0-9._-]+ and not be '.' or '..'")]
-    BadPartitionValue { what: String, value: String, origin: String },
+    BadPartitionValue {
+        what: String,
+        value: String,
+        origin: String,
+    },
 
     /// Input that does not have the expected shape.
     #[error("{file}: at {json_path}: {message}")]
-    Input { file: String, json_path: String, message: String },
+    Input {
+        file: String,
+        json_path: String,
+        message: String,
+    },
 
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 
     #[error("writing Parquet for {what}: {message}")]
     Parquet { what: String, message: String },
@@ -33,11 +44,22 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().display().to_string(), source }
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
     }
 
-    pub fn input(file: impl Into<String>, json_path: impl Into<String>, message: impl ToString) -> Self {
-        Error::Input { file: file.into(), json_path: json_path.into(), message: message.to_string() }
+    pub fn input(
+        file: impl Into<String>,
+        json_path: impl Into<String>,
+        message: impl ToString,
+    ) -> Self {
+        Error::Input {
+            file: file.into(),
+            json_path: json_path.into(),
+            message: message.to_string(),
+        }
     }
 
     pub fn exit_code(&self) -> ExitCode {

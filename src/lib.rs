@@ -28,9 +28,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Export(a) => commands::export::run(&settings::export(&a)?),
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
-        Command::GenSnapshot(a) => {
-            commands::gen_snapshot::run(&a.dir, settings::demo(&a.demo_opts), settings::naming(&a.naming)?)
-        }
+        Command::GenSnapshot(a) => commands::gen_snapshot::run(
+            &a.dir,
+            settings::demo(&a.demo_opts),
+            settings::naming(&a.naming)?,
+        ),
     }
 }
 
@@ -39,7 +41,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { ExitCode::Usage as i32 } else { 0 };
+            let code = if e.use_stderr() {
+                ExitCode::Usage as i32
+            } else {
+                0
+            };
             let _ = e.print();
             return code;
         }

@@ -20,7 +20,9 @@ use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{FieldRef, Fields, SchemaRef};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::schema::{map_entries_field, struct_fields, Column, ColumnType, Source, TableDef, LIST_ITEM};
+use crate::schema::{
+    map_entries_field, struct_fields, Column, ColumnType, Source, TableDef, LIST_ITEM,
+};
 
 /// One step of the path to a value, for error messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +98,12 @@ impl RowBuilder {
             table,
             schema: table.arrow_schema(),
             root: StructB::new(table.columns),
-            ctx: RowCtx { capture_keys, captured: vec![None; n], run_time_ms, ..Default::default() },
+            ctx: RowCtx {
+                capture_keys,
+                captured: vec![None; n],
+                run_time_ms,
+                ..Default::default()
+            },
             rows: 0,
             tag_slots,
         }
@@ -123,7 +130,11 @@ impl RowBuilder {
     /// be dropped; the error names the JSON path (see [`RowCtx::path`]).
     pub fn append<'de, D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
         self.ctx.captured.iter_mut().for_each(|c| *c = None);
-        let seed = RowSeed { b: &mut self.root, ctx: &mut self.ctx, tag_slots: &self.tag_slots };
+        let seed = RowSeed {
+            b: &mut self.root,
+            ctx: &mut self.ctx,
+            tag_slots: &self.tag_slots,
+        };
         seed.deserialize(d)?;
         self.rows += 1;
         Ok(())
@@ -132,7 +143,9 @@ impl RowBuilder {
     /// Appends a record given as a JSON value.
     pub fn append_value(&mut self, v: &serde_json::Value) -> Result<(), String> {
         let depth = self.ctx.path.len();
-        let r = self.append(v).map_err(|e| format!("at {}: {e}", format_path(&self.ctx.path)));
+        let r = self
+            .append(v)
+            .map_err(|e| format!("at {}: {e}", format_path(&self.ctx.path)));
         self.ctx.path.truncate(depth);
         r
     }
@@ -244,13 +257,21 @@ impl ColBuilder {
             ColBuilder::List(l) => {
                 let offsets = std::mem::replace(&mut l.offsets, vec![0]);
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-                Arc::new(ListArray::new(l.field.clone(), offsets, l.child.finish(), l.validity.finish()))
+                Arc::new(ListArray::new(
+                    l.field.clone(),
+                    offsets,
+                    l.child.finish(),
+                    l.validity.finish(),
+                ))
             }
             ColBuilder::Struct(s) => {
                 let nulls = s.validity.finish();
                 let len = std::mem::take(&mut s.len);
                 let children = s.finish_children();
-                Arc::new(StructArray::try_new_with_length(s.fields.clone(), children, nulls, len).expect("struct children align"))
+                Arc::new(
+                    StructArray::try_new_with_length(s.fields.clone(), children, nulls, len)
+                        .expect("struct children align"),
+                )
             }
             ColBuilder::Map(m) => {
                 let offsets = std::mem::replace(&mut m.offsets, vec![0]);
@@ -265,7 +286,13 @@ impl ColBuilder {
                     vec![Arc::new(m.keys.finish()), Arc::new(m.values.finish())],
                     None,
                 );
-                Arc::new(MapArray::new(entries_field, offsets, entries, m.validity.finish(), false))
+                Arc::new(MapArray::new(
+                    entries_field,
+                    offsets,
+                    entries,
+                    m.validity.finish(),
+                    false,
+                ))
             }
         }
     }
@@ -302,7 +329,9 @@ impl StructB {
 
     fn child_index(&self, key: &str) -> Option<usize> {
         self.cols.iter().position(|c| {
-            c.name.len() == key.len() && c.source == Source::Field && c.name.eq_ignore_ascii_case(key)
+            c.name.len() == key.len()
+                && c.source == Source::Field
+                && c.name.eq_ignore_ascii_case(key)
         })
     }
 }
@@ -318,7 +347,11 @@ pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
             return Some(dt.timestamp_millis());
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(dt.and_utc().timestamp_millis());
         }
@@ -371,7 +404,10 @@ fn visit_struct<'de, A: MapAccess<'de>>(
                 ctx.path.push(PathSeg::Key(b.cols[i].name));
                 let capture = tag_slots.is_some() && matches!(b.cols[i].ty, ColumnType::Map);
                 ctx.capturing = capture;
-                map.next_value_seed(ValueSeed { b: &mut b.children[i], ctx })?;
+                map.next_value_seed(ValueSeed {
+                    b: &mut b.children[i],
+                    ctx,
+                })?;
                 ctx.capturing = false;
                 ctx.path.pop();
             }
@@ -451,9 +487,21 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         match self.b {
             ColBuilder::Str(b) => b.append_value(v),
-            ColBuilder::I64(b) => b.append_value(v.trim().parse().map_err(|_| E::custom(format!("expected an integer, found {v:?}")))?),
-            ColBuilder::I32(b) => b.append_value(v.trim().parse().map_err(|_| E::custom(format!("expected an integer, found {v:?}")))?),
-            ColBuilder::F64(b) => b.append_value(v.trim().parse().map_err(|_| E::custom(format!("expected a number, found {v:?}")))?),
+            ColBuilder::I64(b) => b.append_value(
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("expected an integer, found {v:?}")))?,
+            ),
+            ColBuilder::I32(b) => b.append_value(
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("expected an integer, found {v:?}")))?,
+            ),
+            ColBuilder::F64(b) => b.append_value(
+                v.trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("expected a number, found {v:?}")))?,
+            ),
             ColBuilder::Bool(b) => match v {
                 "true" | "True" | "TRUE" => b.append_value(true),
                 "false" | "False" | "FALSE" => b.append_value(false),
@@ -481,7 +529,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         match self.b {
             ColBuilder::I64(b) => b.append_value(v),
             ColBuilder::I32(b) => b.append_value(
-                i32::try_from(v).map_err(|_| E::custom(format!("integer {v} is out of range for int")))?,
+                i32::try_from(v)
+                    .map_err(|_| E::custom(format!("integer {v} is out of range for int")))?,
             ),
             ColBuilder::F64(b) => b.append_value(v as f64),
             ColBuilder::Str(b) => b.append_value(itoa::Buffer::new().format(v)),
@@ -543,7 +592,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 let mut n = 0usize;
                 loop {
                     ctx.path.push(PathSeg::Index(n));
-                    let more = seq.next_element_seed(ValueSeed { b: &mut l.child, ctx: &mut *ctx })?;
+                    let more = seq.next_element_seed(ValueSeed {
+                        b: &mut l.child,
+                        ctx: &mut *ctx,
+                    })?;
                     ctx.path.pop();
                     if more.is_none() {
                         break;
@@ -558,7 +610,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 let mut n = 0usize;
                 loop {
                     ctx.path.push(PathSeg::Index(n));
-                    let more = seq.next_element_seed(TagSeed { m: &mut *m, ctx: &mut *ctx })?;
+                    let more = seq.next_element_seed(TagSeed {
+                        m: &mut *m,
+                        ctx: &mut *ctx,
+                    })?;
                     ctx.path.pop();
                     if more.is_none() {
                         break;
@@ -583,7 +638,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 while let Some(key) = map.next_key::<String>()? {
                     let slot = capture_slot(ctx, &key);
                     m.keys.append_value(&key);
-                    map.next_value_seed(MapValueSeed { m: &mut *m, ctx: &mut *ctx, slot })?;
+                    map.next_value_seed(MapValueSeed {
+                        m: &mut *m,
+                        ctx: &mut *ctx,
+                        slot,
+                    })?;
                     n += 1;
                 }
                 let last = *m.offsets.last().unwrap();
@@ -734,12 +793,14 @@ mod tests {
             "Tags":[{"Key":"Name","Value":"web-1"},{"Key":"group","Value":"g1"},{"Key":"π","Value":"ünï"}],
             "Unknown":{"deep":[1,2,3]}}"#;
         let mut a = rb();
-        a.append(&mut serde_json::Deserializer::from_str(text)).unwrap();
+        a.append(&mut serde_json::Deserializer::from_str(text))
+            .unwrap();
         assert_eq!(a.captured(0), Some("g1"));
         let v: serde_json::Value = serde_json::from_str(text).unwrap();
         let mut b = rb();
         b.append_value(&v).unwrap();
-        b.append_value(&serde_json::json!({"instanceid": "i-2"})).unwrap();
+        b.append_value(&serde_json::json!({"instanceid": "i-2"}))
+            .unwrap();
         assert_eq!(b.captured(0), None);
         let (ba, bb) = (a.finish(), b.finish());
         assert_eq!(ba.num_rows(), 1);
@@ -756,7 +817,11 @@ mod tests {
         assert_eq!(items.value(0).len(), 2);
         let item0 = items.value(0);
         let ebs = item0.as_struct().column(1).as_struct();
-        assert_eq!(ebs.column(0).as_primitive::<Int32Type>().value(0), 7, "numeric strings coerce");
+        assert_eq!(
+            ebs.column(0).as_primitive::<Int32Type>().value(0),
+            7,
+            "numeric strings coerce"
+        );
         assert!(ebs.is_null(1), "missing struct is null");
         let ts = bb.column(5).as_primitive::<TimestampMillisecondType>();
         assert_eq!(ts.value(0), 1_704_164_645_000);
@@ -773,7 +838,8 @@ mod tests {
     #[test]
     fn maps_accept_plain_objects() {
         let mut a = rb();
-        a.append_value(&serde_json::json!({"tags": {"Name": "h", "n": 5, "b": true, "z": null}})).unwrap();
+        a.append_value(&serde_json::json!({"tags": {"Name": "h", "n": 5, "b": true, "z": null}}))
+            .unwrap();
         let batch = a.finish();
         let tags = batch.column(6).as_map();
         let entries = tags.value(0);
@@ -789,24 +855,35 @@ mod tests {
     fn type_errors_name_the_path() {
         let mut a = rb();
         let err = a
-            .append_value(&serde_json::json!({"items": [{"ebs": {"code": 1}}, {"ebs": {"code": "x"}}]}))
+            .append_value(
+                &serde_json::json!({"items": [{"ebs": {"code": 1}}, {"ebs": {"code": "x"}}]}),
+            )
             .unwrap_err();
         assert!(err.contains("$.items[1].ebs.code"), "{err}");
         assert!(err.contains("expected an integer"), "{err}");
 
         let mut a = rb();
-        let err = a.append_value(&serde_json::json!({"state": "running"})).unwrap_err();
-        assert!(err.contains("$.state") && err.contains("expected an object"), "{err}");
+        let err = a
+            .append_value(&serde_json::json!({"state": "running"}))
+            .unwrap_err();
+        assert!(
+            err.contains("$.state") && err.contains("expected an object"),
+            "{err}"
+        );
 
         let mut a = rb();
-        let err = a.append_value(&serde_json::json!({"launchtime": "yesterday"})).unwrap_err();
+        let err = a
+            .append_value(&serde_json::json!({"launchtime": "yesterday"}))
+            .unwrap_err();
         assert!(err.contains("expected a timestamp"), "{err}");
     }
 
     #[test]
     fn int_range_is_checked() {
         let mut a = rb();
-        let err = a.append_value(&serde_json::json!({"state": {"code": 1_i64 << 40}})).unwrap_err();
+        let err = a
+            .append_value(&serde_json::json!({"state": {"code": 1_i64 << 40}}))
+            .unwrap_err();
         assert!(err.contains("out of range"), "{err}");
     }
 

@@ -13,7 +13,9 @@ pub enum Schedule {
     Cron(Box<Cron>, Tz),
     /// Every `period`, counted from `anchor` (SSM counts from the window creation; we use the
     /// next execution time SSM reports when known, else the epoch).
-    Rate { period: Duration },
+    Rate {
+        period: Duration,
+    },
     At(NaiveDateTime, Tz),
 }
 
@@ -39,9 +41,9 @@ enum DayOfMonth {
 #[derive(Debug, Clone, PartialEq)]
 enum DayOfWeek {
     Any,
-    Set(Vec<bool>),  // 8, index 1..=7 (1 = Sunday)
-    Nth(u32, u32),   // weekday, n
-    Last(u32),       // weekday L
+    Set(Vec<bool>), // 8, index 1..=7 (1 = Sunday)
+    Nth(u32, u32),  // weekday, n
+    Last(u32),      // weekday L
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -52,7 +54,10 @@ pub struct ScheduleError {
 }
 
 fn err(expr: &str, reason: impl Into<String>) -> ScheduleError {
-    ScheduleError { expr: expr.to_string(), reason: reason.into() }
+    ScheduleError {
+        expr: expr.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses `expr` (as SSM stores it) in time zone `tz` (IANA name; empty means UTC).
@@ -60,7 +65,8 @@ pub fn parse(expr: &str, tz: &str) -> Result<Schedule, ScheduleError> {
     let zone: Tz = if tz.trim().is_empty() {
         Tz::UTC
     } else {
-        tz.parse().map_err(|_| err(expr, format!("unknown time zone {tz:?}")))?
+        tz.parse()
+            .map_err(|_| err(expr, format!("unknown time zone {tz:?}")))?
     };
     let e = expr.trim();
     if let Some(body) = e.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
@@ -95,17 +101,31 @@ pub fn parse(expr: &str, tz: &str) -> Result<Schedule, ScheduleError> {
 fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
     let f: Vec<&str> = body.split_whitespace().collect();
     if f.len() != 6 {
-        return Err(err(expr, format!("cron needs 6 fields (minutes hours day-of-month month day-of-week year), found {}", f.len())));
+        return Err(err(
+            expr,
+            format!(
+                "cron needs 6 fields (minutes hours day-of-month month day-of-week year), found {}",
+                f.len()
+            ),
+        ));
     }
     let minutes = field(expr, "minutes", f[0], 0, 59, &[])?;
     let hours = field(expr, "hours", f[1], 0, 23, &[])?;
-    const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
     let months = field(expr, "month", f[3], 1, 12, &MONTHS)?;
     let years = if f[5] == "*" {
         None
     } else {
         let y = field(expr, "year", f[5], 1970, 2199, &[])?;
-        Some(y.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i as i32).collect())
+        Some(
+            y.iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(i, _)| i as i32)
+                .collect(),
+        )
     };
     let dom = parse_dom(expr, f[2])?;
     let dow = parse_dow(expr, f[4])?;
@@ -115,17 +135,33 @@ fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
     if f[2] != "?" && f[4] != "?" {
         return Err(err(expr, "one of day-of-month or day-of-week must be '?'"));
     }
-    Ok(Cron { minutes, hours, months, years, dom, dow })
+    Ok(Cron {
+        minutes,
+        hours,
+        months,
+        years,
+        dom,
+        dow,
+    })
 }
 
 /// A set of values in `lo..=hi`, indexed by value (vector of length hi+1).
-fn field(expr: &str, name: &str, s: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<bool>, ScheduleError> {
+fn field(
+    expr: &str,
+    name: &str,
+    s: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+) -> Result<Vec<bool>, ScheduleError> {
     let mut set = vec![false; hi as usize + 1];
     let value = |v: &str| -> Result<u32, ScheduleError> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
             return Ok(lo + i as u32);
         }
-        let n: u32 = v.parse().map_err(|_| err(expr, format!("{name}: {v:?} is not a number")))?;
+        let n: u32 = v
+            .parse()
+            .map_err(|_| err(expr, format!("{name}: {v:?} is not a number")))?;
         if n < lo || n > hi {
             return Err(err(expr, format!("{name}: {n} is outside {lo}-{hi}")));
         }
@@ -134,7 +170,11 @@ fn field(expr: &str, name: &str, s: &str, lo: u32, hi: u32, names: &[&str]) -> R
     for part in s.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, st)) => {
-                let st: u32 = st.parse().ok().filter(|s| *s > 0).ok_or_else(|| err(expr, format!("{name}: bad increment in {part:?}")))?;
+                let st: u32 = st
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| err(expr, format!("{name}: bad increment in {part:?}")))?;
                 (r, st)
             }
             None => (part, 1),
@@ -165,10 +205,18 @@ fn parse_dom(expr: &str, s: &str) -> Result<DayOfMonth, ScheduleError> {
         "L" => DayOfMonth::Last(0),
         "LW" => DayOfMonth::LastWeekday,
         _ if s.starts_with("L-") => DayOfMonth::Last(
-            s[2..].parse().ok().filter(|n| *n < 31).ok_or_else(|| err(expr, "day-of-month: bad L-n"))?,
+            s[2..]
+                .parse()
+                .ok()
+                .filter(|n| *n < 31)
+                .ok_or_else(|| err(expr, "day-of-month: bad L-n"))?,
         ),
         _ if s.ends_with('W') => DayOfMonth::NearestWeekday(
-            s[..s.len() - 1].parse().ok().filter(|n| (1..=31).contains(n)).ok_or_else(|| err(expr, "day-of-month: bad nW"))?,
+            s[..s.len() - 1]
+                .parse()
+                .ok()
+                .filter(|n| (1..=31).contains(n))
+                .ok_or_else(|| err(expr, "day-of-month: bad nW"))?,
         ),
         _ => DayOfMonth::Set(field(expr, "day-of-month", s, 1, 31, &[])?),
     })
@@ -184,7 +232,11 @@ fn parse_dow(expr: &str, s: &str) -> Result<DayOfWeek, ScheduleError> {
         "?" | "*" => DayOfWeek::Any,
         _ if s.contains('#') => {
             let (d, n) = s.split_once('#').unwrap();
-            let n: u32 = n.parse().ok().filter(|n| (1..=5).contains(n)).ok_or_else(|| err(expr, "day-of-week: #n must be 1-5"))?;
+            let n: u32 = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=5).contains(n))
+                .ok_or_else(|| err(expr, "day-of-week: #n must be 1-5"))?;
             DayOfWeek::Nth(day(d)?, n)
         }
         _ if s.len() > 1 && s.ends_with('L') => DayOfWeek::Last(day(&s[..s.len() - 1])?),
@@ -195,7 +247,8 @@ fn parse_dow(expr: &str, s: &str) -> Result<DayOfWeek, ScheduleError> {
 
 fn days_in_month(y: i32, m: u32) -> u32 {
     let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    (NaiveDate::from_ymd_opt(ny, nm, 1).unwrap() - NaiveDate::from_ymd_opt(y, m, 1).unwrap()).num_days() as u32
+    (NaiveDate::from_ymd_opt(ny, nm, 1).unwrap() - NaiveDate::from_ymd_opt(y, m, 1).unwrap())
+        .num_days() as u32
 }
 
 fn is_weekday(d: NaiveDate) -> bool {
@@ -249,7 +302,11 @@ impl Cron {
     fn times(&self) -> impl DoubleEndedIterator<Item = (u32, u32)> + '_ {
         (0..24u32)
             .filter(|h| self.hours[*h as usize])
-            .flat_map(move |h| (0..60u32).filter(|m| self.minutes[*m as usize]).map(move |m| (h, m)))
+            .flat_map(move |h| {
+                (0..60u32)
+                    .filter(|m| self.minutes[*m as usize])
+                    .map(move |m| (h, m))
+            })
     }
 }
 
@@ -267,7 +324,11 @@ const HORIZON_DAYS: i64 = 366 * 5;
 
 impl Schedule {
     /// The latest start at or before `t`.
-    pub fn prev_start(&self, t: DateTime<Utc>, anchor: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    pub fn prev_start(
+        &self,
+        t: DateTime<Utc>,
+        anchor: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Cron(c, tz) => {
                 let local = t.with_timezone(tz).naive_local();
@@ -296,7 +357,11 @@ impl Schedule {
     }
 
     /// The first start strictly after `t`.
-    pub fn next_start(&self, t: DateTime<Utc>, anchor: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    pub fn next_start(
+        &self,
+        t: DateTime<Utc>,
+        anchor: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Cron(c, tz) => {
                 let local = t.with_timezone(tz).naive_local();
@@ -325,7 +390,9 @@ impl Schedule {
 
 /// Truncates to the minute (cron resolution).
 pub fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(t)
+    t.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -348,32 +415,64 @@ mod tests {
     fn time_zone_is_applied() {
         let s = parse("cron(30 1 * * ? *)", "Europe/Paris").unwrap();
         let t = utc("2026-07-01T12:00:00Z");
-        assert_eq!(s.next_start(t, None), Some(utc("2026-07-01T23:30:00Z")), "01:30 CEST is 23:30 UTC");
+        assert_eq!(
+            s.next_start(t, None),
+            Some(utc("2026-07-01T23:30:00Z")),
+            "01:30 CEST is 23:30 UTC"
+        );
         let w = utc("2026-01-15T12:00:00Z");
-        assert_eq!(s.next_start(w, None), Some(utc("2026-01-16T00:30:00Z")), "01:30 CET is 00:30 UTC");
+        assert_eq!(
+            s.next_start(w, None),
+            Some(utc("2026-01-16T00:30:00Z")),
+            "01:30 CET is 00:30 UTC"
+        );
     }
 
     #[test]
     fn nth_and_last_weekday_and_ranges() {
         let third_tue = parse("cron(0 4 ? * TUE#3 *)", "UTC").unwrap();
-        assert_eq!(third_tue.next_start(utc("2026-11-01T00:00:00Z"), None), Some(utc("2026-11-17T04:00:00Z")));
+        assert_eq!(
+            third_tue.next_start(utc("2026-11-01T00:00:00Z"), None),
+            Some(utc("2026-11-17T04:00:00Z"))
+        );
         let last_fri = parse("cron(0 22 ? * 6L *)", "UTC").unwrap();
-        assert_eq!(last_fri.next_start(utc("2026-11-01T00:00:00Z"), None), Some(utc("2026-11-27T22:00:00Z")));
+        assert_eq!(
+            last_fri.next_start(utc("2026-11-01T00:00:00Z"), None),
+            Some(utc("2026-11-27T22:00:00Z"))
+        );
         let last_day = parse("cron(0 0 L * ? *)", "UTC").unwrap();
-        assert_eq!(last_day.next_start(utc("2028-02-10T00:00:00Z"), None), Some(utc("2028-02-29T00:00:00Z")));
+        assert_eq!(
+            last_day.next_start(utc("2028-02-10T00:00:00Z"), None),
+            Some(utc("2028-02-29T00:00:00Z"))
+        );
         let every15 = parse("cron(0/15 8-9 ? * MON-FRI *)", "UTC").unwrap();
-        assert_eq!(every15.next_start(utc("2026-11-23T08:07:00Z"), None), Some(utc("2026-11-23T08:15:00Z")));
-        assert_eq!(every15.next_start(utc("2026-11-23T09:50:00Z"), None), Some(utc("2026-11-24T08:00:00Z")));
+        assert_eq!(
+            every15.next_start(utc("2026-11-23T08:07:00Z"), None),
+            Some(utc("2026-11-23T08:15:00Z"))
+        );
+        assert_eq!(
+            every15.next_start(utc("2026-11-23T09:50:00Z"), None),
+            Some(utc("2026-11-24T08:00:00Z"))
+        );
     }
 
     #[test]
     fn rate_and_at() {
         let r = parse("rate(6 hours)", "").unwrap();
         let anchor = Some(utc("2026-11-22T01:00:00Z"));
-        assert_eq!(r.prev_start(utc("2026-11-22T08:00:00Z"), anchor), Some(utc("2026-11-22T07:00:00Z")));
-        assert_eq!(r.next_start(utc("2026-11-22T08:00:00Z"), anchor), Some(utc("2026-11-22T13:00:00Z")));
+        assert_eq!(
+            r.prev_start(utc("2026-11-22T08:00:00Z"), anchor),
+            Some(utc("2026-11-22T07:00:00Z"))
+        );
+        assert_eq!(
+            r.next_start(utc("2026-11-22T08:00:00Z"), anchor),
+            Some(utc("2026-11-22T13:00:00Z"))
+        );
         let at = parse("at(2026-12-01T10:00:00)", "UTC").unwrap();
-        assert_eq!(at.next_start(utc("2026-11-22T08:00:00Z"), None), Some(utc("2026-12-01T10:00:00Z")));
+        assert_eq!(
+            at.next_start(utc("2026-11-22T08:00:00Z"), None),
+            Some(utc("2026-12-01T10:00:00Z"))
+        );
         assert_eq!(at.next_start(utc("2026-12-22T08:00:00Z"), None), None);
     }
 
@@ -391,6 +490,9 @@ mod tests {
             let m = parse(e, "").unwrap_err().to_string();
             assert!(m.contains(want) && m.contains(e), "{e}: {m}");
         }
-        assert!(parse("cron(0 2 ? * SUN *)", "Mars/Olympus").unwrap_err().to_string().contains("time zone"));
+        assert!(parse("cron(0 2 ? * SUN *)", "Mars/Olympus")
+            .unwrap_err()
+            .to_string()
+            .contains("time zone"));
     }
 }

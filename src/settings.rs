@@ -54,16 +54,26 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
     let source = match (&a.snapshot, a.demo) {
         (Some(dir), false) => SourceSettings::Snapshot(dir.clone()),
         (None, true) => SourceSettings::Demo(demo(&a.demo_opts)),
-        _ => return Err(Error::Usage("export needs a source: --demo or --snapshot DIR".into())),
+        _ => {
+            return Err(Error::Usage(
+                "export needs a source: --demo or --snapshot DIR".into(),
+            ))
+        }
     };
     let as_of_ms = match &a.as_of {
-        Some(s) => parse_timestamp_ms(s).ok_or_else(|| Error::Usage(format!("--as-of {s:?}: expected an RFC 3339 time such as 2026-11-22T03:00:00Z")))?,
+        Some(s) => parse_timestamp_ms(s).ok_or_else(|| {
+            Error::Usage(format!(
+                "--as-of {s:?}: expected an RFC 3339 time such as 2026-11-22T03:00:00Z"
+            ))
+        })?,
         None => chrono::Utc::now().timestamp_millis(),
     };
     let jobs = match a.jobs {
         Some(0) => return Err(Error::Usage("--jobs must be at least 1".into())),
         Some(n) => n,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
     };
     Ok(ExportSettings {
         source,
@@ -71,7 +81,10 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         json: a.json,
         jobs,
         as_of_ms,
-        writer: WriterOptions { codec: a.codec, ..Default::default() },
+        writer: WriterOptions {
+            codec: a.codec,
+            ..Default::default()
+        },
         naming: naming(&a.naming)?,
     })
 }
@@ -85,15 +98,25 @@ pub struct DdlSettings {
 }
 
 pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
-    let ident_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ident_ok =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !ident_ok(&a.database) {
-        return Err(Error::Usage(format!("--database {:?}: use letters, digits and _", a.database)));
+        return Err(Error::Usage(format!(
+            "--database {:?}: use letters, digits and _",
+            a.database
+        )));
     }
     if !a.table_prefix.is_empty() && !ident_ok(&a.table_prefix) {
-        return Err(Error::Usage(format!("--table-prefix {:?}: use letters, digits and _", a.table_prefix)));
+        return Err(Error::Usage(format!(
+            "--table-prefix {:?}: use letters, digits and _",
+            a.table_prefix
+        )));
     }
     if a.location.contains('\'') || a.location.contains(char::is_whitespace) {
-        return Err(Error::Usage(format!("--location {:?}: no quotes or spaces", a.location)));
+        return Err(Error::Usage(format!(
+            "--location {:?}: no quotes or spaces",
+            a.location
+        )));
     }
     Ok(DdlSettings {
         options: DdlOptions {

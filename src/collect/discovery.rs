@@ -20,10 +20,13 @@ pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<Stri
             .and_then(Value::as_array)
             .ok_or_else(|| Error::input(&origin, "$.Stacks", "expected an array of stacks"))?;
         for (i, s) in stacks.iter().enumerate() {
-            let name = s
-                .get("StackName")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::input(&origin, format!("$.Stacks[{i}].StackName"), "expected a string"))?;
+            let name = s.get("StackName").and_then(Value::as_str).ok_or_else(|| {
+                Error::input(
+                    &origin,
+                    format!("$.Stacks[{i}].StackName"),
+                    "expected a string",
+                )
+            })?;
             if let Some(g) = Naming::match_template(&naming.stack, name) {
                 out.insert(g.to_string(), s.clone());
             }
@@ -32,7 +35,12 @@ pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<Stri
     Ok(out)
 }
 
-fn pairs<'v>(stack: &'v Value, list: &str, k: &str, v: &str) -> impl Iterator<Item = (&'v str, &'v Value)> {
+fn pairs<'v>(
+    stack: &'v Value,
+    list: &str,
+    k: &str,
+    v: &str,
+) -> impl Iterator<Item = (&'v str, &'v Value)> {
     let k = k.to_string();
     let v = v.to_string();
     stack
@@ -48,9 +56,12 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
     let mut rec = Map::new();
     let mut params = Map::new();
     if let Some(stack) = stack {
-        for (k, v) in pairs(stack, "Parameters", "ParameterKey", "ParameterValue")
-            .chain(pairs(stack, "Outputs", "OutputKey", "OutputValue"))
-        {
+        for (k, v) in pairs(stack, "Parameters", "ParameterKey", "ParameterValue").chain(pairs(
+            stack,
+            "Outputs",
+            "OutputKey",
+            "OutputValue",
+        )) {
             let text = match v {
                 Value::String(s) => Value::String(s.clone()),
                 Value::Null => Value::Null,
@@ -59,8 +70,14 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
             params.insert(k.to_string(), text.clone());
             rec.insert(k.to_ascii_lowercase(), text);
         }
-        rec.insert("stackname".into(), stack.get("StackName").cloned().unwrap_or_default());
-        rec.insert("stackstatus".into(), stack.get("StackStatus").cloned().unwrap_or_default());
+        rec.insert(
+            "stackname".into(),
+            stack.get("StackName").cloned().unwrap_or_default(),
+        );
+        rec.insert(
+            "stackstatus".into(),
+            stack.get("StackStatus").cloned().unwrap_or_default(),
+        );
         if !rec.contains_key("installtime") {
             if let Some(t) = stack.get("CreationTime") {
                 rec.insert("installtime".into(), t.clone());
@@ -68,7 +85,11 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
         }
     }
     // A deployment value that is not a timestamp stays in `parameters` only.
-    if rec.get("installtime").and_then(Value::as_str).is_some_and(|s| parse_timestamp_ms(s).is_none()) {
+    if rec
+        .get("installtime")
+        .and_then(Value::as_str)
+        .is_some_and(|s| parse_timestamp_ms(s).is_none())
+    {
         rec.remove("installtime");
     }
     let usermeta = rec
@@ -78,7 +99,14 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
         .and_then(|v| v.as_object().cloned())
         .map(|m| {
             m.into_iter()
-                .map(|(k, v)| (k, v.as_str().map(|s| Value::String(s.into())).unwrap_or(Value::String(v.to_string()))))
+                .map(|(k, v)| {
+                    (
+                        k,
+                        v.as_str()
+                            .map(|s| Value::String(s.into()))
+                            .unwrap_or(Value::String(v.to_string())),
+                    )
+                })
                 .collect::<Map<_, _>>()
         });
     if let Some(acct) = account.and_then(|a| a.get("Account")) {
@@ -120,9 +148,16 @@ mod tests {
         let acct = json!({"Account": {"Id": "1", "Name": "prod", "Email": "p@x", "JoinedTimestamp": 1.7e9}});
         let r = row(Some(&stack), Some(&acct), &["a".into()]);
         assert_eq!(r["clonesquadversion"], "v1.2");
-        assert_eq!(r["subfleets"], json!(["a"]), "our columns win over colliding parameters");
+        assert_eq!(
+            r["subfleets"],
+            json!(["a"]),
+            "our columns win over colliding parameters"
+        );
         assert_eq!(r["parameters"]["InstallTime"], "not a time");
-        assert!(r.get("installtime").is_none(), "unparsable install time is left in parameters only");
+        assert!(
+            r.get("installtime").is_none(),
+            "unparsable install time is left in parameters only"
+        );
         assert_eq!(r["usermetadata"], json!({"team": "core", "n": "3"}));
         assert_eq!(r["accountname"], "prod");
         let bare = row(None, None, &[]);

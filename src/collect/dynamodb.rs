@@ -11,21 +11,37 @@ use crate::tables::TableId;
 /// Converts one typed attribute value to plain JSON. Sets become arrays,
 /// numbers stay exact (as JSON numbers when they fit, else strings), binary stays base64.
 pub fn plain(attr: &Value) -> Result<Value, String> {
-    let obj = attr.as_object().filter(|o| o.len() == 1).ok_or("expected a typed attribute like {\"S\": ...}")?;
+    let obj = attr
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or("expected a typed attribute like {\"S\": ...}")?;
     let (ty, v) = obj.iter().next().unwrap();
     Ok(match ty.as_str() {
-        "S" | "B" => Value::String(v.as_str().ok_or(format!("{ty} must be a string"))?.to_string()),
+        "S" | "B" => Value::String(
+            v.as_str()
+                .ok_or(format!("{ty} must be a string"))?
+                .to_string(),
+        ),
         "N" => {
             let s = v.as_str().ok_or("N must be a string")?;
             match s.parse::<i64>() {
                 Ok(i) => json!(i),
-                Err(_) => s.parse::<f64>().map(|f| json!(f)).map_err(|_| format!("N {s:?} is not a number"))?,
+                Err(_) => s
+                    .parse::<f64>()
+                    .map(|f| json!(f))
+                    .map_err(|_| format!("N {s:?} is not a number"))?,
             }
         }
         "BOOL" => Value::Bool(v.as_bool().ok_or("BOOL must be a boolean")?),
         "NULL" => Value::Null,
         "SS" | "NS" | "BS" => v.clone(),
-        "L" => Value::Array(v.as_array().ok_or("L must be an array")?.iter().map(plain).collect::<Result<_, _>>()?),
+        "L" => Value::Array(
+            v.as_array()
+                .ok_or("L must be an array")?
+                .iter()
+                .map(plain)
+                .collect::<Result<_, _>>()?,
+        ),
         "M" => {
             let m = v.as_object().ok_or("M must be an object")?;
             let mut out = Map::new();
@@ -56,13 +72,24 @@ pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<
     let mut rows = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = |field: &str| format!("$.Items[{i}]{field}");
-        let obj = item.as_object().ok_or_else(|| Error::input(origin, at(""), "expected an object"))?;
+        let obj = item
+            .as_object()
+            .ok_or_else(|| Error::input(origin, at(""), "expected an object"))?;
         let get = |name: &str| -> Result<Option<Value>, Error> {
-            obj.get(name).map(plain).transpose().map_err(|m| Error::input(origin, at(&format!(".{name}")), m))
+            obj.get(name)
+                .map(plain)
+                .transpose()
+                .map_err(|m| Error::input(origin, at(&format!(".{name}")), m))
         };
         let key = match get("Key")? {
             Some(Value::String(k)) => k,
-            _ => return Err(Error::input(origin, at(".Key"), "every item needs a string Key")),
+            _ => {
+                return Err(Error::input(
+                    origin,
+                    at(".Key"),
+                    "every item needs a string Key",
+                ))
+            }
         };
         let mut row = json!({ "key": key, "value": get("Value")?.as_ref().and_then(as_text) });
         if table == TableId::Scheduler {
@@ -89,7 +116,10 @@ mod tests {
             {"Key": {"S": "d"}, "Value": {"M": {"x": {"L": [{"BOOL": true}, {"NULL": true}]}}}}
         ], "Count": 4});
         let rows = key_value_rows("f.json", &scan, TableId::Scheduler).unwrap();
-        assert_eq!(rows[0], json!({"key": "a", "value": "1", "expirationtime": 1700000000}));
+        assert_eq!(
+            rows[0],
+            json!({"key": "a", "value": "1", "expirationtime": 1700000000})
+        );
         assert_eq!(rows[1]["value"], "2");
         assert!(rows[2]["value"].is_null());
         assert_eq!(rows[3]["value"], "{\"x\":[true,null]}");
@@ -98,11 +128,20 @@ mod tests {
     #[test]
     fn bad_items_name_the_file_and_path() {
         let scan = json!({"Items": [{"Key": {"S": "a"}}, {"Value": {"S": "x"}}]});
-        let e = key_value_rows("scan.json", &scan, TableId::Configuration).unwrap_err().to_string();
-        assert!(e.contains("scan.json") && e.contains("$.Items[1].Key"), "{e}");
-        let e = key_value_rows("scan.json", &json!({"Items": [{"Key": {"Q": "a"}}]}), TableId::Configuration)
+        let e = key_value_rows("scan.json", &scan, TableId::Configuration)
             .unwrap_err()
             .to_string();
+        assert!(
+            e.contains("scan.json") && e.contains("$.Items[1].Key"),
+            "{e}"
+        );
+        let e = key_value_rows(
+            "scan.json",
+            &json!({"Items": [{"Key": {"Q": "a"}}]}),
+            TableId::Configuration,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown DynamoDB type"), "{e}");
         assert!(key_value_rows("s", &json!({"Count": 0}), TableId::Configuration).is_err());
     }

@@ -36,16 +36,18 @@ pub enum Body {
 
 impl Doc {
     pub fn value(origin: impl Into<String>, v: Value) -> Self {
-        Doc { origin: origin.into(), body: Body::Value(v) }
+        Doc {
+            origin: origin.into(),
+            body: Body::Value(v),
+        }
     }
 
     /// The whole document as a JSON value (small documents only).
     pub fn into_value(self) -> Result<Value, Error> {
         match self.body {
             Body::Value(v) => Ok(v),
-            Body::Bytes(b) => serde_json::from_slice(&b).map_err(|e| {
-                Error::input(&self.origin, "$", format!("malformed JSON: {e}"))
-            }),
+            Body::Bytes(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::input(&self.origin, "$", format!("malformed JSON: {e}"))),
         }
     }
 }
@@ -110,7 +112,9 @@ impl Naming {
             ("--stack-template", &self.stack),
         ] {
             if t.matches("{group}").count() != 1 {
-                return Err(Error::Usage(format!("{what} {t:?} must contain {{group}} exactly once")));
+                return Err(Error::Usage(format!(
+                    "{what} {t:?} must contain {{group}} exactly once"
+                )));
             }
         }
         if self.group_tag.is_empty() {
@@ -129,10 +133,21 @@ pub fn collect_scope(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Nam
     }
 }
 
-fn collect_inner(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming, now_ms: i64) -> Result<(), Error> {
+fn collect_inner(
+    inputs: &dyn ScopeInputs,
+    w: &mut ScopeWriter,
+    naming: &Naming,
+    now_ms: i64,
+) -> Result<(), Error> {
     let stacks = discovery::stacks_by_group(inputs.stacks()?, naming)?;
     for g in stacks.keys() {
-        w.group(g, &format!("CloudFormation stack name {}", Naming::expand(&naming.stack, g)));
+        w.group(
+            g,
+            &format!(
+                "CloudFormation stack name {}",
+                Naming::expand(&naming.stack, g)
+            ),
+        );
     }
     let tables = inputs.dynamodb_tables()?;
     for t in &tables {
@@ -158,25 +173,42 @@ fn collect_inner(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming,
             match inputs.scan(&name) {
                 Ok(Some(doc)) => {
                     let origin = doc.origin.clone();
-                    match doc.into_value().and_then(|v| dynamodb::key_value_rows(&origin, &v, table)) {
+                    match doc
+                        .into_value()
+                        .and_then(|v| dynamodb::key_value_rows(&origin, &v, table))
+                    {
                         Ok(rows) => w.append_group(table, gi, &origin, &rows),
                         Err(e) => w.fail_group(gi, e),
                     }
                 }
                 Ok(None) => w.fail_group(
                     gi,
-                    Error::input(format!("{}/DynamoDB", w.scope()), name.clone(), "table not found"),
+                    Error::input(
+                        format!("{}/DynamoDB", w.scope()),
+                        name.clone(),
+                        "table not found",
+                    ),
                 ),
                 Err(e) => w.fail_group(gi, e),
             }
         }
         let subfleets = w.subfleets(gi);
         match windows::fleet_rows(&windows, naming, &g, &subfleets, now_ms) {
-            Ok(rows) => w.append_group(TableId::MaintenanceWindows, gi, "ssm:DescribeMaintenanceWindows", &rows),
+            Ok(rows) => w.append_group(
+                TableId::MaintenanceWindows,
+                gi,
+                "ssm:DescribeMaintenanceWindows",
+                &rows,
+            ),
             Err(e) => w.fail_group(gi, e),
         }
         let row = discovery::row(stacks.get(&g), account.as_ref(), &subfleets);
-        w.append_group(TableId::Discovery, gi, "discovery", std::slice::from_ref(&row));
+        w.append_group(
+            TableId::Discovery,
+            gi,
+            "discovery",
+            std::slice::from_ref(&row),
+        );
     }
     Ok(())
 }
@@ -184,11 +216,18 @@ fn collect_inner(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming,
 /// Streams one describe-instances or describe-volumes page into the writer.
 fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Error> {
     let origin = doc.origin;
-    let mut state = PageState { w, table, path: Vec::new(), row_error: None };
+    let mut state = PageState {
+        w,
+        table,
+        path: Vec::new(),
+        row_error: None,
+    };
     let result = match &doc.body {
         Body::Bytes(b) => {
             let mut de = serde_json::Deserializer::from_slice(b);
-            PageSeed { s: &mut state }.deserialize(&mut de).and_then(|_| de.end())
+            PageSeed { s: &mut state }
+                .deserialize(&mut de)
+                .and_then(|_| de.end())
         }
         Body::Value(v) => PageSeed { s: &mut state }.deserialize(v),
     };
@@ -197,7 +236,11 @@ fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Erro
         match state.row_error.take() {
             Some(row) => {
                 let (path, m) = row.split_once(": ").unwrap_or(("$", &row));
-                let at = if e.line() > 0 { format!(" (line {}, column {})", e.line(), e.column()) } else { String::new() };
+                let at = if e.line() > 0 {
+                    format!(" (line {}, column {})", e.line(), e.column())
+                } else {
+                    String::new()
+                };
                 Error::input(&origin, path.trim_start_matches("at "), format!("{m}{at}"))
             }
             None => Error::input(&origin, format_path(&state.path), msg),
@@ -240,7 +283,10 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_, '_> {
             match list {
                 Some(kind) => {
                     self.s.path.push(PathSeg::Owned(key.into_owned()));
-                    map.next_value_seed(ListSeed { s: &mut *self.s, kind })?;
+                    map.next_value_seed(ListSeed {
+                        s: &mut *self.s,
+                        kind,
+                    })?;
                     self.s.path.pop();
                 }
                 None => {
@@ -306,7 +352,10 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
                 let v = Value::deserialize(d)?;
                 let group = volume_group(s.w, &v);
                 match group {
-                    Some(g) => s.w.append_routed(s.table, Route::Group(g), &s.path, &v).map_err(|e| e.to_string()),
+                    Some(g) => {
+                        s.w.append_routed(s.table, Route::Group(g), &s.path, &v)
+                            .map_err(|e| e.to_string())
+                    }
                     None => Ok(()),
                 }
             }
@@ -337,12 +386,28 @@ mod tests {
     #[test]
     fn templates_match_and_expand() {
         let n = Naming::default();
-        assert_eq!(Naming::match_template(&n.configuration_table, "CloneSquad-web-Configuration"), Some("web"));
-        assert_eq!(Naming::match_template(&n.configuration_table, "CloneSquad--Configuration"), None);
-        assert_eq!(Naming::match_template(&n.configuration_table, "Other-web-Configuration"), None);
+        assert_eq!(
+            Naming::match_template(&n.configuration_table, "CloneSquad-web-Configuration"),
+            Some("web")
+        );
+        assert_eq!(
+            Naming::match_template(&n.configuration_table, "CloneSquad--Configuration"),
+            None
+        );
+        assert_eq!(
+            Naming::match_template(&n.configuration_table, "Other-web-Configuration"),
+            None
+        );
         assert_eq!(Naming::expand(&n.stack, "web"), "CloneSquad-web");
         n.check().unwrap();
-        let bad = Naming { stack: "no-placeholder".into(), ..Naming::default() };
-        assert!(bad.check().unwrap_err().to_string().contains("--stack-template"));
+        let bad = Naming {
+            stack: "no-placeholder".into(),
+            ..Naming::default()
+        };
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("--stack-template"));
     }
 }

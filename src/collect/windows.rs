@@ -48,17 +48,33 @@ pub fn load(inputs: &dyn ScopeInputs) -> Result<Vec<Window>, Error> {
         let ids = v
             .get("WindowIdentities")
             .and_then(Value::as_array)
-            .ok_or_else(|| Error::input(&origin, "$.WindowIdentities", "expected an array of windows"))?;
+            .ok_or_else(|| {
+                Error::input(
+                    &origin,
+                    "$.WindowIdentities",
+                    "expected an array of windows",
+                )
+            })?;
         for (i, w) in ids.iter().enumerate() {
             let at = |f: &str| format!("$.WindowIdentities[{i}].{f}");
-            let id = w.get("WindowId").and_then(Value::as_str).ok_or_else(|| Error::input(&origin, at("WindowId"), "expected a string"))?;
+            let id = w
+                .get("WindowId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::input(&origin, at("WindowId"), "expected a string"))?;
             let tags = match inputs.window_tags(id)? {
                 Some(doc) => {
                     let o = doc.origin.clone();
                     let t = doc.into_value()?;
-                    let list = t.get("TagList").and_then(Value::as_array).ok_or_else(|| Error::input(&o, "$.TagList", "expected an array of tags"))?;
+                    let list = t.get("TagList").and_then(Value::as_array).ok_or_else(|| {
+                        Error::input(&o, "$.TagList", "expected an array of tags")
+                    })?;
                     list.iter()
-                        .filter_map(|t| Some((t.get("Key")?.as_str()?.to_string(), t.get("Value")?.as_str().unwrap_or("").to_string())))
+                        .filter_map(|t| {
+                            Some((
+                                t.get("Key")?.as_str()?.to_string(),
+                                t.get("Value")?.as_str().unwrap_or("").to_string(),
+                            ))
+                        })
                         .collect()
                 }
                 None => Vec::new(),
@@ -71,7 +87,11 @@ pub fn load(inputs: &dyn ScopeInputs) -> Result<Vec<Window>, Error> {
 
 fn window(w: &Value, tags: Vec<(String, String)>) -> Window {
     let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let reported_next = w.get("NextExecutionTime").and_then(Value::as_str).and_then(parse_timestamp_ms).and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+    let reported_next = w
+        .get("NextExecutionTime")
+        .and_then(Value::as_str)
+        .and_then(parse_timestamp_ms)
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
     let mut record = json!({
         "windowid": s("WindowId"),
         "name": s("Name"),
@@ -82,7 +102,11 @@ fn window(w: &Value, tags: Vec<(String, String)>) -> Window {
         "enabled": w.get("Enabled").cloned().unwrap_or(Value::Null),
         "nextexecutiontime": w.get("NextExecutionTime").cloned().unwrap_or(Value::Null),
     });
-    record["tags"] = Value::Object(tags.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+    record["tags"] = Value::Object(
+        tags.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    );
     Window {
         name: s("Name"),
         id: s("WindowId"),
@@ -98,9 +122,14 @@ fn window(w: &Value, tags: Vec<(String, String)>) -> Window {
 /// Why `w` applies to `fleet` of `group`, or None.
 pub fn applies(w: &Window, naming: &Naming, group: &str, fleet: &str) -> Option<String> {
     if w.name == GLOBAL_DEFAULT {
-        return Some(format!("{GLOBAL_DEFAULT} applies to every fleet of the account and region"));
+        return Some(format!(
+            "{GLOBAL_DEFAULT} applies to every fleet of the account and region"
+        ));
     }
-    let tagged = w.tags.iter().any(|(k, v)| *k == naming.group_tag && v == group);
+    let tagged = w
+        .tags
+        .iter()
+        .any(|(k, v)| *k == naming.group_tag && v == group);
     if !tagged {
         return None;
     }
@@ -108,7 +137,10 @@ pub fn applies(w: &Window, naming: &Naming, group: &str, fleet: &str) -> Option<
     let rest = w.name.strip_prefix(&base)?;
     let main = fleet == MAIN_FLEET;
     match rest {
-        "" => Some(format!("{} applies to every fleet of group {group}", w.name)),
+        "" => Some(format!(
+            "{} applies to every fleet of group {group}",
+            w.name
+        )),
         "-Mainfleet" if main => Some(format!("{} applies to the main fleet", w.name)),
         "-Subfleet.__all__" if !main => Some(format!("{} applies to every subfleet", w.name)),
         r if !main && r.strip_prefix("-Subfleet.") == Some(fleet) => {
@@ -134,7 +166,9 @@ fn period(w: &Window, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc
             return Some((prev, prev + len));
         }
     }
-    let next = s.next_start(now, w.reported_next).or(w.reported_next.filter(|t| *t > now))?;
+    let next = s
+        .next_start(now, w.reported_next)
+        .or(w.reported_next.filter(|t| *t > now))?;
     Some((next, next + len))
 }
 
@@ -143,22 +177,44 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// One `maintenance_windows` row per fleet of `group`.
-pub fn fleet_rows(windows: &[Window], naming: &Naming, group: &str, subfleets: &[String], now_ms: i64) -> Result<Vec<Value>, Error> {
-    let now = Utc.timestamp_millis_opt(now_ms).single().unwrap_or_else(Utc::now);
+pub fn fleet_rows(
+    windows: &[Window],
+    naming: &Naming,
+    group: &str,
+    subfleets: &[String],
+    now_ms: i64,
+) -> Result<Vec<Value>, Error> {
+    let now = Utc
+        .timestamp_millis_opt(now_ms)
+        .single()
+        .unwrap_or_else(Utc::now);
     let fleets = std::iter::once(MAIN_FLEET).chain(subfleets.iter().map(String::as_str));
     let mut rows = Vec::new();
     for fleet in fleets {
-        let matching: Vec<(&Window, String)> =
-            windows.iter().filter_map(|w| applies(w, naming, group, fleet).map(|why| (w, why))).collect();
+        let matching: Vec<(&Window, String)> = windows
+            .iter()
+            .filter_map(|w| applies(w, naming, group, fleet).map(|why| (w, why)))
+            .collect();
         for (w, _) in &matching {
             if let Err(e) = &w.schedule {
-                return Err(Error::input(format!("SSM maintenance window {} ({})", w.id, w.name), "$.Schedule", e));
+                return Err(Error::input(
+                    format!("SSM maintenance window {} ({})", w.id, w.name),
+                    "$.Schedule",
+                    e,
+                ));
             }
         }
         let mut periods: Vec<Period> = matching
             .iter()
             .filter(|(w, _)| w.enabled)
-            .filter_map(|(w, why)| period(w, now).map(|(start, end)| Period { start, end, window: w, why: why.clone() }))
+            .filter_map(|(w, why)| {
+                period(w, now).map(|(start, end)| Period {
+                    start,
+                    end,
+                    window: w,
+                    why: why.clone(),
+                })
+            })
             .collect();
         periods.sort_by_key(|p| (p.start, p.window.name.clone()));
         let mut next = Value::Null;
@@ -172,13 +228,28 @@ pub fn fleet_rows(windows: &[Window], naming: &Naming, group: &str, subfleets: &
             }
             open = first.start <= now && now < end;
             let mut win = first.window.record.clone();
-            if let Some(n) = first.window.schedule.as_ref().ok().and_then(|s| s.next_start(now, first.window.reported_next)) {
+            if let Some(n) = first
+                .window
+                .schedule
+                .as_ref()
+                .ok()
+                .and_then(|s| s.next_start(now, first.window.reported_next))
+            {
                 win["nextexecutiontime"] = json!(ts(n));
             }
             let msg = if open {
-                format!("In maintenance until {} (window {})", ts(end), first.window.name)
+                format!(
+                    "In maintenance until {} (window {})",
+                    ts(end),
+                    first.window.name
+                )
             } else {
-                format!("Next maintenance from {} to {} (window {})", ts(first.start), ts(end), first.window.name)
+                format!(
+                    "Next maintenance from {} to {} (window {})",
+                    ts(first.start),
+                    ts(end),
+                    first.window.name
+                )
             };
             next = json!({
                 "starttime": ts(first.start), "endtime": ts(end),
@@ -190,7 +261,12 @@ pub fn fleet_rows(windows: &[Window], naming: &Naming, group: &str, subfleets: &
             .map(|(w, _)| {
                 let mut r = w.record.clone();
                 if r["nextexecutiontime"].is_null() && w.enabled {
-                    if let Some(n) = w.schedule.as_ref().ok().and_then(|s| s.next_start(now, w.reported_next)) {
+                    if let Some(n) = w
+                        .schedule
+                        .as_ref()
+                        .ok()
+                        .and_then(|s| s.next_start(now, w.reported_next))
+                    {
                         r["nextexecutiontime"] = json!(ts(n));
                     }
                 }
@@ -212,8 +288,13 @@ mod tests {
     use super::*;
 
     fn w(name: &str, sched: &str, dur: i64, tag_group: Option<&str>) -> Window {
-        let tags = tag_group.map(|g| vec![("clonesquad:group-name".to_string(), g.to_string())]).unwrap_or_default();
-        window(&json!({"WindowId": format!("mw-{name}"), "Name": name, "Schedule": sched, "Duration": dur, "Cutoff": 0, "Enabled": true}), tags)
+        let tags = tag_group
+            .map(|g| vec![("clonesquad:group-name".to_string(), g.to_string())])
+            .unwrap_or_default();
+        window(
+            &json!({"WindowId": format!("mw-{name}"), "Name": name, "Schedule": sched, "Duration": dur, "Cutoff": 0, "Enabled": true}),
+            tags,
+        )
     }
 
     fn at(s: &str) -> i64 {
@@ -223,21 +304,50 @@ mod tests {
     #[test]
     fn naming_rule_selects_windows_per_fleet() {
         let n = Naming::default();
-        let ws = vec![
+        let ws = [
             w(GLOBAL_DEFAULT, "cron(0 2 ? * SUN *)", 2, None),
             w("CS-web", "cron(0 3 ? * MON *)", 1, Some("web")),
             w("CS-web-Mainfleet", "cron(0 4 ? * MON *)", 1, Some("web")),
-            w("CS-web-Subfleet.__all__", "cron(0 5 ? * MON *)", 1, Some("web")),
-            w("CS-web-Subfleet.batch", "cron(0 6 ? * MON *)", 1, Some("web")),
-            w("CS-web-Subfleet.other", "cron(0 6 ? * MON *)", 1, Some("web")),
+            w(
+                "CS-web-Subfleet.__all__",
+                "cron(0 5 ? * MON *)",
+                1,
+                Some("web"),
+            ),
+            w(
+                "CS-web-Subfleet.batch",
+                "cron(0 6 ? * MON *)",
+                1,
+                Some("web"),
+            ),
+            w(
+                "CS-web-Subfleet.other",
+                "cron(0 6 ? * MON *)",
+                1,
+                Some("web"),
+            ),
             w("CS-web-Mainfleet", "cron(0 7 ? * MON *)", 1, None),
             w("CS-api", "cron(0 8 ? * MON *)", 1, Some("api")),
         ];
         let names = |fleet: &str| -> Vec<String> {
-            ws.iter().filter(|x| applies(x, &n, "web", fleet).is_some()).map(|x| x.name.clone()).collect()
+            ws.iter()
+                .filter(|x| applies(x, &n, "web", fleet).is_some())
+                .map(|x| x.name.clone())
+                .collect()
         };
-        assert_eq!(names(MAIN_FLEET), vec![GLOBAL_DEFAULT, "CS-web", "CS-web-Mainfleet"]);
-        assert_eq!(names("batch"), vec![GLOBAL_DEFAULT, "CS-web", "CS-web-Subfleet.__all__", "CS-web-Subfleet.batch"]);
+        assert_eq!(
+            names(MAIN_FLEET),
+            vec![GLOBAL_DEFAULT, "CS-web", "CS-web-Mainfleet"]
+        );
+        assert_eq!(
+            names("batch"),
+            vec![
+                GLOBAL_DEFAULT,
+                "CS-web",
+                "CS-web-Subfleet.__all__",
+                "CS-web-Subfleet.batch"
+            ]
+        );
     }
 
     #[test]
@@ -248,7 +358,14 @@ mod tests {
             w("CS-web", "cron(0 3 ? * SUN *)", 2, Some("web")),
         ];
         // Sunday 2026-11-22 03:30 UTC: both windows open, merged 02:00-05:00.
-        let rows = fleet_rows(&ws, &n, "web", &["batch".into()], at("2026-11-22T03:30:00Z")).unwrap();
+        let rows = fleet_rows(
+            &ws,
+            &n,
+            "web",
+            &["batch".into()],
+            at("2026-11-22T03:30:00Z"),
+        )
+        .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["fleet"], MAIN_FLEET);
         assert_eq!(rows[0]["ismaintenancetime"], true);
@@ -259,7 +376,10 @@ mod tests {
         // Later that day: nothing open; next is the following Sunday.
         let rows = fleet_rows(&ws, &n, "web", &[], at("2026-11-22T06:00:00Z")).unwrap();
         assert_eq!(rows[0]["ismaintenancetime"], false);
-        assert_eq!(rows[0]["nextmaintenancewindowdetails"]["starttime"], "2026-11-29T02:00:00.000Z");
+        assert_eq!(
+            rows[0]["nextmaintenancewindowdetails"]["starttime"],
+            "2026-11-29T02:00:00.000Z"
+        );
         // No window at all: listed empty, details null.
         let rows = fleet_rows(&[], &n, "web", &[], at("2026-11-22T06:00:00Z")).unwrap();
         assert_eq!(rows[0]["maintenancewindows"], json!([]));
@@ -269,7 +389,12 @@ mod tests {
     #[test]
     fn a_bad_schedule_is_an_error_naming_the_window() {
         let ws = vec![w("CS-web", "cron(0 99 ? * SUN *)", 1, Some("web"))];
-        let e = fleet_rows(&ws, &Naming::default(), "web", &[], 0).unwrap_err().to_string();
-        assert!(e.contains("mw-CS-web") && e.contains("cron(0 99 ? * SUN *)"), "{e}");
+        let e = fleet_rows(&ws, &Naming::default(), "web", &[], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mw-CS-web") && e.contains("cron(0 99 ? * SUN *)"),
+            "{e}"
+        );
     }
 }

@@ -16,8 +16,12 @@ pub fn partitions_in(dest: &dyn Destination) -> Result<Vec<Partition>, Error> {
     for t in tables::ALL {
         let prefix = format!("metadata/{}", t.name);
         for path in dest.list(&prefix)? {
-            let Some(rest) = path.strip_prefix(&format!("{prefix}/")) else { continue };
-            let Some((dir, file)) = rest.rsplit_once('/') else { continue };
+            let Some(rest) = path.strip_prefix(&format!("{prefix}/")) else {
+                continue;
+            };
+            let Some((dir, file)) = rest.rsplit_once('/') else {
+                continue;
+            };
             if file.ends_with(".parquet") && !file.starts_with('.') && !file.starts_with('_') {
                 if let Some(p) = Partition::from_rel_dir(dir) {
                     set.insert(p);
@@ -53,7 +57,10 @@ pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
     let found = match &s.partitions_from {
         Some(dir) => {
             if !dir.is_dir() {
-                return Err(Error::Usage(format!("--partitions-from {}: not a directory", dir.display())));
+                return Err(Error::Usage(format!(
+                    "--partitions-from {}: not a directory",
+                    dir.display()
+                )));
             }
             Some(partitions_in(sink::open(&dir.to_string_lossy())?.as_ref())?)
         }

@@ -62,8 +62,11 @@ impl Summary {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let rows: serde_json::Map<String, serde_json::Value> =
-            tables::ALL.iter().zip(self.rows).map(|(t, n)| (t.name.to_string(), json!(n))).collect();
+        let rows: serde_json::Map<String, serde_json::Value> = tables::ALL
+            .iter()
+            .zip(self.rows)
+            .map(|(t, n)| (t.name.to_string(), json!(n)))
+            .collect();
         json!({
             "status": self.status(),
             "source": self.source,
@@ -81,13 +84,28 @@ impl Summary {
     }
 
     pub fn to_text(&self) -> String {
-        let mut s = format!("fleetcmdb export: {} -> {}\n", self.source, self.destination);
+        let mut s = format!(
+            "fleetcmdb export: {} -> {}\n",
+            self.source, self.destination
+        );
         s += &format!("  status:     {}\n", self.status());
         s += &format!("  scopes:     {} account/regions\n", self.scopes);
-        s += &format!("  partitions: {} written, {} failed\n", self.partitions.len(), self.failures.len());
-        let rows: Vec<String> = tables::ALL.iter().zip(self.rows).map(|(t, n)| format!("{} {n}", t.name)).collect();
+        s += &format!(
+            "  partitions: {} written, {} failed\n",
+            self.partitions.len(),
+            self.failures.len()
+        );
+        let rows: Vec<String> = tables::ALL
+            .iter()
+            .zip(self.rows)
+            .map(|(t, n)| format!("{} {n}", t.name))
+            .collect();
         s += &format!("  rows:       {}\n", rows.join(", "));
-        s += &format!("  written:    {} files, {:.1} KiB\n", self.files, self.bytes as f64 / 1024.0);
+        s += &format!(
+            "  written:    {} files, {:.1} KiB\n",
+            self.files,
+            self.bytes as f64 / 1024.0
+        );
         s += &format!("  time:       {:.2} s\n", self.seconds);
         for f in &self.failures {
             let what = match &f.group {
@@ -108,7 +126,11 @@ pub fn open_source(s: &ExportSettings) -> Result<Box<dyn Source>, Error> {
 }
 
 /// Runs the export; returns the summary (also for partial failures).
-pub fn export(s: &ExportSettings, source: &dyn Source, dest: &dyn Destination) -> Result<Summary, Error> {
+pub fn export(
+    s: &ExportSettings,
+    source: &dyn Source,
+    dest: &dyn Destination,
+) -> Result<Summary, Error> {
     let started = Instant::now();
     dest.healthcheck()?;
     let (scopes, early_failures) = source.scopes()?;
@@ -126,14 +148,23 @@ pub fn export(s: &ExportSettings, source: &dyn Source, dest: &dyn Destination) -
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     pool.install(|| {
         scopes.par_iter().for_each(|scope| {
-            let mut w = ScopeWriter::new(scope.clone(), dest, &s.writer, s.as_of_ms, &s.naming.group_tag);
+            let mut w = ScopeWriter::new(
+                scope.clone(),
+                dest,
+                &s.writer,
+                s.as_of_ms,
+                &s.naming.group_tag,
+            );
             match source.inputs(scope) {
                 Ok(inputs) => collect_scope(inputs.as_ref(), &mut w, &s.naming, s.as_of_ms),
                 Err(e) => w.fail_scope(e),
             }
             let report = w.finish();
             bar.inc(1);
-            summary.lock().expect("no panics while holding the lock").add(report);
+            summary
+                .lock()
+                .expect("no panics while holding the lock")
+                .add(report);
         })
     });
     bar.finish_and_clear();
@@ -146,9 +177,11 @@ pub fn export(s: &ExportSettings, source: &dyn Source, dest: &dyn Destination) -
 fn progress(n: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} account/regions [{bar:30}] {elapsed} {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} account/regions [{bar:30}] {elapsed} {msg}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar
 }
@@ -158,7 +191,10 @@ pub fn run(s: &ExportSettings) -> Result<ExitCode, Error> {
     let dest = sink::open(&s.out)?;
     let summary = export(s, source.as_ref(), dest.as_ref())?;
     if s.json {
-        println!("{}", serde_json::to_string_pretty(&summary.to_json()).expect("json"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary.to_json()).expect("json")
+        );
     } else {
         eprint!("{}", summary.to_text());
     }

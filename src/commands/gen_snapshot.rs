@@ -13,7 +13,14 @@ use crate::sources::{snapshot, Source};
 pub fn run(dir: &Path, opts: DemoOptions, naming: Naming) -> Result<ExitCode, Error> {
     let demo = Demo::new(opts, naming)?;
     let (scopes, _) = demo.scopes()?;
-    scopes.par_iter().try_for_each(|s| snapshot::write_scope(demo.inputs(s)?.as_ref(), dir))?;
-    eprintln!("fleetcmdb gen-snapshot: {} -> {} ({} account/regions)", demo.describe(), dir.display(), scopes.len());
+    scopes
+        .par_iter()
+        .try_for_each(|s| snapshot::write_scope(demo.inputs(s)?.as_ref(), dir))?;
+    eprintln!(
+        "fleetcmdb gen-snapshot: {} -> {} ({} account/regions)",
+        demo.describe(),
+        dir.display(),
+        scopes.len()
+    );
     Ok(ExitCode::Success)
 }

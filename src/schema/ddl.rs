@@ -60,7 +60,11 @@ impl DdlOptions {
     }
 
     pub fn table_location(&self, table: &TableDef) -> String {
-        format!("{}/metadata/{}/", self.location.trim_end_matches('/'), table.name)
+        format!(
+            "{}/metadata/{}/",
+            self.location.trim_end_matches('/'),
+            table.name
+        )
     }
 }
 
@@ -91,23 +95,36 @@ pub fn create_database(opts: &DdlOptions) -> String {
 
 pub fn create_table(table: &TableDef, opts: &DdlOptions) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "CREATE EXTERNAL TABLE IF NOT EXISTS {} (", opts.qualified_name(table));
+    let _ = writeln!(
+        s,
+        "CREATE EXTERNAL TABLE IF NOT EXISTS {} (",
+        opts.qualified_name(table)
+    );
     let cols: Vec<String> = table.columns.iter().map(column_line).collect();
     s.push_str(&cols.join(",\n"));
     let _ = write!(s, "\n)\nCOMMENT '{}'\n", table.doc);
-    let parts: Vec<String> = PARTITION_COLUMNS.iter().map(|p| format!("`{p}` string")).collect();
+    let parts: Vec<String> = PARTITION_COLUMNS
+        .iter()
+        .map(|p| format!("`{p}` string"))
+        .collect();
     let _ = writeln!(s, "PARTITIONED BY ({})", parts.join(", "));
     s.push_str("STORED AS PARQUET\n");
     let _ = writeln!(s, "LOCATION '{}'", opts.table_location(table));
     let mut props = vec![
         ("classification".to_string(), "parquet".to_string()),
         ("parquet.compression".to_string(), "ZSTD".to_string()),
-        ("fleetcmdb.schema_version".to_string(), SCHEMA_VERSION.to_string()),
+        (
+            "fleetcmdb.schema_version".to_string(),
+            SCHEMA_VERSION.to_string(),
+        ),
     ];
     if let PartitionMode::Projection(known) = &opts.partitions {
         props.extend(projection_properties(table, opts, known.as_deref()));
     }
-    let props: Vec<String> = props.iter().map(|(k, v)| format!("  '{k}'='{v}'")).collect();
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("  '{k}'='{v}'"))
+        .collect();
     let _ = write!(s, "TBLPROPERTIES (\n{}\n)", props.join(",\n"));
     s
 }
@@ -147,8 +164,15 @@ pub fn msck(table: &TableDef, opts: &DdlOptions) -> String {
 
 /// `ALTER TABLE … ADD IF NOT EXISTS PARTITION …` statements for `partitions`,
 /// batched so that each stays under `opts.max_statement_bytes`.
-pub fn add_partitions(table: &TableDef, opts: &DdlOptions, partitions: &[Partition]) -> Vec<String> {
-    let head = format!("ALTER TABLE {} ADD IF NOT EXISTS", opts.qualified_name(table));
+pub fn add_partitions(
+    table: &TableDef,
+    opts: &DdlOptions,
+    partitions: &[Partition],
+) -> Vec<String> {
+    let head = format!(
+        "ALTER TABLE {} ADD IF NOT EXISTS",
+        opts.qualified_name(table)
+    );
     let mut out = Vec::new();
     let mut cur = head.clone();
     for p in partitions {
@@ -215,10 +239,16 @@ mod tests {
 
     #[test]
     fn create_table_has_partitions_location_and_format() {
-        let opts = DdlOptions { location: "s3://b/p/".into(), ..Default::default() };
+        let opts = DdlOptions {
+            location: "s3://b/p/".into(),
+            ..Default::default()
+        };
         let sql = create_table(&tables::CONFIGURATION, &opts);
-        assert!(sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration` ("));
-        assert!(sql.contains("PARTITIONED BY (`accountid` string, `region` string, `groupname` string)"));
+        assert!(
+            sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration` (")
+        );
+        assert!(sql
+            .contains("PARTITIONED BY (`accountid` string, `region` string, `groupname` string)"));
         assert!(sql.contains("STORED AS PARQUET"));
         assert!(sql.contains("LOCATION 's3://b/p/metadata/configuration/'"));
         assert!(!sql.contains(';'));
@@ -227,7 +257,10 @@ mod tests {
     #[test]
     fn add_partition_batches_respect_the_length_limit() {
         let parts: Vec<Partition> = (0..500).map(part).collect();
-        let opts = DdlOptions { max_statement_bytes: 4096, ..Default::default() };
+        let opts = DdlOptions {
+            max_statement_bytes: 4096,
+            ..Default::default()
+        };
         let stmts = add_partitions(&tables::INSTANCES, &opts, &parts);
         assert!(stmts.len() > 1, "expected several batches");
         let mut total = 0;
@@ -249,8 +282,12 @@ mod tests {
         let sql = create_table(&tables::VOLUMES, &opts);
         assert!(sql.contains("'projection.groupname.values'='group1,group2'"));
         assert!(sql.contains("'storage.location.template'='s3://YOUR-BUCKET/YOUR-PREFIX/metadata/volumes/accountid=${accountid}/region=${region}/groupname=${groupname}/'"));
-        let injected = DdlOptions { partitions: PartitionMode::Projection(None), ..Default::default() };
-        assert!(create_table(&tables::VOLUMES, &injected).contains("'projection.accountid.type'='injected'"));
+        let injected = DdlOptions {
+            partitions: PartitionMode::Projection(None),
+            ..Default::default()
+        };
+        assert!(create_table(&tables::VOLUMES, &injected)
+            .contains("'projection.accountid.type'='injected'"));
         assert_eq!(table_statements(&tables::VOLUMES, &injected).len(), 1);
     }
 }

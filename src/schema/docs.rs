@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use super::{ddl::athena_type, Column, ColumnType, Source, TableDef};
 
-pub const BEGIN_MARKER: &str = "<!-- BEGIN COLUMN REFERENCE (generated from src/tables; do not edit) -->";
+pub const BEGIN_MARKER: &str =
+    "<!-- BEGIN COLUMN REFERENCE (generated from src/tables; do not edit) -->";
 pub const END_MARKER: &str = "<!-- END COLUMN REFERENCE -->";
 
 /// The generated Markdown for all `tables`, markers included.
@@ -46,10 +47,12 @@ fn rows(s: &mut String, parent: &str, c: &Column) {
     };
     let _ = writeln!(s, "| `{path}` | `{ty}` | {}{origin} |", c.doc);
     match c.ty {
-        ColumnType::Struct(children) => children.iter().for_each(|ch| rows(s, &format!("{path}."), ch)),
-        ColumnType::Array(ColumnType::Struct(children)) => {
-            children.iter().for_each(|ch| rows(s, &format!("{path}[]."), ch))
-        }
+        ColumnType::Struct(children) => children
+            .iter()
+            .for_each(|ch| rows(s, &format!("{path}."), ch)),
+        ColumnType::Array(ColumnType::Struct(children)) => children
+            .iter()
+            .for_each(|ch| rows(s, &format!("{path}[]."), ch)),
         _ => {}
     }
 }

@@ -59,12 +59,22 @@ pub struct Column {
 impl Column {
     /// A column filled from the record field of the same (case-insensitive) name.
     pub const fn new(name: &'static str, ty: ColumnType, doc: &'static str) -> Self {
-        Column { name, ty, doc, source: Source::Field }
+        Column {
+            name,
+            ty,
+            doc,
+            source: Source::Field,
+        }
     }
 
     /// A column derived from one of the record's tags.
     pub const fn from_tag(name: &'static str, tag: &'static str, doc: &'static str) -> Self {
-        Column { name, ty: ColumnType::String, doc, source: Source::Tag(tag) }
+        Column {
+            name,
+            ty: ColumnType::String,
+            doc,
+            source: Source::Tag(tag),
+        }
     }
 
     /// The `metadatarecordlastupdatedat` column that every table ends with.
@@ -96,7 +106,10 @@ pub struct TableDef {
 impl TableDef {
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
-            self.columns.iter().map(Column::arrow_field).collect::<Vec<_>>(),
+            self.columns
+                .iter()
+                .map(Column::arrow_field)
+                .collect::<Vec<_>>(),
         ))
     }
 
@@ -116,9 +129,7 @@ impl ColumnType {
             ColumnType::Int => DataType::Int32,
             ColumnType::Double => DataType::Float64,
             ColumnType::Boolean => DataType::Boolean,
-            ColumnType::Timestamp => {
-                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
-            }
+            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
             ColumnType::Array(item) => {
                 DataType::List(Arc::new(Field::new(LIST_ITEM, item.arrow_type(), true)))
             }

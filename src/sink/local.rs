@@ -35,7 +35,10 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Hidden temporary name next to `final_path`.
 fn temp_path(final_path: &Path) -> PathBuf {
-    let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+    let name = final_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     final_path.with_file_name(format!(".{name}.tmp-{}-{seq}", std::process::id()))
 }
@@ -52,7 +55,9 @@ struct StagedFile {
 impl Write for StagedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.fail {
-            return Err(io::Error::other("injected write failure (FLEETCMDB_FAILPOINT)"));
+            return Err(io::Error::other(
+                "injected write failure (FLEETCMDB_FAILPOINT)",
+            ));
         }
         let out = self.out.as_mut().expect("open until commit");
         let n = out.write(buf)?;
@@ -61,7 +66,10 @@ impl Write for StagedFile {
             // Simulated crash mid-file: what was written so far reaches the
             // disk under the temporary name, then the process dies.
             let _ = out.flush();
-            eprintln!("fleetcmdb: FLEETCMDB_FAILPOINT crash while writing {}", self.dest.display());
+            eprintln!(
+                "fleetcmdb: FLEETCMDB_FAILPOINT crash while writing {}",
+                self.dest.display()
+            );
             std::process::abort();
         }
         Ok(n)
@@ -75,7 +83,9 @@ impl Write for StagedFile {
 impl StagedObject for StagedFile {
     fn commit(mut self: Box<Self>) -> Result<u64, Error> {
         let out = self.out.take().expect("committed once");
-        let file = out.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&self.temp, e.into_error()))?;
         drop(file);
         fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
         Ok(self.written)
@@ -121,7 +131,11 @@ impl Destination for LocalDestination {
     }
 
     fn list(&self, rel_prefix: &str) -> Result<Vec<String>, Error> {
-        let base = if rel_prefix.is_empty() { self.root.clone() } else { self.path(rel_prefix)? };
+        let base = if rel_prefix.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(rel_prefix)?
+        };
         let mut out = Vec::new();
         walk(&self.root, &base, &mut out)?;
         out.sort();
@@ -173,7 +187,13 @@ mod tests {
         let d = LocalDestination::new(dir.path()).unwrap();
         let mut o = d.stage("a/b/x.parquet").unwrap();
         o.write_all(b"new").unwrap();
-        assert!(d.list("a").unwrap().is_empty() || d.list("a").unwrap().iter().all(|p| p.contains("/.x.parquet.tmp-")));
+        assert!(
+            d.list("a").unwrap().is_empty()
+                || d.list("a")
+                    .unwrap()
+                    .iter()
+                    .all(|p| p.contains("/.x.parquet.tmp-"))
+        );
         assert!(!dir.path().join("a/b/x.parquet").exists());
         assert_eq!(o.commit().unwrap(), 3);
         assert_eq!(d.read("a/b/x.parquet").unwrap(), b"new");
@@ -181,8 +201,16 @@ mod tests {
         let mut o = d.stage("a/b/x.parquet").unwrap();
         o.write_all(b"half").unwrap();
         drop(o);
-        assert_eq!(d.read("a/b/x.parquet").unwrap(), b"new", "an abandoned write leaves the old file");
-        assert_eq!(d.list("").unwrap(), vec!["a/b/x.parquet".to_string()], "and no temporary file");
+        assert_eq!(
+            d.read("a/b/x.parquet").unwrap(),
+            b"new",
+            "an abandoned write leaves the old file"
+        );
+        assert_eq!(
+            d.list("").unwrap(),
+            vec!["a/b/x.parquet".to_string()],
+            "and no temporary file"
+        );
         d.healthcheck().unwrap();
         assert_eq!(d.list("").unwrap().len(), 1);
     }

@@ -54,9 +54,13 @@ pub fn check_rel_path(rel: &str) -> Result<(), Error> {
     let bad = rel.is_empty()
         || rel.starts_with('/')
         || rel.contains('\\')
-        || rel.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+        || rel
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad {
-        return Err(Error::Internal(format!("refusing path {rel:?} outside the destination")));
+        return Err(Error::Internal(format!(
+            "refusing path {rel:?} outside the destination"
+        )));
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::{Destination, StagedObject};
 use crate::error::Error;
@@ -33,7 +33,11 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions { codec: Codec::Zstd, row_group_rows: 128 * 1024, row_group_bytes: 32 << 20 }
+        WriterOptions {
+            codec: Codec::Zstd,
+            row_group_rows: 128 * 1024,
+            row_group_bytes: 32 << 20,
+        }
     }
 }
 
@@ -71,9 +75,18 @@ impl PartitionFile {
         opts: &WriterOptions,
     ) -> Result<Self, Error> {
         let staged = dest.stage(&rel_path)?;
-        let writer = ArrowWriter::try_new(staged, schema, Some(opts.properties()))
-            .map_err(|e| Error::Parquet { what: rel_path.clone(), message: e.to_string() })?;
-        Ok(PartitionFile { rel_path, writer, rows: 0 })
+        let writer =
+            ArrowWriter::try_new(staged, schema, Some(opts.properties())).map_err(|e| {
+                Error::Parquet {
+                    what: rel_path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(PartitionFile {
+            rel_path,
+            writer,
+            rows: 0,
+        })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
@@ -85,14 +98,17 @@ impl PartitionFile {
     /// Writes the footer; the object is complete but not yet visible.
     pub fn finish(self) -> Result<(String, Box<dyn StagedObject>), Error> {
         let what = self.rel_path.clone();
-        let staged = self
-            .writer
-            .into_inner()
-            .map_err(|e| Error::Parquet { what: what.clone(), message: e.to_string() })?;
+        let staged = self.writer.into_inner().map_err(|e| Error::Parquet {
+            what: what.clone(),
+            message: e.to_string(),
+        })?;
         Ok((self.rel_path, staged))
     }
 
     fn err(&self, e: parquet::errors::ParquetError) -> Error {
-        Error::Parquet { what: self.rel_path.clone(), message: e.to_string() }
+        Error::Parquet {
+            what: self.rel_path.clone(),
+            message: e.to_string(),
+        }
     }
 }

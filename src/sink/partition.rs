@@ -21,7 +21,9 @@ impl PartitionValue {
             && value != "."
             && value != ".."
             && value.len() <= 255
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
             Ok(PartitionValue(value.to_string()))
         } else {
@@ -53,7 +55,11 @@ pub struct Scope {
 
 impl Scope {
     pub fn partition(&self, group: &PartitionValue) -> Partition {
-        Partition { accountid: self.accountid.clone(), region: self.region.clone(), groupname: group.clone() }
+        Partition {
+            accountid: self.accountid.clone(),
+            region: self.region.clone(),
+            groupname: group.clone(),
+        }
     }
 }
 
@@ -81,12 +87,19 @@ impl Partition {
     }
 
     pub fn values(&self) -> [&str; 3] {
-        [self.accountid.as_str(), self.region.as_str(), self.groupname.as_str()]
+        [
+            self.accountid.as_str(),
+            self.region.as_str(),
+            self.groupname.as_str(),
+        ]
     }
 
     /// `accountid=…/region=…/groupname=…`
     pub fn rel_dir(&self) -> String {
-        format!("accountid={}/region={}/groupname={}", self.accountid, self.region, self.groupname)
+        format!(
+            "accountid={}/region={}/groupname={}",
+            self.accountid, self.region, self.groupname
+        )
     }
 
     /// `metadata/{table}/accountid=…/region=…/groupname=…/{table}-{acct}-{region}-{group}.parquet`
@@ -104,7 +117,12 @@ impl Partition {
     /// Parses `accountid=…/region=…/groupname=…` as found under a table folder.
     pub fn from_rel_dir(dir: &str) -> Option<Self> {
         let mut it = dir.trim_matches('/').split('/');
-        let mut take = |key: &str| it.next()?.strip_prefix(key)?.strip_prefix('=').map(str::to_string);
+        let mut take = |key: &str| {
+            it.next()?
+                .strip_prefix(key)?
+                .strip_prefix('=')
+                .map(str::to_string)
+        };
         let (a, r, g) = (take("accountid")?, take("region")?, take("groupname")?);
         if it.next().is_some() {
             return None;
@@ -125,8 +143,21 @@ mod tests {
 
     #[test]
     fn refuses_values_that_could_escape_their_folder() {
-        for bad in ["", ".", "..", "../etc", "a/b", "a\\b", "web group", "grp\0", "é", "a=b", "x%2F"] {
-            let e = PartitionValue::parse(bad, "group name", "tag clonesquad:group-name of i-1").unwrap_err();
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../etc",
+            "a/b",
+            "a\\b",
+            "web group",
+            "grp\0",
+            "é",
+            "a=b",
+            "x%2F",
+        ] {
+            let e = PartitionValue::parse(bad, "group name", "tag clonesquad:group-name of i-1")
+                .unwrap_err();
             let msg = e.to_string();
             assert!(msg.contains("group name") && msg.contains("i-1"), "{msg}");
         }
@@ -143,7 +174,10 @@ mod tests {
             "metadata/instances/accountid=111111111111/region=eu-west-1/groupname=web/instances-111111111111-eu-west-1-web.parquet"
         );
         assert_eq!(Partition::from_rel_dir(&p.rel_dir()), Some(p));
-        assert_eq!(Partition::from_rel_dir("accountid=1/region=r/groupname=../x"), None);
+        assert_eq!(
+            Partition::from_rel_dir("accountid=1/region=r/groupname=../x"),
+            None
+        );
         assert_eq!(Partition::from_rel_dir("accountid=1/region=r"), None);
     }
 }

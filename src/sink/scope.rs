@@ -129,7 +129,11 @@ impl<'a> ScopeWriter<'a> {
                 Some(self.groups.len() - 1)
             }
             Err(e) => {
-                self.failures.push(Failure { scope: self.scope.to_string(), group: Some(name.to_string()), error: e });
+                self.failures.push(Failure {
+                    scope: self.scope.to_string(),
+                    group: Some(name.to_string()),
+                    error: e,
+                });
                 None
             }
         };
@@ -139,7 +143,10 @@ impl<'a> ScopeWriter<'a> {
 
     /// Registered groups, by index.
     pub fn groups(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.groups.iter().enumerate().map(|(i, g)| (i, g.name.as_str()))
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i, g.name.as_str()))
     }
 
     /// Subfleet names seen on the group's instances, sorted.
@@ -189,7 +196,10 @@ impl<'a> ScopeWriter<'a> {
             return;
         }
         let run_time = self.run_time_ms;
-        let builder = self.builders.entry(table).or_insert_with(|| RowBuilder::new(table.def(), run_time, &[]));
+        let builder = self
+            .builders
+            .entry(table)
+            .or_insert_with(|| RowBuilder::new(table.def(), run_time, &[]));
         for (i, v) in records.into_iter().enumerate() {
             if let Err(message) = builder.append_value(v) {
                 self.builders.remove(&table);
@@ -233,7 +243,11 @@ impl<'a> ScopeWriter<'a> {
             Route::Group(g) => Some(g),
             Route::ByGroupTag => {
                 let name = lane.builder.captured(SLOT_GROUP).map(str::to_string);
-                let sub = lane.builder.captured(SLOT_SUBFLEET).filter(|s| !s.is_empty()).map(str::to_string);
+                let sub = lane
+                    .builder
+                    .captured(SLOT_SUBFLEET)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string);
                 let origin = format!("tag {} at {}", self.group_tag, format_path(path));
                 let g = name.and_then(|n| self.group(&n, &origin));
                 if let (Some(g), Some(sub)) = (g, sub) {
@@ -253,24 +267,29 @@ impl<'a> ScopeWriter<'a> {
     }
 
     fn flush_lane(&mut self, table: TableId) -> Result<(), Error> {
-        let Some(lane) = self.lanes.get_mut(&table) else { return Ok(()) };
+        let Some(lane) = self.lanes.get_mut(&table) else {
+            return Ok(());
+        };
         if lane.builder.is_empty() {
             return Ok(());
         }
         let batch = lane.builder.finish();
         let row_groups = std::mem::take(&mut lane.row_groups);
         if table == TableId::Instances {
-            let ids = batch.column_by_name("instanceid").expect("declared").as_string::<i32>();
+            let ids = batch
+                .column_by_name("instanceid")
+                .expect("declared")
+                .as_string::<i32>();
             for (row, g) in row_groups.iter().enumerate() {
                 if let (Some(g), true) = (g, ids.is_valid(row)) {
-                    self.instance_groups.insert(ids.value(row).to_string(), *g as usize);
+                    self.instance_groups
+                        .insert(ids.value(row).to_string(), *g as usize);
                 }
             }
         }
         let first = row_groups.first().copied().flatten();
-        if first.is_some() && row_groups.iter().all(|g| *g == first) {
-            let g = first.unwrap() as usize;
-            return self.write_or_fail(table, g, &batch);
+        if let Some(g) = first.filter(|_| row_groups.iter().all(|g| *g == first)) {
+            return self.write_or_fail(table, g as usize, &batch);
         }
         let mut by_group: HashMap<u32, Vec<u32>> = HashMap::new();
         for (row, g) in row_groups.iter().enumerate() {
@@ -289,7 +308,12 @@ impl<'a> ScopeWriter<'a> {
         Ok(())
     }
 
-    fn write_or_fail(&mut self, table: TableId, group: usize, batch: &RecordBatch) -> Result<(), Error> {
+    fn write_or_fail(
+        &mut self,
+        table: TableId,
+        group: usize,
+        batch: &RecordBatch,
+    ) -> Result<(), Error> {
         if let Err(e) = self.write(table, group, batch) {
             self.fail_group(group, e);
         }
@@ -309,7 +333,12 @@ impl<'a> ScopeWriter<'a> {
         let slot = &mut self.groups[group].files[table as usize];
         if slot.is_none() {
             let def = table.def();
-            *slot = Some(PartitionFile::create(self.dest, part.table_file(def), def.arrow_schema(), self.opts)?);
+            *slot = Some(PartitionFile::create(
+                self.dest,
+                part.table_file(def),
+                def.arrow_schema(),
+                self.opts,
+            )?);
         }
         Ok(slot.as_mut().unwrap())
     }
@@ -329,17 +358,27 @@ impl<'a> ScopeWriter<'a> {
     /// Finishes and commits every partition that did not fail.
     pub fn finish(mut self) -> ScopeReport {
         self.flush_routed();
-        let mut report = ScopeReport::default();
-        report.failures = std::mem::take(&mut self.failures);
+        let mut report = ScopeReport {
+            failures: std::mem::take(&mut self.failures),
+            ..Default::default()
+        };
         if let Some(e) = self.scope_failed.take() {
-            report.failures.push(Failure { scope: self.scope.to_string(), group: None, error: e });
+            report.failures.push(Failure {
+                scope: self.scope.to_string(),
+                group: None,
+                error: e,
+            });
             return report;
         }
         for gi in 0..self.groups.len() {
             let result = self.finish_group(gi, &mut report);
             if let Err(e) = result {
                 let name = self.groups[gi].name.to_string();
-                report.failures.push(Failure { scope: self.scope.to_string(), group: Some(name), error: e });
+                report.failures.push(Failure {
+                    scope: self.scope.to_string(),
+                    group: Some(name),
+                    error: e,
+                });
             }
         }
         report
@@ -364,10 +403,12 @@ impl<'a> ScopeWriter<'a> {
             report.bytes += obj.commit()?;
             report.files += 1;
         }
-        for t in 0..6 {
-            report.rows[t] += rows[t];
+        for (total, n) in report.rows.iter_mut().zip(rows) {
+            *total += n;
         }
-        report.partitions.push(self.scope.partition(&self.groups[gi].name));
+        report
+            .partitions
+            .push(self.scope.partition(&self.groups[gi].name));
         Ok(())
     }
 }

@@ -37,7 +37,9 @@ impl Default for DemoOptions {
 
 /// Instances per describe-instances page, as the API pages them.
 const PAGE: usize = 1000;
-const GROUP_NAMES: [&str; 8] = ["web", "api", "batch", "etl", "cache", "search", "ml", "edge"];
+const GROUP_NAMES: [&str; 8] = [
+    "web", "api", "batch", "etl", "cache", "search", "ml", "edge",
+];
 const BASE_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
 /// SplitMix64: small, fast and the same everywhere.
@@ -68,7 +70,9 @@ impl Rng {
 }
 
 fn iso(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 pub struct Demo {
@@ -79,7 +83,9 @@ pub struct Demo {
 impl Demo {
     pub fn new(opts: DemoOptions, naming: Naming) -> Result<Self, Error> {
         if opts.accounts == 0 || opts.regions.is_empty() || opts.groups_per_region == 0 {
-            return Err(Error::Usage("--demo needs at least one account, region and group".into()));
+            return Err(Error::Usage(
+                "--demo needs at least one account, region and group".into(),
+            ));
         }
         for r in &opts.regions {
             PartitionValue::parse(r, "region", "--demo-regions")?;
@@ -89,21 +95,35 @@ impl Demo {
 
     pub fn account_id(&self, i: usize) -> String {
         let mut r = Rng::new(self.opts.seed, &format!("account{i}"));
-        format!("{:012}", 100_000_000_000 + r.below(899_999_999_999) / 1000 * 1000 + i as u64)
+        format!(
+            "{:012}",
+            100_000_000_000 + r.below(899_999_999_999) / 1000 * 1000 + i as u64
+        )
     }
 
     fn account_index(&self, scope: &Scope) -> usize {
-        (0..self.opts.accounts).find(|i| self.account_id(*i) == scope.accountid.as_str()).unwrap_or(0)
+        (0..self.opts.accounts)
+            .find(|i| self.account_id(*i) == scope.accountid.as_str())
+            .unwrap_or(0)
     }
 
     fn groups(&self, scope: &Scope) -> Vec<String> {
         let ai = self.account_index(scope);
-        let ri = self.opts.regions.iter().position(|r| r == scope.region.as_str()).unwrap_or(0);
+        let ri = self
+            .opts
+            .regions
+            .iter()
+            .position(|r| r == scope.region.as_str())
+            .unwrap_or(0);
         (0..self.opts.groups_per_region)
             .map(|g| {
                 let k = g + ai + ri;
                 let base = GROUP_NAMES[k % GROUP_NAMES.len()];
-                if k / GROUP_NAMES.len() == 0 { base.to_string() } else { format!("{base}{}", k / GROUP_NAMES.len()) }
+                if k / GROUP_NAMES.len() == 0 {
+                    base.to_string()
+                } else {
+                    format!("{base}{}", k / GROUP_NAMES.len())
+                }
             })
             .collect()
     }
@@ -114,7 +134,11 @@ impl Source for Demo {
         let o = &self.opts;
         format!(
             "demo (seed {}, {} accounts x {} regions x {} groups x {} instances)",
-            o.seed, o.accounts, o.regions.len(), o.groups_per_region, o.instances_per_group
+            o.seed,
+            o.accounts,
+            o.regions.len(),
+            o.groups_per_region,
+            o.instances_per_group
         )
     }
 
@@ -132,7 +156,11 @@ impl Source for Demo {
     }
 
     fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error> {
-        Ok(Box::new(DemoScope { demo: self, scope: scope.clone(), groups: self.groups(scope) }))
+        Ok(Box::new(DemoScope {
+            demo: self,
+            scope: scope.clone(),
+            groups: self.groups(scope),
+        }))
     }
 }
 
@@ -144,7 +172,10 @@ pub struct DemoScope<'d> {
 
 impl DemoScope<'_> {
     fn rng(&self, salt: &str) -> Rng {
-        Rng::new(self.demo.opts.seed, &format!("{}/{}/{salt}", self.scope.accountid, self.scope.region))
+        Rng::new(
+            self.demo.opts.seed,
+            &format!("{}/{}/{salt}", self.scope.accountid, self.scope.region),
+        )
     }
 
     fn origin(&self, what: &str) -> String {
@@ -155,10 +186,16 @@ impl DemoScope<'_> {
     fn instance(&self, g: &str, n: usize, rng: &mut Rng) -> Value {
         let region = self.scope.region.as_str();
         let acct = self.scope.accountid.as_str();
-        let id = format!("i-{:017x}", rng.next() & 0x0fff_ffff_ffff_ffff_f);
+        let id = format!("i-{:017x}", rng.next());
         let az = format!("{region}{}", rng.pick(&["a", "b", "c"]));
         let running = rng.below(10) < 8;
-        let itype = *rng.pick(&["t3.micro", "t3.large", "m6i.large", "c6g.xlarge", "r6i.2xlarge"]);
+        let itype = *rng.pick(&[
+            "t3.micro",
+            "t3.large",
+            "m6i.large",
+            "c6g.xlarge",
+            "r6i.2xlarge",
+        ]);
         let arm = itype.starts_with("c6g");
         let subfleet = match rng.below(10) {
             0..=5 => None,
@@ -166,7 +203,12 @@ impl DemoScope<'_> {
             _ => Some("batch"),
         };
         let launch = BASE_TIME + rng.below(300 * 86_400) as i64;
-        let ip = format!("10.{}.{}.{}", rng.below(256), rng.below(256), 1 + rng.below(254));
+        let ip = format!(
+            "10.{}.{}.{}",
+            rng.below(256),
+            rng.below(256),
+            1 + rng.below(254)
+        );
         let subnet = format!("subnet-{:08x}", rng.below(1 << 32));
         let vpc = format!("vpc-{:08x}", rng.below(16));
         let sg = json!({"GroupId": format!("sg-{:08x}", rng.below(1 << 32)), "GroupName": format!("{g}-sg")});
@@ -189,7 +231,11 @@ impl DemoScope<'_> {
         if n % 5 == 0 {
             tags.push(json!({"Key": "Owner", "Value": *rng.pick(&["Zoë Ångström", "チーム・インフラ", "Ōsaka ops 🚀"])}));
         }
-        let (code, state) = if running { (16, "running") } else { (80, "stopped") };
+        let (code, state) = if running {
+            (16, "running")
+        } else {
+            (80, "stopped")
+        };
         let mut inst = json!({
             "AmiLaunchIndex": 0,
             "ImageId": format!("ami-{:08x}", rng.below(4)),
@@ -242,9 +288,17 @@ impl DemoScope<'_> {
             "UsageOperation": "RunInstances",
         });
         if running && n % 4 == 0 {
-            let pip = format!("54.{}.{}.{}", rng.below(256), rng.below(256), 1 + rng.below(254));
+            let pip = format!(
+                "54.{}.{}.{}",
+                rng.below(256),
+                rng.below(256),
+                1 + rng.below(254)
+            );
             inst["PublicIpAddress"] = json!(pip);
-            inst["PublicDnsName"] = json!(format!("ec2-{}.{region}.compute.amazonaws.com", pip.replace('.', "-")));
+            inst["PublicDnsName"] = json!(format!(
+                "ec2-{}.{region}.compute.amazonaws.com",
+                pip.replace('.', "-")
+            ));
             inst["NetworkInterfaces"][0]["Association"] = json!({"IpOwnerId": "amazon", "PublicDnsName": inst["PublicDnsName"], "PublicIp": pip});
         }
         if !running {
@@ -302,7 +356,13 @@ impl DemoScope<'_> {
 
     fn window_list(&self) -> Vec<(Value, Vec<Value>)> {
         let tag = |g: &str| vec![json!({"Key": self.demo.naming.group_tag, "Value": g})];
-        let w = |id: usize, name: &str, sched: &str, tz: Option<&str>, dur: i64, enabled: bool, next: Option<&str>| {
+        let w = |id: usize,
+                 name: &str,
+                 sched: &str,
+                 tz: Option<&str>,
+                 dur: i64,
+                 enabled: bool,
+                 next: Option<&str>| {
             let mut v = json!({"WindowId": format!("mw-{:017x}", id), "Name": name, "Enabled": enabled,
                                "Duration": dur, "Cutoff": 0, "Schedule": sched});
             if let Some(tz) = tz {
@@ -313,15 +373,70 @@ impl DemoScope<'_> {
             }
             v
         };
-        let mut out = vec![(w(1, "CS-GlobalDefaultMaintenanceWindow", "cron(0 2 ? * SUN *)", None, 3, true, None), vec![])];
+        let mut out = vec![(
+            w(
+                1,
+                "CS-GlobalDefaultMaintenanceWindow",
+                "cron(0 2 ? * SUN *)",
+                None,
+                3,
+                true,
+                None,
+            ),
+            vec![],
+        )];
         for (i, g) in self.groups.iter().enumerate() {
             match i % 3 {
                 0 => {
-                    out.push((w(10 + i * 4, &format!("CS-{g}-Mainfleet"), "cron(30 1 ? * MON-FRI *)", Some("Europe/Paris"), 2, true, Some("2026-11-23T00:30:00+00:00")), tag(g)));
-                    out.push((w(11 + i * 4, &format!("CS-{g}-Subfleet.__all__"), "rate(12 hours)", None, 1, true, None), tag(g)));
-                    out.push((w(12 + i * 4, &format!("CS-{g}-Subfleet.batch"), "cron(0 4 ? * TUE#3 *)", Some("UTC"), 4, false, None), tag(g)));
+                    out.push((
+                        w(
+                            10 + i * 4,
+                            &format!("CS-{g}-Mainfleet"),
+                            "cron(30 1 ? * MON-FRI *)",
+                            Some("Europe/Paris"),
+                            2,
+                            true,
+                            Some("2026-11-23T00:30:00+00:00"),
+                        ),
+                        tag(g),
+                    ));
+                    out.push((
+                        w(
+                            11 + i * 4,
+                            &format!("CS-{g}-Subfleet.__all__"),
+                            "rate(12 hours)",
+                            None,
+                            1,
+                            true,
+                            None,
+                        ),
+                        tag(g),
+                    ));
+                    out.push((
+                        w(
+                            12 + i * 4,
+                            &format!("CS-{g}-Subfleet.batch"),
+                            "cron(0 4 ? * TUE#3 *)",
+                            Some("UTC"),
+                            4,
+                            false,
+                            None,
+                        ),
+                        tag(g),
+                    ));
                 }
-                1 => out.push((w(10 + i * 4, &format!("CS-{g}"), "cron(0 22 ? * 6L *)", Some("America/New_York"), 6, true, None), tag(g))),
+                1 => out.push((
+                    w(
+                        10 + i * 4,
+                        &format!("CS-{g}"),
+                        "cron(0 22 ? * 6L *)",
+                        Some("America/New_York"),
+                        6,
+                        true,
+                        None,
+                    ),
+                    tag(g),
+                )),
                 _ => {}
             }
         }
@@ -343,7 +458,10 @@ impl ScopeInputs for DemoScope<'_> {
             "Email": format!("aws+{name}@example.com"), "Name": format!("{name}-{ai}"), "Status": "ACTIVE",
             "JoinedMethod": if ai == 0 { "CREATED" } else { "INVITED" }, "JoinedTimestamp": iso(BASE_TIME - 86_400 * (30 + ai as i64))
         }});
-        Ok(Some(Doc::value(self.origin("organizations-describe-account"), acct)))
+        Ok(Some(Doc::value(
+            self.origin("organizations-describe-account"),
+            acct,
+        )))
     }
 
     fn stacks(&self) -> Result<Vec<Doc>, Error> {
@@ -389,7 +507,10 @@ impl ScopeInputs for DemoScope<'_> {
                 })
             })
             .collect();
-        Ok(vec![Doc::value(self.origin("cloudformation-describe-stacks"), json!({"Stacks": stacks}))])
+        Ok(vec![Doc::value(
+            self.origin("cloudformation-describe-stacks"),
+            json!({"Stacks": stacks}),
+        )])
     }
 
     fn dynamodb_tables(&self) -> Result<Vec<String>, Error> {
@@ -397,7 +518,12 @@ impl ScopeInputs for DemoScope<'_> {
         Ok(self
             .groups
             .iter()
-            .flat_map(|g| [Naming::expand(&n.configuration_table, g), Naming::expand(&n.scheduler_table, g)])
+            .flat_map(|g| {
+                [
+                    Naming::expand(&n.configuration_table, g),
+                    Naming::expand(&n.scheduler_table, g),
+                ]
+            })
             .collect())
     }
 
@@ -419,7 +545,10 @@ impl ScopeInputs for DemoScope<'_> {
                         json!({"Key": s("subfleet.spot.ec2.schedule.desired_instance_count"), "Value": s("50%")}),
                     ]
                 };
-                return Ok(Some(Doc::value(self.origin(&format!("dynamodb-scan-{table}")), json!({"Items": items, "Count": items.len()}))));
+                return Ok(Some(Doc::value(
+                    self.origin(&format!("dynamodb-scan-{table}")),
+                    json!({"Items": items, "Count": items.len()}),
+                )));
             }
             if table == Naming::expand(&n.scheduler_table, g) {
                 let items = vec![
@@ -427,7 +556,10 @@ impl ScopeInputs for DemoScope<'_> {
                     json!({"Key": s("scale-up-morning"), "Value": s("cron(0 7 ? * MON-FRI *),ec2.schedule.desired_instance_count=-1")}),
                     json!({"Key": s("one-off-test"), "Value": s("at(2026-12-01T10:00:00),loglevel=DEBUG"), "ExpirationTime": {"N": (BASE_TIME + 335 * 86_400).to_string()}}),
                 ];
-                return Ok(Some(Doc::value(self.origin(&format!("dynamodb-scan-{table}")), json!({"Items": items, "Count": 3}))));
+                return Ok(Some(Doc::value(
+                    self.origin(&format!("dynamodb-scan-{table}")),
+                    json!({"Items": items, "Count": 3}),
+                )));
             }
         }
         Ok(None)
@@ -441,14 +573,19 @@ impl ScopeInputs for DemoScope<'_> {
         let mut flush = |reservations: &mut Vec<Value>, page: &mut usize| -> Result<(), Error> {
             let doc = json!({"Reservations": std::mem::take(reservations)});
             *page += 1;
-            f(Doc::value(self.origin(&format!("ec2-describe-instances page {page}")), doc))
+            f(Doc::value(
+                self.origin(&format!("ec2-describe-instances page {page}")),
+                doc,
+            ))
         };
         self.each_instance(&mut |inst| {
             let owner = self.scope.accountid.as_str();
             match reservations.last_mut() {
-                Some(Value::Object(r)) if rng.below(3) != 0 => r["Instances"].as_array_mut().unwrap().push(inst),
+                Some(Value::Object(r)) if rng.below(3) != 0 => {
+                    r["Instances"].as_array_mut().unwrap().push(inst)
+                }
                 _ => reservations.push(json!({"Groups": [], "Instances": [inst], "OwnerId": owner,
-                                              "ReservationId": format!("r-{:017x}", rng.next() & 0xffff_ffff_ffff_ffff)})),
+                                              "ReservationId": format!("r-{:017x}", rng.next())})),
             }
             count += 1;
             if count % PAGE == 0 {
@@ -470,16 +607,25 @@ impl ScopeInputs for DemoScope<'_> {
             vols.extend(self.volumes_of(&inst, &mut rng));
             if vols.len() >= PAGE {
                 page += 1;
-                f(Doc::value(self.origin(&format!("ec2-describe-volumes page {page}")), json!({"Volumes": std::mem::take(&mut vols)})))?;
+                f(Doc::value(
+                    self.origin(&format!("ec2-describe-volumes page {page}")),
+                    json!({"Volumes": std::mem::take(&mut vols)}),
+                ))?;
             }
             Ok(())
         })?;
-        f(Doc::value(self.origin("ec2-describe-volumes"), json!({"Volumes": vols})))
+        f(Doc::value(
+            self.origin("ec2-describe-volumes"),
+            json!({"Volumes": vols}),
+        ))
     }
 
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
         let ids: Vec<Value> = self.window_list().into_iter().map(|(w, _)| w).collect();
-        Ok(vec![Doc::value(self.origin("ssm-describe-maintenance-windows"), json!({"WindowIdentities": ids}))])
+        Ok(vec![Doc::value(
+            self.origin("ssm-describe-maintenance-windows"),
+            json!({"WindowIdentities": ids}),
+        )])
     }
 
     fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
@@ -487,6 +633,11 @@ impl ScopeInputs for DemoScope<'_> {
             .window_list()
             .into_iter()
             .find(|(w, _)| w["WindowId"] == window_id)
-            .map(|(_, tags)| Doc::value(self.origin(&format!("ssm-list-tags-for-resource-{window_id}")), json!({"TagList": tags}))))
+            .map(|(_, tags)| {
+                Doc::value(
+                    self.origin(&format!("ssm-list-tags-for-resource-{window_id}")),
+                    json!({"TagList": tags}),
+                )
+            }))
     }
 }

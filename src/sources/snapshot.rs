@@ -41,7 +41,10 @@ impl Snapshot {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
         if !root.is_dir() {
-            return Err(Error::Usage(format!("--snapshot {}: not a directory", root.display())));
+            return Err(Error::Usage(format!(
+                "--snapshot {}: not a directory",
+                root.display()
+            )));
         }
         Ok(Snapshot { root })
     }
@@ -51,7 +54,10 @@ fn subdirs(dir: &Path) -> Result<Vec<String>, Error> {
     let mut v = Vec::new();
     for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let e = e.map_err(|e| Error::io(dir, e))?;
-        if e.file_type().map_err(|err| Error::io(e.path(), err))?.is_dir() {
+        if e.file_type()
+            .map_err(|err| Error::io(e.path(), err))?
+            .is_dir()
+        {
             v.push(e.file_name().to_string_lossy().into_owned());
         }
     }
@@ -69,18 +75,33 @@ impl Source for Snapshot {
         let mut failures = Vec::new();
         for a in subdirs(&self.root)? {
             let adir = self.root.join(&a);
-            let accountid = match PartitionValue::parse(&a, "account id", &format!("snapshot folder {}", adir.display())) {
+            let accountid = match PartitionValue::parse(
+                &a,
+                "account id",
+                &format!("snapshot folder {}", adir.display()),
+            ) {
                 Ok(v) => v,
                 Err(e) => {
-                    failures.push(Failure { scope: a.clone(), group: None, error: e });
+                    failures.push(Failure {
+                        scope: a.clone(),
+                        group: None,
+                        error: e,
+                    });
                     continue;
                 }
             };
             for r in subdirs(&adir)? {
                 let origin = format!("snapshot folder {}", adir.join(&r).display());
                 match PartitionValue::parse(&r, "region", &origin) {
-                    Ok(region) => scopes.push(Scope { accountid: accountid.clone(), region }),
-                    Err(e) => failures.push(Failure { scope: format!("{a}/{r}"), group: None, error: e }),
+                    Ok(region) => scopes.push(Scope {
+                        accountid: accountid.clone(),
+                        region,
+                    }),
+                    Err(e) => failures.push(Failure {
+                        scope: format!("{a}/{r}"),
+                        group: None,
+                        error: e,
+                    }),
                 }
             }
         }
@@ -97,7 +118,12 @@ impl Source for Snapshot {
             .filter(|n| n.ends_with(".json"))
             .collect();
         files.sort();
-        Ok(Box::new(SnapshotScope { scope: scope.clone(), account_dir, dir, files }))
+        Ok(Box::new(SnapshotScope {
+            scope: scope.clone(),
+            account_dir,
+            dir,
+            files,
+        }))
     }
 }
 
@@ -111,7 +137,10 @@ struct SnapshotScope {
 impl SnapshotScope {
     fn read(&self, path: &Path) -> Result<Doc, Error> {
         let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-        Ok(Doc { origin: path.display().to_string(), body: Body::Bytes(bytes) })
+        Ok(Doc {
+            origin: path.display().to_string(),
+            body: Body::Bytes(bytes),
+        })
     }
 
     /// Files `{prefix}.json` or `{prefix}-….json`, in name order.
@@ -139,7 +168,11 @@ impl ScopeInputs for SnapshotScope {
 
     fn account(&self) -> Result<Option<Doc>, Error> {
         let p = self.account_dir.join(ACCOUNT_FILE);
-        if p.exists() { self.read(&p).map(Some) } else { Ok(None) }
+        if p.exists() {
+            self.read(&p).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn stacks(&self) -> Result<Vec<Doc>, Error> {
@@ -150,13 +183,21 @@ impl ScopeInputs for SnapshotScope {
         Ok(self
             .files
             .iter()
-            .filter_map(|f| f.strip_prefix(SCAN)?.strip_suffix(".json").map(str::to_string))
+            .filter_map(|f| {
+                f.strip_prefix(SCAN)?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            })
             .collect())
     }
 
     fn scan(&self, table: &str) -> Result<Option<Doc>, Error> {
         let name = format!("{SCAN}{table}.json");
-        if self.files.contains(&name) { self.read(&self.dir.join(name)).map(Some) } else { Ok(None) }
+        if self.files.contains(&name) {
+            self.read(&self.dir.join(name)).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
@@ -173,7 +214,11 @@ impl ScopeInputs for SnapshotScope {
 
     fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
         let name = format!("{WINDOW_TAGS}{window_id}.json");
-        if self.files.contains(&name) { self.read(&self.dir.join(name)).map(Some) } else { Ok(None) }
+        if self.files.contains(&name) {
+            self.read(&self.dir.join(name)).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -181,7 +226,9 @@ fn write_json(path: &Path, doc: Doc) -> Result<(), Error> {
     let v = doc.into_value()?;
     let mut f = std::io::BufWriter::new(fs::File::create(path).map_err(|e| Error::io(path, e))?);
     serde_json::to_writer_pretty(&mut f, &v).map_err(|e| Error::io(path, e.into()))?;
-    f.write_all(b"\n").and_then(|_| f.flush()).map_err(|e| Error::io(path, e))
+    f.write_all(b"\n")
+        .and_then(|_| f.flush())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Writes every document of one scope into `root` with the snapshot layout,
@@ -208,7 +255,11 @@ pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
             n += 1;
             write_json(&dir.join(format!("{prefix}-{n:04}.json")), d)
         };
-        if is_instances { inputs.instance_pages(&mut put)? } else { inputs.volume_pages(&mut put)? }
+        if is_instances {
+            inputs.instance_pages(&mut put)?
+        } else {
+            inputs.volume_pages(&mut put)?
+        }
     }
     for (i, d) in inputs.maintenance_windows()?.into_iter().enumerate() {
         let v = d.into_value()?;
@@ -219,7 +270,10 @@ pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
                 }
             }
         }
-        write_json(&dir.join(format!("{WINDOWS}-{:04}.json", i + 1)), Doc::value("", v))?;
+        write_json(
+            &dir.join(format!("{WINDOWS}-{:04}.json", i + 1)),
+            Doc::value("", v),
+        )?;
     }
     Ok(())
 }

@@ -8,7 +8,10 @@ pub static CONFIGURATION: TableDef = TableDef {
     doc: "Key/value items of the group configuration DynamoDB table.",
     grain: "configuration key",
     columns: &[
-        s("key", "Configuration key, for example ec2.schedule.min_instance_count."),
+        s(
+            "key",
+            "Configuration key, for example ec2.schedule.min_instance_count.",
+        ),
         s("value", "Configuration value, as stored."),
         Column::last_updated(),
     ],

@@ -10,20 +10,45 @@ static WINDOW: [Column; 9] = [
     s("windowid", "SSM maintenance window id."),
     s("name", "Window name, for example CS-mygroup-Mainfleet."),
     s("schedule", "cron() or rate() expression."),
-    s("scheduletimezone", "IANA time zone of the schedule (UTC when empty)."),
+    s(
+        "scheduletimezone",
+        "IANA time zone of the schedule (UTC when empty).",
+    ),
     c("duration", Bigint, "Window length in hours."),
-    c("cutoff", Bigint, "Hours before the end when no new task starts."),
+    c(
+        "cutoff",
+        Bigint,
+        "Hours before the end when no new task starts.",
+    ),
     c("enabled", Boolean, "Whether the window is enabled."),
-    c("nextexecutiontime", Timestamp, "Next start reported by SSM or computed from the schedule."),
+    c(
+        "nextexecutiontime",
+        Timestamp,
+        "Next start reported by SSM or computed from the schedule.",
+    ),
     c("tags", Map, "Window tags."),
 ];
 
 static NEXT: [Column; 5] = [
-    c("starttime", Timestamp, "Start of the current or next maintenance period."),
+    c(
+        "starttime",
+        Timestamp,
+        "Start of the current or next maintenance period.",
+    ),
     c("endtime", Timestamp, "End of that period."),
-    c("matchingwindow", Struct(&WINDOW), "The window that defines that period."),
-    s("matchingwindowmessage", "Why that window applies to this fleet."),
-    s("nextwindowmessage", "Human-readable summary of the next period."),
+    c(
+        "matchingwindow",
+        Struct(&WINDOW),
+        "The window that defines that period.",
+    ),
+    s(
+        "matchingwindowmessage",
+        "Why that window applies to this fleet.",
+    ),
+    s(
+        "nextwindowmessage",
+        "Human-readable summary of the next period.",
+    ),
 ];
 
 pub static MAINTENANCE_WINDOWS: TableDef = TableDef {
@@ -31,10 +56,25 @@ pub static MAINTENANCE_WINDOWS: TableDef = TableDef {
     doc: "SSM maintenance windows that apply to each fleet of a group.",
     grain: "fleet (the main fleet __main__ and each subfleet)",
     columns: &[
-        s("fleet", "__main__ for the main fleet, else the subfleet name."),
-        c("maintenancewindows", Array(&Struct(&WINDOW)), "Every window that applies to the fleet; periods are cumulative."),
-        c("ismaintenancetime", Boolean, "Whether the fleet was in a maintenance period at collection time."),
-        c("nextmaintenancewindowdetails", Struct(&NEXT), "The current or next maintenance period, if any."),
+        s(
+            "fleet",
+            "__main__ for the main fleet, else the subfleet name.",
+        ),
+        c(
+            "maintenancewindows",
+            Array(&Struct(&WINDOW)),
+            "Every window that applies to the fleet; periods are cumulative.",
+        ),
+        c(
+            "ismaintenancetime",
+            Boolean,
+            "Whether the fleet was in a maintenance period at collection time.",
+        ),
+        c(
+            "nextmaintenancewindowdetails",
+            Struct(&NEXT),
+            "The current or next maintenance period, if any.",
+        ),
         Column::last_updated(),
     ],
 };

@@ -21,8 +21,14 @@ pub use volumes::VOLUMES;
 use crate::schema::TableDef;
 
 /// Every table, in the order they are collected, written and documented.
-pub const ALL: [&TableDef; 6] =
-    [&DISCOVERY, &CONFIGURATION, &SCHEDULER, &INSTANCES, &VOLUMES, &MAINTENANCE_WINDOWS];
+pub const ALL: [&TableDef; 6] = [
+    &DISCOVERY,
+    &CONFIGURATION,
+    &SCHEDULER,
+    &INSTANCES,
+    &VOLUMES,
+    &MAINTENANCE_WINDOWS,
+];
 
 /// Index of a table in [`ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,7 +70,9 @@ mod tests {
         for c in cols {
             let p = format!("{path}.{}", c.name);
             let name_ok = !c.name.is_empty()
-                && c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !name_ok {
                 problems.push(format!("{p}: name must be lowercase [a-z0-9_]"));
             }
@@ -73,7 +81,9 @@ mod tests {
             }
             check_doc(&p, c.doc, problems);
             if PARTITION_COLUMNS.contains(&c.name) && path.matches('.').count() == 0 {
-                problems.push(format!("{p}: partition columns are not declared as columns"));
+                problems.push(format!(
+                    "{p}: partition columns are not declared as columns"
+                ));
             }
             if path.contains('.') && c.source != Source::Field {
                 problems.push(format!("{p}: derived columns are top-level only"));
@@ -91,7 +101,9 @@ mod tests {
             problems.push(format!("{p}: doc must be a sentence ending with '.'"));
         }
         if doc.contains('\'') || doc.contains('\n') || doc.contains('|') {
-            problems.push(format!("{p}: doc must not contain quotes, newlines or pipes (DDL COMMENT, Markdown)"));
+            problems.push(format!(
+                "{p}: doc must not contain quotes, newlines or pipes (DDL COMMENT, Markdown)"
+            ));
         }
     }
 
@@ -110,7 +122,11 @@ mod tests {
             assert!(!t.grain.is_empty());
             walk(t.name, t.columns, &mut problems);
             let last = t.columns.last().unwrap();
-            assert_eq!(last.name, "metadatarecordlastupdatedat", "{} must end with the run time", t.name);
+            assert_eq!(
+                last.name, "metadatarecordlastupdatedat",
+                "{} must end with the run time",
+                t.name
+            );
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }

@@ -10,7 +10,11 @@ pub static SCHEDULER: TableDef = TableDef {
     columns: &[
         s("key", "Scheduler entry name."),
         s("value", "Schedule and action, as stored."),
-        c("expirationtime", Timestamp, "When the entry expires (DynamoDB TTL), if set."),
+        c(
+            "expirationtime",
+            Timestamp,
+            "When the entry expires (DynamoDB TTL), if set.",
+        ),
         Column::last_updated(),
     ],
 };

@@ -5,7 +5,11 @@ use crate::schema::TableDef;
 
 static ATTACHMENT: [Column; 6] = [
     c("attachtime", Timestamp, "When the volume was attached."),
-    c("deleteontermination", Boolean, "Whether the volume is deleted with the instance."),
+    c(
+        "deleteontermination",
+        Boolean,
+        "Whether the volume is deleted with the instance.",
+    ),
     s("device", "Device name, for example /dev/xvda."),
     s("instanceid", "Instance the volume is attached to."),
     s("state", "Attachment state."),
@@ -17,13 +21,21 @@ pub static VOLUMES: TableDef = TableDef {
     doc: "EBS volumes attached to the instances of a group.",
     grain: "EBS volume",
     columns: &[
-        c("attachments", Array(&Struct(&ATTACHMENT)), "Attachments of the volume."),
+        c(
+            "attachments",
+            Array(&Struct(&ATTACHMENT)),
+            "Attachments of the volume.",
+        ),
         s("availabilityzone", "Availability zone of the volume."),
         c("createtime", Timestamp, "When the volume was created."),
         c("encrypted", Boolean, "Whether the volume is encrypted."),
         s("kmskeyid", "KMS key used to encrypt the volume."),
         c("iops", Bigint, "Provisioned or baseline IOPS."),
-        c("multiattachenabled", Boolean, "Whether Multi-Attach is enabled."),
+        c(
+            "multiattachenabled",
+            Boolean,
+            "Whether Multi-Attach is enabled.",
+        ),
         c("size", Bigint, "Size in GiB."),
         s("snapshotid", "Snapshot the volume was created from."),
         s("state", "Volume state, for example in-use."),

@@ -23,13 +23,27 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub fn export_demo(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["export", "--demo", "--out", out.to_str().unwrap(), "--as-of", AS_OF, "--json"];
+    let mut args = vec![
+        "export",
+        "--demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--json",
+    ];
     args.extend_from_slice(extra);
     run(&args)
 }
 
 pub fn summary(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("summary is JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary is JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(o)
+        )
+    })
 }
 
 /// Every file under `root`, relative, sorted (hidden temporary files included).
@@ -54,7 +68,12 @@ pub fn files(root: &Path) -> Vec<String> {
 
 pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     let f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
 }
 
 /// Rows per table over the whole tree.
@@ -63,7 +82,10 @@ pub fn row_counts(root: &Path) -> BTreeMap<String, usize> {
     for f in files(root) {
         if f.ends_with(".parquet") {
             let table = f.split('/').nth(1).unwrap().to_string();
-            let n: usize = read_parquet(&root.join(&f)).iter().map(|b| b.num_rows()).sum();
+            let n: usize = read_parquet(&root.join(&f))
+                .iter()
+                .map(|b| b.num_rows())
+                .sum();
             *m.entry(table).or_default() += n;
         }
     }

@@ -32,20 +32,45 @@ fn demo_export_writes_one_file_per_table_and_partition() {
     }
     let counts = row_counts(d.path());
     for (t, n) in s["rows"].as_object().unwrap() {
-        assert_eq!(counts.get(t).copied().unwrap_or(0) as u64, n.as_u64().unwrap(), "table {t}");
+        assert_eq!(
+            counts.get(t).copied().unwrap_or(0) as u64,
+            n.as_u64().unwrap(),
+            "table {t}"
+        );
     }
 }
 
 #[test]
 fn instances_round_trip_nested_values_and_tags() {
     let d = tmp();
-    assert_eq!(export_demo(d.path(), &["--demo-accounts", "1", "--demo-regions", "eu-west-1", "--demo-groups", "1"]).status.code(), Some(0));
-    let f = files(d.path()).into_iter().find(|f| f.starts_with("metadata/instances/")).unwrap();
+    assert_eq!(
+        export_demo(
+            d.path(),
+            &[
+                "--demo-accounts",
+                "1",
+                "--demo-regions",
+                "eu-west-1",
+                "--demo-groups",
+                "1"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let f = files(d.path())
+        .into_iter()
+        .find(|f| f.starts_with("metadata/instances/"))
+        .unwrap();
     let batches = read_parquet(&d.path().join(f));
     let b = &batches[0];
     assert_eq!(b.num_rows(), 12);
     let state = b.column_by_name("state").unwrap().as_struct();
-    let codes = state.column_by_name("code").unwrap().as_primitive::<Int32Type>();
+    let codes = state
+        .column_by_name("code")
+        .unwrap()
+        .as_primitive::<Int32Type>();
     let names = state.column_by_name("name").unwrap().as_string::<i32>();
     for i in 0..b.num_rows() {
         match names.value(i) {
@@ -60,17 +85,37 @@ fn instances_round_trip_nested_values_and_tags() {
         let entries = tags.value(i);
         let keys = entries.column(0).as_string::<i32>();
         let vals = entries.column(1).as_string::<i32>();
-        let name = (0..keys.len()).find(|k| keys.value(*k) == "Name").map(|k| vals.value(k)).unwrap();
+        let name = (0..keys.len())
+            .find(|k| keys.value(*k) == "Name")
+            .map(|k| vals.value(k))
+            .unwrap();
         assert_eq!(host.value(i), name, "_hostname is the Name tag");
         assert!(name.ends_with(&format!("{i:04}")), "{name}");
     }
-    let bdm = b.column_by_name("blockdevicemappings").unwrap().as_list::<i32>();
+    let bdm = b
+        .column_by_name("blockdevicemappings")
+        .unwrap()
+        .as_list::<i32>();
     let first = bdm.value(0);
     let ebs = first.as_struct().column_by_name("ebs").unwrap().as_struct();
-    assert!(ebs.column_by_name("volumeid").unwrap().as_string::<i32>().value(0).starts_with("vol-"));
-    let launch = b.column_by_name("launchtime").unwrap().as_primitive::<TimestampMillisecondType>();
-    assert!(launch.value(0) >= 1_767_225_600_000, "launch time is in 2026");
-    let upd = b.column_by_name("metadatarecordlastupdatedat").unwrap().as_primitive::<TimestampMillisecondType>();
+    assert!(ebs
+        .column_by_name("volumeid")
+        .unwrap()
+        .as_string::<i32>()
+        .value(0)
+        .starts_with("vol-"));
+    let launch = b
+        .column_by_name("launchtime")
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>();
+    assert!(
+        launch.value(0) >= 1_767_225_600_000,
+        "launch time is in 2026"
+    );
+    let upd = b
+        .column_by_name("metadatarecordlastupdatedat")
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>();
     assert_eq!(upd.value(0), 1_795_316_400_000, "stamped with --as-of");
     assert_eq!(upd.timezone(), Some("UTC"));
 }
@@ -91,20 +136,49 @@ fn rerun_gives_the_same_files_and_rows() {
 fn a_crash_mid_file_leaves_the_previous_file_intact() {
     let d = tmp();
     assert_eq!(export_demo(d.path(), &[]).status.code(), Some(0));
-    let before: Vec<(String, Vec<u8>)> =
-        files(d.path()).into_iter().map(|f| (f.clone(), std::fs::read(d.path().join(&f)).unwrap())).collect();
+    let before: Vec<(String, Vec<u8>)> = files(d.path())
+        .into_iter()
+        .map(|f| (f.clone(), std::fs::read(d.path().join(&f)).unwrap()))
+        .collect();
     let out = bin()
-        .args(["export", "--demo", "--out", d.path().to_str().unwrap(), "--as-of", "2026-12-01T00:00:00Z", "--jobs", "1"])
-        .env("FLEETCMDB_FAILPOINT", "crash-during-write:metadata/instances/")
+        .args([
+            "export",
+            "--demo",
+            "--out",
+            d.path().to_str().unwrap(),
+            "--as-of",
+            "2026-12-01T00:00:00Z",
+            "--jobs",
+            "1",
+        ])
+        .env(
+            "FLEETCMDB_FAILPOINT",
+            "crash-during-write:metadata/instances/",
+        )
         .output()
         .unwrap();
     assert!(!out.status.success(), "the process must have died");
-    assert!(stderr(&out).contains("FLEETCMDB_FAILPOINT crash"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("FLEETCMDB_FAILPOINT crash"),
+        "{}",
+        stderr(&out)
+    );
     for (f, bytes) in &before {
-        assert_eq!(&std::fs::read(d.path().join(f)).unwrap(), bytes, "{f} changed");
+        assert_eq!(
+            &std::fs::read(d.path().join(f)).unwrap(),
+            bytes,
+            "{f} changed"
+        );
     }
-    let visible: Vec<String> = files(d.path()).into_iter().filter(|f| !f.rsplit('/').next().unwrap().starts_with('.')).collect();
-    assert_eq!(visible.len(), before.len(), "only hidden temporary files may be added");
+    let visible: Vec<String> = files(d.path())
+        .into_iter()
+        .filter(|f| !f.rsplit('/').next().unwrap().starts_with('.'))
+        .collect();
+    assert_eq!(
+        visible.len(),
+        before.len(),
+        "only hidden temporary files may be added"
+    );
     // The next run replaces everything cleanly.
     assert_eq!(export_demo(d.path(), &[]).status.code(), Some(0));
     assert_eq!(row_counts(d.path())["instances"], 144);
@@ -114,10 +188,21 @@ fn a_crash_mid_file_leaves_the_previous_file_intact() {
 fn a_failed_write_is_partial_and_keeps_the_old_partition() {
     let d = tmp();
     assert_eq!(export_demo(d.path(), &[]).status.code(), Some(0));
-    let victim = files(d.path()).into_iter().find(|f| f.contains("metadata/volumes/") && f.contains("groupname=web")).unwrap();
+    let victim = files(d.path())
+        .into_iter()
+        .find(|f| f.contains("metadata/volumes/") && f.contains("groupname=web"))
+        .unwrap();
     let old = std::fs::read(d.path().join(&victim)).unwrap();
     let out = bin()
-        .args(["export", "--demo", "--out", d.path().to_str().unwrap(), "--as-of", "2026-12-01T00:00:00Z", "--json"])
+        .args([
+            "export",
+            "--demo",
+            "--out",
+            d.path().to_str().unwrap(),
+            "--as-of",
+            "2026-12-01T00:00:00Z",
+            "--json",
+        ])
         .env("FLEETCMDB_FAILPOINT", format!("fail-write:{victim}"))
         .output()
         .unwrap();
@@ -127,8 +212,15 @@ fn a_failed_write_is_partial_and_keeps_the_old_partition() {
     let failures = s["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["group"], "web");
-    assert!(failures[0]["error"].as_str().unwrap().contains("injected write failure"));
-    assert_eq!(std::fs::read(d.path().join(&victim)).unwrap(), old, "old file intact");
+    assert!(failures[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("injected write failure"));
+    assert_eq!(
+        std::fs::read(d.path().join(&victim)).unwrap(),
+        old,
+        "old file intact"
+    );
     assert_eq!(s["partitions"], 11, "the other partitions were written");
 }
 
@@ -152,7 +244,10 @@ fn exit_codes_and_usage_errors() {
     for sub in ["export", "ddl", "gen-snapshot"] {
         let o = run(&[sub, "--help"]);
         assert_eq!(o.status.code(), Some(0));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("Example"), "{sub} --help has examples");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Example"),
+            "{sub} --help has examples"
+        );
     }
 }
 
@@ -162,6 +257,12 @@ fn snappy_and_zstd_give_the_same_rows() {
     export_demo(a.path(), &["--codec", "zstd"]);
     export_demo(b.path(), &["--codec", "snappy"]);
     assert_eq!(row_counts(a.path()), row_counts(b.path()));
-    let f = files(a.path()).into_iter().find(|f| f.contains("instances")).unwrap();
-    assert_eq!(read_parquet(&a.path().join(&f)), read_parquet(&b.path().join(&f)));
+    let f = files(a.path())
+        .into_iter()
+        .find(|f| f.contains("instances"))
+        .unwrap();
+    assert_eq!(
+        read_parquet(&a.path().join(&f)),
+        read_parquet(&b.path().join(&f))
+    );
 }

@@ -22,11 +22,18 @@ fn committed_ddl_is_current() {
         write_dir(&repo().join("ddl"), &DdlOptions::default()).unwrap();
     }
     let want = files(fresh.path());
-    assert_eq!(files(&repo().join("ddl")), want, "ddl/ has other files than `fleetcmdb ddl --write` writes");
+    assert_eq!(
+        files(&repo().join("ddl")),
+        want,
+        "ddl/ has other files than `fleetcmdb ddl --write` writes"
+    );
     for f in want {
         let a = fs::read_to_string(fresh.path().join(&f)).unwrap();
         let b = fs::read_to_string(repo().join("ddl").join(&f)).unwrap();
-        assert!(a == b, "ddl/{f} is stale: run `cargo run -- ddl --write` (or FLEETCMDB_BLESS=1 cargo test)");
+        assert!(
+            a == b,
+            "ddl/{f} is stale: run `cargo run -- ddl --write` (or FLEETCMDB_BLESS=1 cargo test)"
+        );
     }
 }
 
@@ -37,9 +44,15 @@ fn cli_ddl_write_matches_library() {
     assert_eq!(o.status.code(), Some(0));
     let printed = run(&["ddl"]);
     let text = String::from_utf8(printed.stdout).unwrap();
-    let all: Vec<String> = statements(&DdlOptions::default()).into_iter().flat_map(|(_, s)| s).collect();
+    let all: Vec<String> = statements(&DdlOptions::default())
+        .into_iter()
+        .flat_map(|(_, s)| s)
+        .collect();
     assert_eq!(text.trim_end(), render(&all).trim_end());
-    assert_eq!(text.matches("CREATE EXTERNAL TABLE IF NOT EXISTS").count(), 6);
+    assert_eq!(
+        text.matches("CREATE EXTERNAL TABLE IF NOT EXISTS").count(),
+        6
+    );
     assert_eq!(text.matches("MSCK REPAIR TABLE").count(), 6);
 }
 
@@ -53,7 +66,10 @@ fn readme_column_reference_is_current() {
         fs::write(&readme_path, &updated).unwrap();
         return;
     }
-    assert!(updated == readme, "README column reference is stale: FLEETCMDB_BLESS=1 cargo test readme");
+    assert!(
+        updated == readme,
+        "README column reference is stale: FLEETCMDB_BLESS=1 cargo test readme"
+    );
     for t in fleetcmdb::tables::ALL {
         assert!(readme.contains(&format!("### `cmdb_{}`", t.name)));
     }
@@ -63,18 +79,39 @@ fn readme_column_reference_is_current() {
 fn partitions_from_and_prefix() {
     let d = tmp();
     export_demo(d.path(), &["--demo-accounts", "1"]);
-    let o = run(&["ddl", "--location", "s3://b/p", "--table-prefix", "clonesquad_", "--partitions-from", d.path().to_str().unwrap()]);
+    let o = run(&[
+        "ddl",
+        "--location",
+        "s3://b/p",
+        "--table-prefix",
+        "clonesquad_",
+        "--partitions-from",
+        d.path().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(!text.contains("MSCK"));
-    assert!(text.contains("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`clonesquad_maintenance_windows`"));
-    let adds: Vec<&str> = text.split(";\n").filter(|s| s.trim_start().starts_with("ALTER TABLE")).collect();
+    assert!(text
+        .contains("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`clonesquad_maintenance_windows`"));
+    let adds: Vec<&str> = text
+        .split(";\n")
+        .filter(|s| s.trim_start().starts_with("ALTER TABLE"))
+        .collect();
     assert_eq!(adds.len(), 6, "one batch per table: {text}");
     for a in adds {
-        assert_eq!(a.matches("PARTITION (").count(), 4, "1 account x 2 regions x 2 groups: {a}");
+        assert_eq!(
+            a.matches("PARTITION (").count(),
+            4,
+            "1 account x 2 regions x 2 groups: {a}"
+        );
         assert!(a.contains("LOCATION 's3://b/p/metadata/"));
     }
-    let p = run(&["ddl", "--projection", "--partitions-from", d.path().to_str().unwrap()]);
+    let p = run(&[
+        "ddl",
+        "--projection",
+        "--partitions-from",
+        d.path().to_str().unwrap(),
+    ]);
     let text = String::from_utf8(p.stdout).unwrap();
     assert_eq!(text.matches("'projection.enabled'='true'").count(), 6);
     assert!(!text.contains("ALTER TABLE") && !text.contains("MSCK"));

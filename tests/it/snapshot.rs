@@ -13,7 +13,16 @@ fn gen(dir: &Path, extra: &[&str]) {
 }
 
 fn export_snapshot(snap: &Path, out: &Path) -> std::process::Output {
-    run(&["export", "--snapshot", snap.to_str().unwrap(), "--out", out.to_str().unwrap(), "--as-of", AS_OF, "--json"])
+    run(&[
+        "export",
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--json",
+    ])
 }
 
 /// Scope folders of a snapshot: (account, region) paths, sorted.
@@ -36,9 +45,16 @@ fn scope_dirs(snap: &Path) -> Vec<std::path::PathBuf> {
 fn snapshot_of_the_demo_gives_identical_tables() {
     let (snap, a, b) = (tmp(), tmp(), tmp());
     gen(snap.path(), &[]);
-    assert!(files(snap.path()).iter().any(|f| f.ends_with("ec2-describe-instances-0001.json")));
-    let text = fs::read_to_string(&scope_dirs(snap.path())[0].join("ec2-describe-instances-0001.json")).unwrap();
-    assert!(text.contains("\n    \"Reservations\"") || text.starts_with("{\n  \"Reservations\""), "pretty-printed like the CLI");
+    assert!(files(snap.path())
+        .iter()
+        .any(|f| f.ends_with("ec2-describe-instances-0001.json")));
+    let text =
+        fs::read_to_string(scope_dirs(snap.path())[0].join("ec2-describe-instances-0001.json"))
+            .unwrap();
+    assert!(
+        text.contains("\n    \"Reservations\"") || text.starts_with("{\n  \"Reservations\""),
+        "pretty-printed like the CLI"
+    );
     let sa = export_snapshot(snap.path(), a.path());
     assert_eq!(sa.status.code(), Some(0), "{}", stderr(&sa));
     let sb = export_demo(b.path(), &[]);
@@ -46,7 +62,11 @@ fn snapshot_of_the_demo_gives_identical_tables() {
     let fa = files(a.path());
     assert_eq!(fa, files(b.path()));
     for f in &fa {
-        assert_eq!(read_parquet(&a.path().join(f)), read_parquet(&b.path().join(f)), "{f} differs");
+        assert_eq!(
+            read_parquet(&a.path().join(f)),
+            read_parquet(&b.path().join(f)),
+            "{f} differs"
+        );
     }
 }
 
@@ -54,29 +74,63 @@ fn snapshot_of_the_demo_gives_identical_tables() {
 fn malformed_json_fails_only_its_scope_and_names_file_and_path() {
     let (snap, out) = (tmp(), tmp());
     gen(snap.path(), &[]);
-    assert_eq!(export_snapshot(snap.path(), out.path()).status.code(), Some(0));
+    assert_eq!(
+        export_snapshot(snap.path(), out.path()).status.code(),
+        Some(0)
+    );
     let before = files(out.path());
-    let olds: Vec<Vec<u8>> = before.iter().map(|f| fs::read(out.path().join(f)).unwrap()).collect();
+    let olds: Vec<Vec<u8>> = before
+        .iter()
+        .map(|f| fs::read(out.path().join(f)).unwrap())
+        .collect();
 
     let bad_scope = &scope_dirs(snap.path())[0];
     let bad_file = bad_scope.join("ec2-describe-instances-0001.json");
     let text = fs::read_to_string(&bad_file).unwrap();
     // Break the second instance's state code, deep inside the document.
-    let second = text.match_indices("\"Code\": 16").nth(1).or(text.match_indices("\"Code\": 80").nth(1)).unwrap().0;
-    let broken = format!("{}\"Code\": \"sixteen\"{}", &text[..second], &text[second + 10..]);
+    let second = text
+        .match_indices("\"Code\": 16")
+        .nth(1)
+        .or(text.match_indices("\"Code\": 80").nth(1))
+        .unwrap()
+        .0;
+    let broken = format!(
+        "{}\"Code\": \"sixteen\"{}",
+        &text[..second],
+        &text[second + 10..]
+    );
     fs::write(&bad_file, broken).unwrap();
 
-    let o = run(&["export", "--snapshot", snap.path().to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--as-of", "2026-12-01T00:00:00Z", "--json"]);
+    let o = run(&[
+        "export",
+        "--snapshot",
+        snap.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--as-of",
+        "2026-12-01T00:00:00Z",
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(3), "partial: {}", stderr(&o));
     let s = summary(&o);
     let f = &s["failures"].as_array().unwrap()[0];
     let msg = f["error"].as_str().unwrap();
     assert!(msg.contains("ec2-describe-instances-0001.json"), "{msg}");
-    assert!(msg.contains("$.Reservations[") && msg.contains(".state.code"), "{msg}");
+    assert!(
+        msg.contains("$.Reservations[") && msg.contains(".state.code"),
+        "{msg}"
+    );
     assert!(msg.contains("expected an integer"), "{msg}");
     assert_eq!(s["partitions"], 10, "the other five scopes still export");
     // The failed scope's files are exactly as before.
-    let acct = bad_scope.parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+    let acct = bad_scope
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let region = bad_scope.file_name().unwrap().to_str().unwrap().to_string();
     let scope_dir = format!("accountid={acct}/region={region}/");
     let mut checked = 0;
@@ -89,17 +143,30 @@ fn malformed_json_fails_only_its_scope_and_names_file_and_path() {
     assert_eq!(checked, 12, "two groups x six tables kept");
 
     // Broken syntax is reported with the file too.
-    fs::write(&bad_file, "{\"Reservations\": [ {\"Instances\": [ {\"InstanceId\": \"i-1\", ").unwrap();
+    fs::write(
+        &bad_file,
+        "{\"Reservations\": [ {\"Instances\": [ {\"InstanceId\": \"i-1\", ",
+    )
+    .unwrap();
     let o = export_snapshot(snap.path(), out.path());
     assert_eq!(o.status.code(), Some(3));
-    let msg = summary(&o)["failures"][0]["error"].as_str().unwrap().to_string();
-    assert!(msg.contains("ec2-describe-instances-0001.json") && msg.contains("EOF"), "{msg}");
+    let msg = summary(&o)["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("ec2-describe-instances-0001.json") && msg.contains("EOF"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn group_names_that_would_escape_are_refused() {
     let (snap, out) = (tmp(), tmp());
-    gen(snap.path(), &["--demo-accounts", "1", "--demo-regions", "eu-west-1"]);
+    gen(
+        snap.path(),
+        &["--demo-accounts", "1", "--demo-regions", "eu-west-1"],
+    );
     let dir = &scope_dirs(snap.path())[0];
     let f = dir.join("ec2-describe-instances-0001.json");
     let text = fs::read_to_string(&f).unwrap();
@@ -110,7 +177,10 @@ fn group_names_that_would_escape_are_refused() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let s = summary(&o);
     let msg = s["failures"][0]["error"].as_str().unwrap();
-    assert!(msg.contains("\"../../evil\"") && msg.contains("clonesquad:group-name"), "{msg}");
+    assert!(
+        msg.contains("\"../../evil\"") && msg.contains("clonesquad:group-name"),
+        "{msg}"
+    );
     assert!(files(out.path()).iter().all(|f| !f.contains("evil")));
     assert!(!out.path().parent().unwrap().join("evil").exists());
     assert_eq!(s["partitions"], 2, "both real groups still export");
@@ -119,19 +189,45 @@ fn group_names_that_would_escape_are_refused() {
 #[test]
 fn a_bad_or_missing_dynamodb_scan_fails_only_its_group() {
     let (snap, out) = (tmp(), tmp());
-    gen(snap.path(), &["--demo-accounts", "1", "--demo-regions", "eu-west-1"]);
+    gen(
+        snap.path(),
+        &["--demo-accounts", "1", "--demo-regions", "eu-west-1"],
+    );
     let dir = &scope_dirs(snap.path())[0];
-    let scans: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_str().unwrap().contains("dynamodb-scan-") && p.to_str().unwrap().contains("Configuration")).collect();
+    let scans: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.to_str().unwrap().contains("dynamodb-scan-")
+                && p.to_str().unwrap().contains("Configuration")
+        })
+        .collect();
     assert_eq!(scans.len(), 2);
     fs::write(&scans[0], "{\"Items\": [{\"Value\": {\"S\": \"no key\"}}]}").unwrap();
-    let sched = scans[1].to_str().unwrap().replace("Configuration", "Scheduler");
+    let sched = scans[1]
+        .to_str()
+        .unwrap()
+        .replace("Configuration", "Scheduler");
     fs::remove_file(&sched).unwrap();
     let o = export_snapshot(snap.path(), out.path());
     assert_eq!(o.status.code(), Some(4), "no group left: {}", stderr(&o));
     let s = summary(&o);
-    let errs: Vec<String> = s["failures"].as_array().unwrap().iter().map(|f| f["error"].as_str().unwrap().to_string()).collect();
+    let errs: Vec<String> = s["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs.iter().any(|e| e.contains("$.Items[0].Key") && e.contains("dynamodb-scan-")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.contains("Scheduler") && e.contains("table not found")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("$.Items[0].Key") && e.contains("dynamodb-scan-")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("Scheduler") && e.contains("table not found")),
+        "{errs:?}"
+    );
     assert!(files(out.path()).is_empty());
 }

@@ -1,0 +1,184 @@
+"""DuckDB and pyarrow, installed from PyPI, read what fleetcmdb writes.
+
+They read the exported tree with Hive partitioning and check row counts,
+nested values, tag-map lookups, and that the schema matches the DDL column
+for column.
+"""
+import re
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+TABLES = ["discovery", "configuration", "scheduler", "instances", "volumes", "maintenance_windows"]
+
+
+def con(root):
+    c = duckdb.connect()
+    for t in TABLES:
+        c.execute(
+            f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{root}/metadata/{t}/*/*/*/*.parquet', hive_partitioning = true, "
+            f"hive_types = {{'accountid': 'VARCHAR', 'region': 'VARCHAR', 'groupname': 'VARCHAR'}})"
+        )
+    return c
+
+
+def test_row_counts_match_the_summary(export):
+    root, summary = export
+    c = con(root)
+    for t in TABLES:
+        (n,) = c.execute(f"SELECT count(*) FROM {t}").fetchone()
+        assert n == summary["rows"][t], t
+    # one discovery row per partition, and partition columns come from the path
+    (parts,) = c.execute("SELECT count(DISTINCT (accountid, region, groupname)) FROM instances").fetchone()
+    assert parts == summary["partitions"] == summary["rows"]["discovery"]
+
+
+def test_nested_values_and_tag_lookups(export):
+    c = con(export[0])
+    bad = c.execute("""
+        SELECT count(*) FROM instances
+        WHERE tags['Name'] IS DISTINCT FROM _hostname
+           OR tags['clonesquad:group-name'] IS DISTINCT FROM groupname
+           OR (state.name = 'running' AND state.code <> 16)
+           OR (state.name = 'stopped' AND state.code <> 80)
+           OR NOT starts_with(blockdevicemappings[1].ebs.volumeid, 'vol-')
+           OR placement.availabilityzone NOT LIKE region || '%'
+    """).fetchone()[0]
+    assert bad == 0
+    states = dict(c.execute("SELECT state.name, count(*) FROM instances GROUP BY 1").fetchall())
+    assert states.get("running", 0) > 0 and states.get("stopped", 0) > 0
+    subfleets = {r[0] for r in c.execute("SELECT DISTINCT _subfleetname FROM instances").fetchall()}
+    assert subfleets == {None, "spot", "batch"}
+    (unicode,) = c.execute("SELECT count(*) FROM instances WHERE tags['Owner'] = 'Zoë Ångström'").fetchone()
+    assert unicode > 0
+
+
+def test_volumes_belong_to_instances_of_their_partition(export):
+    c = con(export[0])
+    orphans = c.execute("""
+        SELECT count(*) FROM volumes v
+        WHERE NOT EXISTS (
+            SELECT 1 FROM instances i
+            WHERE i.instanceid = v.attachments[1].instanceid
+              AND (i.accountid, i.region, i.groupname) = (v.accountid, v.region, v.groupname))
+    """).fetchone()[0]
+    assert orphans == 0
+    (n,) = c.execute("SELECT sum(len(blockdevicemappings)) FROM instances").fetchone()
+    assert n == c.execute("SELECT count(*) FROM volumes").fetchone()[0]
+
+
+def test_maintenance_state_at_the_run_time(export):
+    c = con(export[0])
+    rows = c.execute("""
+        SELECT fleet, ismaintenancetime, nextmaintenancewindowdetails.matchingwindow.name,
+               nextmaintenancewindowdetails.starttime, len(maintenancewindows)
+        FROM maintenance_windows
+    """).fetchall()
+    assert rows
+    for fleet, is_mt, name, start, n in rows:
+        assert is_mt is True, fleet  # the global default window is open on Sunday 02:00-05:00 UTC
+        assert n >= 1
+        assert start.isoformat().startswith("2026-11-22T02:00")
+    fleets = {r[0] for r in rows}
+    assert "__main__" in fleets and "spot" in fleets
+
+
+def test_discovery_and_configuration(export):
+    c = con(export[0])
+    rows = c.execute("""
+        SELECT groupname, clonesquadversion, accountname, accountemail, parameters['GroupName'],
+               usermetadata['team'], interactapigwurl, installtime
+        FROM discovery""").fetchall()
+    for g, ver, acct, email, pg, team, url, installed in rows:
+        assert pg == g and team == f"team-{g}"
+        assert ver.startswith("v0.") and acct and "@" in email and url.startswith("https://")
+        assert installed.year == 2025
+    empty = c.execute("""
+        SELECT count(*) FROM discovery d
+        WHERE NOT EXISTS (SELECT 1 FROM configuration c
+                          WHERE (c.accountid, c.region, c.groupname) = (d.accountid, d.region, d.groupname))""").fetchone()[0]
+    assert empty > 0, "the demo has groups with an empty configuration"
+    (exp,) = c.execute("SELECT count(*) FROM scheduler WHERE expirationtime IS NOT NULL").fetchone()
+    assert exp == c.execute("SELECT count(*) FROM discovery").fetchone()[0]
+
+
+# --- schema versus DDL -------------------------------------------------------
+
+def athena_to_duckdb(t: str) -> str:
+    """Maps an Athena type from our DDL to the DuckDB type name it reads as."""
+    t = t.strip()
+    simple = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
+              "boolean": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE",
+              "map<string,string>": "MAP(VARCHAR, VARCHAR)"}
+    if t in simple:
+        return simple[t]
+    if t.startswith("array<"):
+        return athena_to_duckdb(t[6:-1]) + "[]"
+    if t.startswith("struct<"):
+        fields = split_top(t[7:-1])
+        inner = []
+        for f in fields:
+            name, ty = f.split(":", 1)
+            inner.append(f"{name.strip('`')} {athena_to_duckdb(ty)}")
+        return "STRUCT(" + ", ".join(inner) + ")"
+    raise AssertionError(f"type {t!r} is not one fleetcmdb may use")
+
+
+def split_top(s: str):
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return out
+
+
+def ddl_columns(ddl_dir, table):
+    text = (ddl_dir / f"{table}.sql").read_text()
+    body = text.split("(\n", 1)[1].split("\n)\nCOMMENT", 1)[0]
+    cols = []
+    for line in body.split(",\n"):
+        m = re.match(r"\s*`([a-z0-9_]+)` (.+) COMMENT '", line)
+        assert m, line
+        cols.append((m.group(1), m.group(2)))
+    return cols
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_schema_matches_ddl_column_for_column(export, ddl_dir, table):
+    c = con(export[0])
+    seen = c.execute(f"DESCRIBE {table}").fetchall()
+    got = [(r[0], r[1].replace('"', "")) for r in seen]
+    want = [(n, athena_to_duckdb(t)) for n, t in ddl_columns(ddl_dir, table)]
+    parts = {("accountid", "VARCHAR"), ("region", "VARCHAR"), ("groupname", "VARCHAR")}
+    assert got[: len(want)] == want, "data columns, in declaration order"
+    assert set(got[len(want):]) == parts, "then the three partition columns, as strings"
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_pyarrow_reads_hive_partitions_with_portable_types(export, table):
+    root, summary = export
+    d = ds.dataset(str(root / "metadata" / table), format="parquet", partitioning="hive")
+    t = d.to_table()
+    assert t.num_rows == summary["rows"][table]
+    assert {"accountid", "region", "groupname"} <= set(t.schema.names)
+
+    def check(ty, where):
+        assert not pa.types.is_unsigned_integer(ty), where
+        assert not pa.types.is_large_string(ty) and not pa.types.is_string_view(ty), where
+        if pa.types.is_timestamp(ty):
+            assert ty.unit == "ms" and ty.tz == "UTC", where
+        for i in range(ty.num_fields):
+            check(ty.field(i).type, f"{where}.{ty.field(i).name}")
+
+    for f in t.schema:
+        check(f.type, f.name)
