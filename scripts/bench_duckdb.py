@@ -26,7 +26,7 @@ COPY (
   SELECT i.*,
          split_part(filename, '/', -3) AS accountid,
          split_part(filename, '/', -2) AS region,
-         list_filter(i.Tags, t -> t.Key = 'clonesquad:group-name')[1].Value AS groupname
+         list_filter(i.Tags, lambda t: t.Key = 'clonesquad:group-name')[1].Value AS groupname
   FROM instances
 ) TO '{out}' (FORMAT parquet, COMPRESSION {codec}, PARTITION_BY (accountid, region, groupname), OVERWRITE_OR_IGNORE)
 """)

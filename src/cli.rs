@@ -25,7 +25,7 @@ pub enum Command {
     /// Examples:
     ///   fleetcmdb export --demo
     ///   fleetcmdb export --snapshot ./aws-cli-dump --out ./cmdb --json
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Print (or write into ddl/) the Athena DDL of the six tables.
     ///
     /// Examples:
@@ -33,6 +33,10 @@ pub enum Command {
     ///   fleetcmdb ddl --location s3://my-bucket/cmdb --partitions-from ./cmdb
     ///   fleetcmdb ddl --write
     Ddl(DdlArgs),
+    /// Print the least-privilege IAM policies a live export needs (caller and member role).
+    ///
+    /// Example: fleetcmdb iam-policy --member-role CmdbReader
+    IamPolicy(IamPolicyArgs),
     /// Write the demo organisation as a snapshot directory (AWS CLI JSON), e.g. for benchmarks.
     ///
     /// Example: fleetcmdb gen-snapshot ./snap --demo-accounts 20 --demo-instances 400
@@ -40,18 +44,34 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").args(["demo", "snapshot", "aws"])))]
 pub struct ExportArgs {
     /// Collect the built-in demo organisation (no AWS account needed). Example: --demo
-    #[arg(long, conflicts_with = "snapshot")]
+    #[arg(long)]
     pub demo: bool,
 
     /// Convert a directory of AWS CLI JSON output (layout in the README). Example: --snapshot ./dump
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
 
-    /// Destination directory; files go under OUT/metadata/. Example: --out /data/cmdb
-    #[arg(long, value_name = "DIR", default_value = "./cmdb")]
-    pub out: String,
+    /// Collect live from AWS with the default credential chain. Example: --aws --regions eu-west-1
+    #[arg(long)]
+    pub aws: bool,
+
+    /// Settings file (TOML; flags override it). Default: ./fleetcmdb.toml when present. Example: --config /etc/fleetcmdb.toml
+    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Destination directory; files go under OUT/metadata/ (default ./cmdb). Example: --out /data/cmdb
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<String>,
+
+    /// Delete partitions of groups that no longer exist, in account/regions collected without any failure. Example: --prune-stale
+    #[arg(long)]
+    pub prune_stale: bool,
+
+    #[command(flatten)]
+    pub live: AwsArgs,
 
     /// Print the summary as JSON on stdout. Example: --json
     #[arg(long)]
@@ -78,29 +98,79 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct NamingArgs {
-    /// Tag that names an instance's group. Example: --group-tag clonesquad:group-name
-    #[arg(long, value_name = "KEY", default_value = "clonesquad:group-name")]
-    pub group_tag: String,
+    /// Tag that names an instance's group (default clonesquad:group-name). Example: --group-tag team:cluster
+    #[arg(long, value_name = "KEY")]
+    pub group_tag: Option<String>,
 
-    /// Name of a group's configuration table; {group} is the group. Example: --configuration-table-template 'CloneSquad-{group}-Configuration'
-    #[arg(
-        long,
-        value_name = "TEMPLATE",
-        default_value = "CloneSquad-{group}-Configuration"
-    )]
-    pub configuration_table_template: String,
+    /// Name of a group's configuration table; {group} is the group (default CloneSquad-{group}-Configuration). Example: --configuration-table-template 'Cfg-{group}'
+    #[arg(long, value_name = "TEMPLATE")]
+    pub configuration_table_template: Option<String>,
 
-    /// Name of a group's scheduler table. Example: --scheduler-table-template 'CloneSquad-{group}-Scheduler'
-    #[arg(
-        long,
-        value_name = "TEMPLATE",
-        default_value = "CloneSquad-{group}-Scheduler"
-    )]
-    pub scheduler_table_template: String,
+    /// Name of a group's scheduler table (default CloneSquad-{group}-Scheduler). Example: --scheduler-table-template 'Sched-{group}'
+    #[arg(long, value_name = "TEMPLATE")]
+    pub scheduler_table_template: Option<String>,
 
-    /// Name of a group's CloudFormation stack. Example: --stack-template 'CloneSquad-{group}'
-    #[arg(long, value_name = "TEMPLATE", default_value = "CloneSquad-{group}")]
-    pub stack_template: String,
+    /// Name of a group's CloudFormation stack (default CloneSquad-{group}). Example: --stack-template 'CloneSquad-{group}'
+    #[arg(long, value_name = "TEMPLATE")]
+    pub stack_template: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Collect every ACTIVE account of the Organization (from the management or a delegated account). Example: --org
+    #[arg(long, conflicts_with = "accounts")]
+    pub org: bool,
+
+    /// Collect these accounts, comma-separated. Example: --accounts 111111111111,222222222222
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+
+    /// With --org: only accounts under these OUs (and their children). Example: --include-ous ou-ab12-34cd56ef
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub include_ous: Option<Vec<String>>,
+
+    /// Skip these accounts. Example: --exclude-accounts 333333333333
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub exclude_accounts: Option<Vec<String>>,
+
+    /// Role assumed in every account other than the caller's (name or ARN). Example: --member-role OrganizationAccountAccessRole
+    #[arg(long, value_name = "ROLE")]
+    pub member_role: Option<String>,
+
+    /// External id for the member role. Example: --external-id cmdb-2026
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+
+    /// Regions, comma-separated, or all (every region enabled in each account). Example: --regions eu-west-1,us-east-1
+    #[arg(long, value_name = "LIST|all", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+
+    /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL). Example: --endpoint-url http://127.0.0.1:5000
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Account/regions collected at once (default 16 with --aws). Example: --concurrency 64
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Page size asked of paginated AWS APIs (default: each API's own). Example: --page-size 100
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<i32>,
+
+    /// Attempts per AWS call, with adaptive backoff for throttling (default 5). Example: --max-attempts 8
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// Name of the member role the caller may assume (default OrganizationAccountAccessRole). Example: --member-role CmdbReader
+    #[arg(long, value_name = "ROLE")]
+    pub member_role: Option<String>,
 }
 
 #[derive(Debug, Args)]

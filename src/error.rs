@@ -38,6 +38,10 @@ pub enum Error {
     #[error("writing Parquet for {what}: {message}")]
     Parquet { what: String, message: String },
 
+    /// An AWS call failed for this scope (account, account/region, or organization).
+    #[error("{scope}: {message}")]
+    Aws { scope: String, message: String },
+
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -5,6 +5,7 @@
 //! (with the language of [`schema`]); [`record`] appends rows into Arrow;
 //! [`sink`] writes Hive-partitioned Parquet atomically to a destination.
 
+pub mod aws;
 pub mod cli;
 pub mod collect;
 pub mod commands;
@@ -28,10 +29,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Export(a) => commands::export::run(&settings::export(&a)?),
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
+        Command::IamPolicy(a) => commands::iam_policy::run(a.member_role.as_deref()),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(
             &a.dir,
             settings::demo(&a.demo_opts),
-            settings::naming(&a.naming)?,
+            settings::naming(&a.naming, &Default::default())?,
         ),
     }
 }

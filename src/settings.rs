@@ -1,21 +1,29 @@
 //! Arguments → plain settings. Commands take only these structs, so no clap
 //! type leaks into the logic, and every check of user input happens here,
-//! before any work starts.
+//! before any work starts. Precedence: flags, then `fleetcmdb.toml`, then
+//! the environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, read by the
+//! AWS SDK itself), then defaults.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::cli::{DdlArgs, DemoArgs, ExportArgs, NamingArgs};
+use serde::Deserialize;
+
+use crate::aws::AwsSettings;
+use crate::cli::{AwsArgs, DdlArgs, DemoArgs, ExportArgs, NamingArgs};
 use crate::collect::Naming;
 use crate::error::Error;
 use crate::record::parse_timestamp_ms;
 use crate::schema::ddl::{DdlOptions, PartitionMode};
 use crate::sink::parquet::WriterOptions;
+use crate::sink::partition::PartitionValue;
+use crate::sources::aws::{Accounts, AwsSourceSettings, Regions};
 use crate::sources::demo::DemoOptions;
 
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
     Demo(DemoOptions),
     Snapshot(PathBuf),
+    Aws(Box<AwsSourceSettings>),
 }
 
 #[derive(Debug, Clone)]
@@ -27,14 +35,69 @@ pub struct ExportSettings {
     pub as_of_ms: i64,
     pub writer: WriterOptions,
     pub naming: Naming,
+    pub prune_stale: bool,
 }
 
-pub fn naming(a: &NamingArgs) -> Result<Naming, Error> {
+/// `fleetcmdb.toml`: the same settings as the flags, which override it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub out: Option<String>,
+    pub org: Option<bool>,
+    pub accounts: Option<Vec<String>>,
+    pub include_ous: Option<Vec<String>>,
+    pub exclude_accounts: Option<Vec<String>>,
+    pub member_role: Option<String>,
+    pub external_id: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub concurrency: Option<usize>,
+    pub page_size: Option<i32>,
+    pub max_attempts: Option<u32>,
+    pub group_tag: Option<String>,
+    pub configuration_table_template: Option<String>,
+    pub scheduler_table_template: Option<String>,
+    pub stack_template: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads `path`, or `./fleetcmdb.toml` when no path is given and it exists.
+    pub fn load(path: Option<&Path>) -> Result<Self, Error> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("fleetcmdb.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
+            Err(e) => return Err(Error::Usage(format!("config file {}: {e}", path.display()))),
+        };
+        toml::from_str(&text)
+            .map_err(|e| Error::Usage(format!("config file {}: {e}", path.display())))
+    }
+}
+
+pub fn naming(a: &NamingArgs, f: &FileConfig) -> Result<Naming, Error> {
+    let d = Naming::default();
+    let pick = |flag: &Option<String>, file: &Option<String>, default: String| {
+        flag.clone().or(file.clone()).unwrap_or(default)
+    };
     let n = Naming {
-        group_tag: a.group_tag.clone(),
-        configuration_table: a.configuration_table_template.clone(),
-        scheduler_table: a.scheduler_table_template.clone(),
-        stack: a.stack_template.clone(),
+        group_tag: pick(&a.group_tag, &f.group_tag, d.group_tag),
+        configuration_table: pick(
+            &a.configuration_table_template,
+            &f.configuration_table_template,
+            d.configuration_table,
+        ),
+        scheduler_table: pick(
+            &a.scheduler_table_template,
+            &f.scheduler_table_template,
+            d.scheduler_table,
+        ),
+        stack: pick(&a.stack_template, &f.stack_template, d.stack),
     };
     n.check()?;
     Ok(n)
@@ -50,13 +113,100 @@ pub fn demo(a: &DemoArgs) -> DemoOptions {
     }
 }
 
-pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
-    let source = match (&a.snapshot, a.demo) {
-        (Some(dir), false) => SourceSettings::Snapshot(dir.clone()),
-        (None, true) => SourceSettings::Demo(demo(&a.demo_opts)),
+fn check_accounts(what: &str, list: &[String]) -> Result<(), Error> {
+    for a in list {
+        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Usage(format!(
+                "{what}: {a:?} is not a 12-digit account id"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSettings, Error> {
+    let org = a.org || (a.accounts.is_none() && f.org.unwrap_or(false));
+    let list = a
+        .accounts
+        .clone()
+        .or_else(|| if a.org { None } else { f.accounts.clone() });
+    let accounts = match (org, list) {
+        (true, _) => Accounts::Org,
+        (false, Some(l)) => {
+            check_accounts("--accounts", &l)?;
+            Accounts::List(l)
+        }
+        (false, None) => Accounts::Caller,
+    };
+    let regions = match a.regions.clone().or(f.regions.clone()) {
+        Some(r) if r.len() == 1 && r[0] == "all" => Regions::All,
+        Some(r) if !r.is_empty() => {
+            for x in &r {
+                PartitionValue::parse(x, "region", "--regions")?;
+            }
+            Regions::List(r)
+        }
         _ => {
             return Err(Error::Usage(
-                "export needs a source: --demo or --snapshot DIR".into(),
+                "--aws needs --regions LIST or --regions all".into(),
+            ))
+        }
+    };
+    let exclude = a
+        .exclude_accounts
+        .clone()
+        .or(f.exclude_accounts.clone())
+        .unwrap_or_default();
+    check_accounts("--exclude-accounts", &exclude)?;
+    let include_ous = a
+        .include_ous
+        .clone()
+        .or(f.include_ous.clone())
+        .unwrap_or_default();
+    if !include_ous.is_empty() && accounts != Accounts::Org {
+        return Err(Error::Usage("--include-ous needs --org".into()));
+    }
+    let concurrency = a.concurrency.or(f.concurrency).unwrap_or(16);
+    if concurrency == 0 || concurrency > 1024 {
+        return Err(Error::Usage(
+            "--concurrency must be between 1 and 1024".into(),
+        ));
+    }
+    let page_size = a.page_size.or(f.page_size);
+    if page_size.is_some_and(|p| p < 1) {
+        return Err(Error::Usage("--page-size must be positive".into()));
+    }
+    Ok(AwsSourceSettings {
+        aws: AwsSettings {
+            profile: a.profile.clone().or(f.profile.clone()),
+            endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
+            region: None,
+            member_role: a.member_role.clone().or(f.member_role.clone()),
+            external_id: a.external_id.clone().or(f.external_id.clone()),
+            max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
+        },
+        accounts,
+        regions,
+        include_ous,
+        exclude_accounts: exclude,
+        page_size,
+        concurrency,
+        naming,
+    })
+}
+
+pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
+    let file = FileConfig::load(a.config.as_deref())?;
+    let naming = naming(&a.naming, &file)?;
+    let source = match (&a.snapshot, a.demo, a.aws) {
+        (Some(dir), false, false) => SourceSettings::Snapshot(dir.clone()),
+        (None, true, false) => SourceSettings::Demo(demo(&a.demo_opts)),
+        (None, false, true) => {
+            SourceSettings::Aws(Box::new(aws_source(&a.live, &file, naming.clone())?))
+        }
+        _ => {
+            return Err(Error::Usage(
+                "export needs a source: --demo, --snapshot DIR or --aws".into(),
             ))
         }
     };
@@ -68,16 +218,21 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         })?,
         None => chrono::Utc::now().timestamp_millis(),
     };
-    let jobs = match a.jobs {
-        Some(0) => return Err(Error::Usage("--jobs must be at least 1".into())),
-        Some(n) => n,
-        None => std::thread::available_parallelism()
+    let jobs = match (a.jobs, &source) {
+        (Some(0), _) => return Err(Error::Usage("--jobs must be at least 1".into())),
+        (Some(n), _) => n,
+        (None, SourceSettings::Aws(s)) => s.concurrency,
+        (None, _) => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
     };
     Ok(ExportSettings {
         source,
-        out: a.out.clone(),
+        out: a
+            .out
+            .clone()
+            .or(file.out.clone())
+            .unwrap_or_else(|| "./cmdb".into()),
         json: a.json,
         jobs,
         as_of_ms,
@@ -85,7 +240,8 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
             codec: a.codec,
             ..Default::default()
         },
-        naming: naming(&a.naming)?,
+        naming,
+        prune_stale: a.prune_stale,
     })
 }
 

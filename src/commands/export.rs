@@ -14,10 +14,10 @@ use serde_json::json;
 use crate::collect::collect_scope;
 use crate::error::{Error, ExitCode};
 use crate::settings::{ExportSettings, SourceSettings};
-use crate::sink::partition::Partition;
+use crate::sink::partition::{Partition, Scope};
 use crate::sink::scope::{Failure, ScopeReport, ScopeWriter};
 use crate::sink::{self, Destination};
-use crate::sources::{demo::Demo, snapshot::Snapshot, Source};
+use crate::sources::{aws::AwsSource, demo::Demo, snapshot::Snapshot, Source};
 use crate::tables;
 
 /// The outcome of an export, as printed.
@@ -32,6 +32,9 @@ pub struct Summary {
     pub files: u64,
     pub seconds: f64,
     pub failures: Vec<Failure>,
+    pub notes: Vec<String>,
+    pub api_calls: std::collections::BTreeMap<String, u64>,
+    pub pruned: Vec<String>,
 }
 
 impl Summary {
@@ -80,6 +83,9 @@ impl Summary {
             "failures": self.failures.iter().map(|f| json!({
                 "scope": f.scope, "group": f.group, "error": f.error.to_string()
             })).collect::<Vec<_>>(),
+            "notes": self.notes,
+            "api_calls": self.api_calls,
+            "pruned": self.pruned,
         })
     }
 
@@ -107,6 +113,19 @@ impl Summary {
             self.bytes as f64 / 1024.0
         );
         s += &format!("  time:       {:.2} s\n", self.seconds);
+        let calls: u64 = self.api_calls.values().sum();
+        if calls > 0 {
+            s += &format!(
+                "  api calls:  {calls} ({:.0}/s)\n",
+                calls as f64 / self.seconds.max(1e-3)
+            );
+        }
+        for p in &self.pruned {
+            s += &format!("  pruned stale partition {p}\n");
+        }
+        for n in &self.notes {
+            s += &format!("  note: {n}\n");
+        }
         for f in &self.failures {
             let what = match &f.group {
                 Some(g) => format!("{} group {g}", f.scope),
@@ -122,6 +141,7 @@ pub fn open_source(s: &ExportSettings) -> Result<Box<dyn Source>, Error> {
     Ok(match &s.source {
         SourceSettings::Demo(o) => Box::new(Demo::new(o.clone(), s.naming.clone())?),
         SourceSettings::Snapshot(dir) => Box::new(Snapshot::new(dir.clone())?),
+        SourceSettings::Aws(a) => Box::new(AwsSource::new(a.as_ref().clone())?),
     })
 }
 
@@ -160,18 +180,67 @@ pub fn export(
                 Err(e) => w.fail_scope(e),
             }
             let report = w.finish();
+            let pruned = if s.prune_stale && report.failures.is_empty() {
+                prune_stale(dest, scope, &report.partitions)
+            } else {
+                Ok(Vec::new())
+            };
             bar.inc(1);
-            summary
-                .lock()
-                .expect("no panics while holding the lock")
-                .add(report);
+            let mut sum = summary.lock().expect("no panics while holding the lock");
+            match pruned {
+                Ok(p) => sum.pruned.extend(p),
+                Err(e) => sum.failures.push(Failure {
+                    scope: scope.to_string(),
+                    group: None,
+                    error: e,
+                }),
+            }
+            sum.add(report);
         })
     });
     bar.finish_and_clear();
     let mut summary = summary.into_inner().expect("not poisoned");
     summary.partitions.sort();
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.notes = source.notes();
+    summary.api_calls = source.api_calls();
     Ok(summary)
+}
+
+/// Deletes the files of partitions under `scope` whose group was not
+/// collected this time. Called only for scopes collected without any failure.
+fn prune_stale(
+    dest: &dyn Destination,
+    scope: &Scope,
+    kept: &[Partition],
+) -> Result<Vec<String>, Error> {
+    let mut pruned = std::collections::BTreeSet::new();
+    for t in tables::ALL {
+        let prefix = format!(
+            "metadata/{}/accountid={}/region={}",
+            t.name, scope.accountid, scope.region
+        );
+        for path in dest.list(&prefix)? {
+            let Some(dir) = path
+                .strip_prefix("metadata/")
+                .and_then(|p| p.split_once('/'))
+                .map(|(_, d)| d)
+            else {
+                continue;
+            };
+            let Some((part_dir, _file)) = dir.rsplit_once('/') else {
+                continue;
+            };
+            let Some(p) = Partition::from_rel_dir(part_dir) else {
+                continue;
+            };
+            if !kept.contains(&p) {
+                dest.delete(&path)?;
+                pruned.insert(p.to_string());
+            }
+        }
+    }
+    Ok(pruned.into_iter().collect())
 }
 
 fn progress(n: u64) -> ProgressBar {

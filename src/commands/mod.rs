@@ -3,3 +3,4 @@
 pub mod ddl;
 pub mod export;
 pub mod gen_snapshot;
+pub mod iam_policy;

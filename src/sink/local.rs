@@ -147,12 +147,21 @@ impl Destination for LocalDestination {
         fs::read(&p).map_err(|e| Error::io(&p, e))
     }
 
+    /// Deletes a file, then the folders it leaves empty (never the root).
     fn delete(&self, rel_path: &str) -> Result<(), Error> {
         let p = self.path(rel_path)?;
         match fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(&p, e)),
-            _ => Ok(()),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+            _ => {}
         }
+        let mut dir = p.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
+            if fs::remove_dir(d).is_err() {
+                break; // not empty (or gone): stop
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 //! ([`crate::collect::ScopeInputs`]). Sources do no conversion; `collect`
 //! does it the same way for all of them.
 
+pub mod aws;
 pub mod demo;
 pub mod snapshot;
 
@@ -20,4 +21,12 @@ pub trait Source: Sync {
     fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error>;
     /// The documents of one scope.
     fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error>;
+    /// Notes for the summary: skipped regions, denied optional look-ups.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// API calls made, by IAM action (`ec2:DescribeInstances`), for the summary.
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        Default::default()
+    }
 }

@@ -228,7 +228,7 @@ fn a_failed_write_is_partial_and_keeps_the_old_partition() {
 fn exit_codes_and_usage_errors() {
     let o = run(&["export"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--demo or --snapshot"));
+    assert!(stderr(&o).contains("export needs a source: --demo, --snapshot DIR or --aws"));
     let o = run(&["export", "--demo", "--as-of", "yesterday"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--as-of"));

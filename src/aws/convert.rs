@@ -1,0 +1,262 @@
+//! SDK response types → JSON shaped exactly as the AWS CLI prints them.
+//!
+//! Owns the mapping from aws-sdk-rust types to CLI-shaped JSON (PascalCase
+//! keys, ISO timestamps, absent fields omitted, empty lists kept), so that
+//! live collection feeds `collect` the same documents a snapshot does. Only
+//! the fields the tables declare are converted.
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde_json::{Map, Value};
+
+pub trait ToJson {
+    fn to_json(&self) -> Value;
+}
+
+impl ToJson for String {
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+}
+impl ToJson for bool {
+    fn to_json(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+impl ToJson for i32 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+impl ToJson for i64 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+impl ToJson for DateTime {
+    fn to_json(&self) -> Value {
+        Value::String(self.fmt(Format::DateTime).unwrap_or_default())
+    }
+}
+impl<T: ToJson> ToJson for Vec<T> {
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().map(ToJson::to_json).collect())
+    }
+}
+
+/// A struct field: optional in most shapes, a plain value in a few (SSM's numbers).
+trait FieldJson {
+    fn field_json(&self) -> Option<Value>;
+}
+impl<T: ToJson> FieldJson for Option<T> {
+    fn field_json(&self) -> Option<Value> {
+        self.as_ref().map(ToJson::to_json)
+    }
+}
+macro_rules! plain_fields {
+    ($($t:ty),*) => { $( impl FieldJson for $t { fn field_json(&self) -> Option<Value> { Some(self.to_json()) } } )* };
+}
+plain_fields!(String, bool, i32, i64);
+
+/// Enums print as their wire string.
+macro_rules! enums {
+    ($($t:ty),* $(,)?) => { $( impl ToJson for $t { fn to_json(&self) -> Value { Value::String(self.as_str().to_string()) } } )* };
+}
+
+/// A struct prints as an object of its present fields. The SDK's public
+/// `Option` fields keep "absent" apart from "empty list", as the CLI does.
+macro_rules! structs {
+    ($( $t:ty { $($key:literal => $field:ident),* $(,)? } )*) => { $(
+        impl ToJson for $t {
+            fn to_json(&self) -> Value {
+                let mut m = Map::new();
+                $( if let Some(v) = self.$field.field_json() { m.insert($key.to_string(), v); } )*
+                Value::Object(m)
+            }
+        }
+    )* };
+}
+
+mod ec2 {
+    use super::*;
+    use aws_sdk_ec2::types::*;
+
+    enums!(
+        ArchitectureValues,
+        BootModeValues,
+        CapacityReservationPreference,
+        HypervisorType,
+        InstanceLifecycleType,
+        InstanceType,
+        InstanceMetadataOptionsState,
+        HttpTokensState,
+        InstanceMetadataEndpointState,
+        InstanceMetadataProtocolState,
+        InstanceMetadataTagsState,
+        MonitoringState,
+        AttachmentStatus,
+        NetworkInterfaceStatus,
+        Tenancy,
+        PlatformValues,
+        ProductCodeValues,
+        DeviceType,
+        InstanceStateName,
+        VirtualizationType,
+        VolumeAttachmentState,
+        VolumeState,
+        VolumeType,
+    );
+
+    structs! {
+        Tag { "Key" => key, "Value" => value }
+        GroupIdentifier { "GroupId" => group_id, "GroupName" => group_name }
+        EbsInstanceBlockDevice { "AttachTime" => attach_time, "DeleteOnTermination" => delete_on_termination,
+            "Status" => status, "VolumeId" => volume_id }
+        InstanceBlockDeviceMapping { "DeviceName" => device_name, "Ebs" => ebs }
+        CapacityReservationSpecificationResponse { "CapacityReservationPreference" => capacity_reservation_preference }
+        CpuOptions { "CoreCount" => core_count, "ThreadsPerCore" => threads_per_core }
+        EnclaveOptions { "Enabled" => enabled }
+        HibernationOptions { "Configured" => configured }
+        IamInstanceProfile { "Arn" => arn, "Id" => id }
+        InstanceMetadataOptionsResponse { "State" => state, "HttpTokens" => http_tokens,
+            "HttpPutResponseHopLimit" => http_put_response_hop_limit, "HttpEndpoint" => http_endpoint,
+            "HttpProtocolIpv6" => http_protocol_ipv6, "InstanceMetadataTags" => instance_metadata_tags }
+        Monitoring { "State" => state }
+        InstanceNetworkInterfaceAssociation { "CarrierIp" => carrier_ip, "IpOwnerId" => ip_owner_id,
+            "PublicDnsName" => public_dns_name, "PublicIp" => public_ip }
+        InstanceNetworkInterfaceAttachment { "AttachTime" => attach_time, "AttachmentId" => attachment_id,
+            "DeleteOnTermination" => delete_on_termination, "DeviceIndex" => device_index,
+            "NetworkCardIndex" => network_card_index, "Status" => status }
+        InstanceIpv6Address { "Ipv6Address" => ipv6_address }
+        InstanceIpv4Prefix { "Ipv4Prefix" => ipv4_prefix }
+        InstancePrivateIpAddress { "Association" => association, "Primary" => primary,
+            "PrivateDnsName" => private_dns_name, "PrivateIpAddress" => private_ip_address }
+        InstanceNetworkInterface { "Association" => association, "Attachment" => attachment,
+            "Description" => description, "Groups" => groups, "InterfaceType" => interface_type,
+            "Ipv6Addresses" => ipv6_addresses, "MacAddress" => mac_address,
+            "NetworkInterfaceId" => network_interface_id, "OwnerId" => owner_id,
+            "PrivateDnsName" => private_dns_name, "PrivateIpAddress" => private_ip_address,
+            "PrivateIpAddresses" => private_ip_addresses, "SourceDestCheck" => source_dest_check,
+            "Status" => status, "SubnetId" => subnet_id, "VpcId" => vpc_id, "Ipv4Prefixes" => ipv4_prefixes }
+        Placement { "AvailabilityZone" => availability_zone, "GroupName" => group_name,
+            "Tenancy" => tenancy, "HostId" => host_id, "PartitionNumber" => partition_number }
+        ProductCode { "ProductCodeId" => product_code_id, "ProductCodeType" => product_code_type }
+        InstanceState { "Code" => code, "Name" => name }
+        StateReason { "Code" => code, "Message" => message }
+        Instance { "AmiLaunchIndex" => ami_launch_index, "Architecture" => architecture,
+            "BlockDeviceMappings" => block_device_mappings, "BootMode" => boot_mode,
+            "CapacityReservationSpecification" => capacity_reservation_specification,
+            "ClientToken" => client_token, "CpuOptions" => cpu_options, "EbsOptimized" => ebs_optimized,
+            "EnaSupport" => ena_support, "EnclaveOptions" => enclave_options,
+            "HibernationOptions" => hibernation_options, "Hypervisor" => hypervisor,
+            "IamInstanceProfile" => iam_instance_profile, "ImageId" => image_id,
+            "InstanceId" => instance_id, "InstanceLifecycle" => instance_lifecycle,
+            "InstanceType" => instance_type, "KeyName" => key_name, "LaunchTime" => launch_time,
+            "MetadataOptions" => metadata_options, "Monitoring" => monitoring,
+            "NetworkInterfaces" => network_interfaces, "Placement" => placement, "Platform" => platform,
+            "PlatformDetails" => platform_details, "PrivateDnsName" => private_dns_name,
+            "PrivateIpAddress" => private_ip_address, "ProductCodes" => product_codes,
+            "PublicDnsName" => public_dns_name, "PublicIpAddress" => public_ip_address,
+            "RootDeviceName" => root_device_name, "RootDeviceType" => root_device_type,
+            "SecurityGroups" => security_groups, "SourceDestCheck" => source_dest_check,
+            "SpotInstanceRequestId" => spot_instance_request_id, "State" => state,
+            "StateReason" => state_reason, "StateTransitionReason" => state_transition_reason,
+            "SubnetId" => subnet_id, "Tags" => tags, "UsageOperation" => usage_operation,
+            "VirtualizationType" => virtualization_type, "VpcId" => vpc_id }
+        Reservation { "Groups" => groups, "Instances" => instances, "OwnerId" => owner_id,
+            "ReservationId" => reservation_id }
+        VolumeAttachment { "AttachTime" => attach_time, "Device" => device, "InstanceId" => instance_id,
+            "State" => state, "VolumeId" => volume_id, "DeleteOnTermination" => delete_on_termination }
+        Volume { "Attachments" => attachments, "AvailabilityZone" => availability_zone,
+            "CreateTime" => create_time, "Encrypted" => encrypted, "KmsKeyId" => kms_key_id,
+            "Size" => size, "SnapshotId" => snapshot_id, "State" => state, "VolumeId" => volume_id,
+            "Iops" => iops, "Tags" => tags, "VolumeType" => volume_type,
+            "MultiAttachEnabled" => multi_attach_enabled, "Throughput" => throughput }
+    }
+}
+
+mod ssm {
+    use super::*;
+    use aws_sdk_ssm::types::*;
+
+    structs! {
+        MaintenanceWindowIdentity { "WindowId" => window_id, "Name" => name, "Description" => description,
+            "Enabled" => enabled, "Duration" => duration, "Cutoff" => cutoff, "Schedule" => schedule,
+            "ScheduleTimezone" => schedule_timezone, "ScheduleOffset" => schedule_offset,
+            "EndDate" => end_date, "StartDate" => start_date, "NextExecutionTime" => next_execution_time }
+        Tag { "Key" => key, "Value" => value }
+    }
+}
+
+mod cloudformation {
+    use super::*;
+    use aws_sdk_cloudformation::types::*;
+
+    enums!(StackStatus);
+    structs! {
+        Parameter { "ParameterKey" => parameter_key, "ParameterValue" => parameter_value }
+        Output { "OutputKey" => output_key, "OutputValue" => output_value, "Description" => description }
+        Stack { "StackId" => stack_id, "StackName" => stack_name, "CreationTime" => creation_time,
+            "LastUpdatedTime" => last_updated_time, "StackStatus" => stack_status,
+            "Parameters" => parameters, "Outputs" => outputs }
+    }
+}
+
+mod organizations {
+    use super::*;
+    use aws_sdk_organizations::types::*;
+
+    enums!(AccountStatus, AccountJoinedMethod);
+    structs! {
+        Account { "Id" => id, "Arn" => arn, "Email" => email, "Name" => name, "Status" => status,
+            "JoinedMethod" => joined_method, "JoinedTimestamp" => joined_timestamp }
+    }
+}
+
+/// A DynamoDB item in typed JSON (`{"S": "…"}`), as `aws dynamodb scan` prints it. Lossless.
+pub fn attribute(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use aws_smithy_types::base64;
+    let one = |k: &str, v: Value| Value::Object(Map::from_iter([(k.to_string(), v)]));
+    match v {
+        A::S(s) => one("S", Value::String(s.clone())),
+        A::N(n) => one("N", Value::String(n.clone())),
+        A::B(b) => one("B", Value::String(base64::encode(b.as_ref()))),
+        A::Bool(b) => one("BOOL", Value::Bool(*b)),
+        A::Null(b) => one("NULL", Value::Bool(*b)),
+        A::Ss(v) => one("SS", v.iter().cloned().map(Value::String).collect()),
+        A::Ns(v) => one("NS", v.iter().cloned().map(Value::String).collect()),
+        A::Bs(v) => one(
+            "BS",
+            v.iter()
+                .map(|b| Value::String(base64::encode(b.as_ref())))
+                .collect(),
+        ),
+        A::L(l) => one("L", l.iter().map(attribute).collect()),
+        A::M(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            one(
+                "M",
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), attribute(&m[k])))
+                        .collect(),
+                ),
+            )
+        }
+        _ => Value::Null,
+    }
+}
+
+pub fn item(
+    m: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Value {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort();
+    Value::Object(
+        keys.into_iter()
+            .map(|k| (k.clone(), attribute(&m[k])))
+            .collect(),
+    )
+}

@@ -1,0 +1,808 @@
+//! Live collection from AWS (`--aws`).
+//!
+//! Owns which accounts and regions are collected (the caller's account, an
+//! explicit list, or the ACTIVE accounts of the Organization, narrowed by OU
+//! and exclusions; a region list or every enabled region), and fetching one
+//! account/region's documents with every call paginated to the end. The
+//! documents are shaped as the AWS CLI prints them and handed to `collect`
+//! like a snapshot's. Clients are made once per account and dropped when the
+//! account's last region is done, so memory does not grow with the org.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_config::{Region, SdkConfig};
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+
+use super::Source;
+use crate::aws::convert::{item, ToJson};
+use crate::aws::{
+    assume_role, base_config, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
+};
+use crate::collect::{Doc, Naming, ScopeInputs};
+use crate::error::Error;
+use crate::sink::partition::{PartitionValue, Scope};
+use crate::sink::scope::Failure;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accounts {
+    Caller,
+    Org,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Regions {
+    All,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsSourceSettings {
+    pub aws: AwsSettings,
+    pub accounts: Accounts,
+    pub regions: Regions,
+    pub include_ous: Vec<String>,
+    pub exclude_accounts: Vec<String>,
+    /// Page size asked of paginated APIs (None: the API default).
+    pub page_size: Option<i32>,
+    pub concurrency: usize,
+    pub naming: Naming,
+}
+
+type ClientCell = Arc<OnceCell<Result<Arc<AccountClients>, String>>>;
+
+pub struct AwsSource {
+    rt: tokio::runtime::Runtime,
+    s: AwsSourceSettings,
+    base: SdkConfig,
+    caller: CallerClients,
+    pub calls: CallCounter,
+    caller_account: Mutex<Option<String>>,
+    clients: Mutex<HashMap<String, ClientCell>>,
+    account_docs: Mutex<HashMap<String, Option<Value>>>,
+    remaining: Mutex<HashMap<String, usize>>,
+    notes: Mutex<Vec<String>>,
+}
+
+fn aws_err(scope: impl std::fmt::Display, message: String) -> Error {
+    Error::Aws {
+        scope: scope.to_string(),
+        message,
+    }
+}
+
+impl AwsSource {
+    pub fn new(s: AwsSourceSettings) -> Result<Self, Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
+        let base = rt.block_on(base_config(&s.aws));
+        let calls = CallCounter::default();
+        let caller = CallerClients::new(&base, &calls);
+        Ok(AwsSource {
+            rt,
+            s,
+            base,
+            caller,
+            calls,
+            caller_account: Mutex::new(None),
+            clients: Mutex::new(HashMap::new()),
+            account_docs: Mutex::new(HashMap::new()),
+            remaining: Mutex::new(HashMap::new()),
+            notes: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Notes for the summary (skipped regions, denied look-ups).
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    fn note(&self, n: String) {
+        if let Ok(mut v) = self.notes.lock() {
+            v.push(n);
+        }
+    }
+
+    async fn caller_account(&self) -> Result<String, Error> {
+        if let Some(a) = self.caller_account.lock().unwrap().clone() {
+            return Ok(a);
+        }
+        let id = self
+            .caller
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| aws_err("caller", sdk_error("sts:GetCallerIdentity", &e)))?;
+        let a = id.account().unwrap_or_default().to_string();
+        *self.caller_account.lock().unwrap() = Some(a.clone());
+        Ok(a)
+    }
+
+    /// The clients of `account`, made once (assuming the member role for other accounts).
+    async fn clients(&self, account: &str) -> Result<Arc<AccountClients>, String> {
+        let cell = self
+            .clients
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let caller = self.caller_account().await.map_err(|e| e.to_string())?;
+            let conf = if account == caller {
+                self.base.clone()
+            } else {
+                let role = self.s.aws.member_role.as_deref().ok_or_else(|| {
+                    format!("account {account} is not the caller's ({caller}): --member-role is needed to enter it")
+                })?;
+                assume_role(&self.base, &self.caller.sts, account, role, self.s.aws.external_id.as_deref())
+            };
+            Ok(Arc::new(AccountClients::new(account, &conf, &self.calls)))
+        })
+        .await
+        .clone()
+    }
+
+    /// Drops an account's clients once its last scope is collected.
+    fn scope_done(&self, account: &str) {
+        let mut rem = self.remaining.lock().unwrap();
+        if let Some(n) = rem.get_mut(account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                rem.remove(account);
+                self.clients.lock().unwrap().remove(account);
+                self.account_docs.lock().unwrap().remove(account);
+            }
+        }
+    }
+
+    async fn accounts(&self) -> Result<Vec<String>, Error> {
+        let mut list = match &self.s.accounts {
+            Accounts::Caller => vec![self.caller_account().await?],
+            Accounts::List(l) => l.clone(),
+            Accounts::Org if self.s.include_ous.is_empty() => self.org_accounts(None).await?,
+            Accounts::Org => {
+                let mut all = Vec::new();
+                for ou in &self.s.include_ous {
+                    all.extend(self.ou_accounts(ou).await?);
+                }
+                all
+            }
+        };
+        list.retain(|a| !self.s.exclude_accounts.contains(a));
+        list.sort();
+        list.dedup();
+        Ok(list)
+    }
+
+    async fn org_accounts(&self, parent: Option<&str>) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let (accounts, next) = match parent {
+                None => {
+                    let r = self
+                        .caller
+                        .organizations
+                        .list_accounts()
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            aws_err("organization", sdk_error("organizations:ListAccounts", &e))
+                        })?;
+                    (r.accounts().to_vec(), r.next_token().map(str::to_string))
+                }
+                Some(p) => {
+                    let r = self
+                        .caller
+                        .organizations
+                        .list_accounts_for_parent()
+                        .parent_id(p)
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            aws_err(p, sdk_error("organizations:ListAccountsForParent", &e))
+                        })?;
+                    (r.accounts().to_vec(), r.next_token().map(str::to_string))
+                }
+            };
+            for a in accounts {
+                let active = a.status().map(|s| s.as_str() == "ACTIVE").unwrap_or(true);
+                if let (Some(id), true) = (a.id(), active) {
+                    out.push(id.to_string());
+                }
+            }
+            token = next;
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Accounts under an OU and its children.
+    async fn ou_accounts(&self, ou: &str) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        let mut stack = vec![ou.to_string()];
+        while let Some(p) = stack.pop() {
+            out.extend(self.org_accounts(Some(&p)).await?);
+            let mut token = None;
+            loop {
+                let r = self
+                    .caller
+                    .organizations
+                    .list_organizational_units_for_parent()
+                    .parent_id(&p)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_err(
+                            &p,
+                            sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
+                        )
+                    })?;
+                stack.extend(
+                    r.organizational_units()
+                        .iter()
+                        .filter_map(|o| o.id().map(str::to_string)),
+                );
+                token = r.next_token().map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The regions enabled in `account`.
+    async fn enabled_regions(&self, c: &AccountClients) -> Result<BTreeSet<String>, String> {
+        let r = c
+            .ec2
+            .describe_regions()
+            .all_regions(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:DescribeRegions", &e))?;
+        Ok(r.regions()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.opt_in_status(),
+                    None | Some("opt-in-not-required") | Some("opted-in")
+                )
+            })
+            .filter_map(|r| r.region_name().map(str::to_string))
+            .collect())
+    }
+
+    async fn plan_account(&self, account: &str) -> Result<Vec<String>, String> {
+        let c = self.clients(account).await?;
+        let enabled = self.enabled_regions(&c).await?;
+        Ok(match &self.s.regions {
+            Regions::All => enabled.into_iter().collect(),
+            Regions::List(l) => l
+                .iter()
+                .filter(|r| {
+                    let ok = enabled.contains(*r);
+                    if !ok {
+                        self.note(format!(
+                            "region {r} is not enabled in account {account}: skipped"
+                        ));
+                    }
+                    ok
+                })
+                .cloned()
+                .collect(),
+        })
+    }
+
+    async fn plan(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error> {
+        let accounts = self.accounts().await?;
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.s.concurrency.max(1)));
+        let mut scopes = Vec::new();
+        let mut failures = Vec::new();
+        let results = {
+            let mut futs = Vec::new();
+            for a in &accounts {
+                let sem = sem.clone();
+                futs.push(async move {
+                    let _permit = sem.acquire().await;
+                    (a.clone(), self.plan_account(a).await)
+                });
+            }
+            join_all(futs).await
+        };
+        for (a, r) in results {
+            let accountid = match PartitionValue::parse(&a, "account id", "the account list") {
+                Ok(v) => v,
+                Err(e) => {
+                    failures.push(Failure {
+                        scope: a,
+                        group: None,
+                        error: e,
+                    });
+                    continue;
+                }
+            };
+            match r {
+                Ok(regions) => {
+                    for r in regions {
+                        match PartitionValue::parse(&r, "region", "ec2:DescribeRegions") {
+                            Ok(region) => scopes.push(Scope {
+                                accountid: accountid.clone(),
+                                region,
+                            }),
+                            Err(e) => failures.push(Failure {
+                                scope: format!("{a}/{r}"),
+                                group: None,
+                                error: e,
+                            }),
+                        }
+                    }
+                }
+                Err(m) => failures.push(Failure {
+                    scope: a.clone(),
+                    group: None,
+                    error: aws_err(&a, m),
+                }),
+            }
+        }
+        let mut rem = self.remaining.lock().unwrap();
+        for s in &scopes {
+            *rem.entry(s.accountid.to_string()).or_default() += 1;
+        }
+        Ok((scopes, failures))
+    }
+
+    async fn account_doc(&self, account: &str) -> Option<Value> {
+        if let Some(d) = self.account_docs.lock().unwrap().get(account) {
+            return d.clone();
+        }
+        let doc = match self
+            .caller
+            .organizations
+            .describe_account()
+            .account_id(account)
+            .send()
+            .await
+        {
+            Ok(r) => r.account().map(|a| json!({ "Account": a.to_json() })),
+            Err(e) => {
+                self.note(format!(
+                    "account {account}: {}; its account columns are null",
+                    sdk_error("organizations:DescribeAccount", &e)
+                ));
+                None
+            }
+        };
+        self.account_docs
+            .lock()
+            .unwrap()
+            .insert(account.to_string(), doc.clone());
+        doc
+    }
+
+    async fn fetch(&self, scope: &Scope) -> Result<MemInputs, Error> {
+        let account = scope.accountid.as_str();
+        let c = self.clients(account).await.map_err(|m| aws_err(scope, m))?;
+        let f = Fetcher {
+            c: &c,
+            region: Region::new(scope.region.to_string()),
+            page: self.s.page_size,
+            scope,
+        };
+        let naming = &self.s.naming;
+        let tables = f.tables().await?;
+        let instance_pages = f.instances(&naming.group_tag).await?;
+        let stacks = f.stacks(naming).await?;
+        let windows = f.windows().await?;
+        let mut window_tags = HashMap::new();
+        for w in windows.iter().flat_map(|p| {
+            p["WindowIdentities"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }) {
+            if let Some(id) = w["WindowId"].as_str() {
+                window_tags.insert(id.to_string(), f.window_tags(id).await?);
+            }
+        }
+        // Groups: tables, stacks, instance tags; their two tables are scanned.
+        let mut groups = BTreeSet::new();
+        for t in &tables {
+            if let Some(g) = Naming::match_template(&naming.configuration_table, t) {
+                groups.insert(g.to_string());
+            }
+        }
+        for s in stacks["Stacks"].as_array().into_iter().flatten() {
+            if let Some(g) = s["StackName"]
+                .as_str()
+                .and_then(|n| Naming::match_template(&naming.stack, n))
+            {
+                groups.insert(g.to_string());
+            }
+        }
+        let mut instance_ids = Vec::new();
+        for p in &instance_pages {
+            for r in p["Reservations"].as_array().into_iter().flatten() {
+                for i in r["Instances"].as_array().into_iter().flatten() {
+                    if let Some(id) = i["InstanceId"].as_str() {
+                        instance_ids.push(id.to_string());
+                    }
+                    for t in i["Tags"].as_array().into_iter().flatten() {
+                        if t["Key"] == naming.group_tag.as_str() {
+                            if let Some(v) = t["Value"].as_str() {
+                                groups.insert(v.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut scans = HashMap::new();
+        for g in &groups {
+            for template in [&naming.configuration_table, &naming.scheduler_table] {
+                let name = Naming::expand(template, g);
+                if tables.contains(&name) {
+                    if let Some(v) = f.scan(&name).await? {
+                        scans.insert(name, v);
+                    }
+                }
+            }
+        }
+        let volumes = f.volumes(&instance_ids).await?;
+        let account_doc = self.account_doc(account).await;
+        Ok(MemInputs {
+            scope: scope.clone(),
+            origin: format!("aws:{scope}"),
+            account: account_doc,
+            stacks,
+            tables,
+            scans,
+            instance_pages,
+            volume_pages: volumes,
+            windows,
+            window_tags,
+        })
+    }
+}
+
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::with_capacity(futs.len());
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    // Polls all futures concurrently; small and dependency-free.
+    let mut slots: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if slots[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => slots[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(slots.into_iter().map(|s| s.expect("all ready")));
+    out
+}
+
+/// Calls of one account/region, each paginated to the end.
+struct Fetcher<'a> {
+    c: &'a AccountClients,
+    region: Region,
+    page: Option<i32>,
+    scope: &'a Scope,
+}
+
+macro_rules! in_region {
+    ($f:expr, $svc:ident, $req:expr) => {
+        $req.customize()
+            .config_override($svc::config::Builder::default().region($f.region.clone()))
+    };
+}
+
+impl Fetcher<'_> {
+    fn err(&self, m: String) -> Error {
+        aws_err(self.scope, m)
+    }
+
+    async fn tables(&self) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let r = in_region!(
+                self,
+                aws_sdk_dynamodb,
+                self.c
+                    .dynamodb
+                    .list_tables()
+                    .set_exclusive_start_table_name(start)
+                    .set_limit(self.page)
+            )
+            .send()
+            .await
+            .map_err(|e| self.err(sdk_error("dynamodb:ListTables", &e)))?;
+            out.extend(r.table_names().iter().cloned());
+            start = r.last_evaluated_table_name().map(str::to_string);
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn instances(&self, group_tag: &str) -> Result<Vec<Value>, Error> {
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("tag-key")
+            .values(group_tag)
+            .build();
+        let mut pages = Vec::new();
+        let mut token = None;
+        loop {
+            let req = self
+                .c
+                .ec2
+                .describe_instances()
+                .filters(filter.clone())
+                .set_next_token(token)
+                .set_max_results(self.page.map(|p| p.max(5)));
+            let r = in_region!(self, aws_sdk_ec2, req)
+                .send()
+                .await
+                .map_err(|e| self.err(sdk_error("ec2:DescribeInstances", &e)))?;
+            pages.push(json!({ "Reservations": r.reservations().iter().map(ToJson::to_json).collect::<Vec<_>>() }));
+            token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    }
+
+    async fn volumes(&self, instance_ids: &[String]) -> Result<Vec<Value>, Error> {
+        let mut pages = Vec::new();
+        for chunk in instance_ids.chunks(200) {
+            let filter = aws_sdk_ec2::types::Filter::builder()
+                .name("attachment.instance-id")
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let mut token = None;
+            loop {
+                let req = self
+                    .c
+                    .ec2
+                    .describe_volumes()
+                    .filters(filter.clone())
+                    .set_next_token(token)
+                    .set_max_results(self.page.map(|p| p.max(5)));
+                let r = in_region!(self, aws_sdk_ec2, req)
+                    .send()
+                    .await
+                    .map_err(|e| self.err(sdk_error("ec2:DescribeVolumes", &e)))?;
+                pages.push(json!({ "Volumes": r.volumes().iter().map(ToJson::to_json).collect::<Vec<_>>() }));
+                token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(pages)
+    }
+
+    async fn stacks(&self, naming: &Naming) -> Result<Value, Error> {
+        let mut stacks = Vec::new();
+        let mut token = None;
+        loop {
+            let r = in_region!(
+                self,
+                aws_sdk_cloudformation,
+                self.c
+                    .cloudformation
+                    .describe_stacks()
+                    .set_next_token(token)
+            )
+            .send()
+            .await
+            .map_err(|e| self.err(sdk_error("cloudformation:DescribeStacks", &e)))?;
+            for s in r.stacks() {
+                if s.stack_name()
+                    .and_then(|n| Naming::match_template(&naming.stack, n))
+                    .is_some()
+                {
+                    stacks.push(s.to_json());
+                }
+            }
+            token = r.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(json!({ "Stacks": stacks }));
+            }
+        }
+    }
+
+    async fn windows(&self) -> Result<Vec<Value>, Error> {
+        let mut pages = Vec::new();
+        let mut token = None;
+        loop {
+            let req = self
+                .c
+                .ssm
+                .describe_maintenance_windows()
+                .set_next_token(token)
+                .set_max_results(self.page.map(|p| p.clamp(10, 100)));
+            let r = in_region!(self, aws_sdk_ssm, req)
+                .send()
+                .await
+                .map_err(|e| self.err(sdk_error("ssm:DescribeMaintenanceWindows", &e)))?;
+            pages.push(json!({ "WindowIdentities": r.window_identities().iter().map(ToJson::to_json).collect::<Vec<_>>() }));
+            token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    }
+
+    async fn window_tags(&self, id: &str) -> Result<Value, Error> {
+        let req = self
+            .c
+            .ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::MaintenanceWindow)
+            .resource_id(id);
+        let r = in_region!(self, aws_sdk_ssm, req)
+            .send()
+            .await
+            .map_err(|e| self.err(sdk_error("ssm:ListTagsForResource", &e)))?;
+        Ok(json!({ "TagList": r.tag_list().iter().map(ToJson::to_json).collect::<Vec<_>>() }))
+    }
+
+    /// A full scan, or None when the table does not exist.
+    async fn scan(&self, table: &str) -> Result<Option<Value>, Error> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let req = self
+                .c
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .set_limit(self.page);
+            let r = match in_region!(self, aws_sdk_dynamodb, req).send().await {
+                Ok(r) => r,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(self.err(sdk_error("dynamodb:Scan", &e))),
+            };
+            items.extend(r.items().iter().map(item));
+            start = r.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(Some(json!({ "Items": items, "Count": items.len() })));
+            }
+        }
+    }
+}
+
+/// Documents of one scope, held in memory (live collection).
+pub struct MemInputs {
+    scope: Scope,
+    origin: String,
+    account: Option<Value>,
+    stacks: Value,
+    tables: Vec<String>,
+    scans: HashMap<String, Value>,
+    instance_pages: Vec<Value>,
+    volume_pages: Vec<Value>,
+    windows: Vec<Value>,
+    window_tags: HashMap<String, Value>,
+}
+
+impl MemInputs {
+    fn doc(&self, what: &str, v: Value) -> Doc {
+        Doc::value(format!("{}/{what}", self.origin), v)
+    }
+}
+
+impl ScopeInputs for MemInputs {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        Ok(self
+            .account
+            .clone()
+            .map(|v| self.doc("organizations:DescribeAccount", v)))
+    }
+    fn stacks(&self) -> Result<Vec<Doc>, Error> {
+        Ok(vec![
+            self.doc("cloudformation:DescribeStacks", self.stacks.clone())
+        ])
+    }
+    fn dynamodb_tables(&self) -> Result<Vec<String>, Error> {
+        Ok(self.tables.clone())
+    }
+    fn scan(&self, table: &str) -> Result<Option<Doc>, Error> {
+        Ok(self
+            .scans
+            .get(table)
+            .map(|v| self.doc(&format!("dynamodb:Scan {table}"), v.clone())))
+    }
+    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        for (i, p) in self.instance_pages.iter().enumerate() {
+            f(self.doc(&format!("ec2:DescribeInstances page {}", i + 1), p.clone()))?;
+        }
+        Ok(())
+    }
+    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        for (i, p) in self.volume_pages.iter().enumerate() {
+            f(self.doc(&format!("ec2:DescribeVolumes page {}", i + 1), p.clone()))?;
+        }
+        Ok(())
+    }
+    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
+        Ok(self
+            .windows
+            .iter()
+            .map(|w| self.doc("ssm:DescribeMaintenanceWindows", w.clone()))
+            .collect())
+    }
+    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
+        Ok(self
+            .window_tags
+            .get(window_id)
+            .map(|v| self.doc(&format!("ssm:ListTagsForResource {window_id}"), v.clone())))
+    }
+}
+
+impl Source for AwsSource {
+    fn describe(&self) -> String {
+        let who = match &self.s.accounts {
+            Accounts::Caller => "caller account".to_string(),
+            Accounts::Org => "organization".to_string(),
+            Accounts::List(l) => format!("{} accounts", l.len()),
+        };
+        let regions = match &self.s.regions {
+            Regions::All => "all enabled regions".to_string(),
+            Regions::List(l) => l.join(","),
+        };
+        format!("aws ({who}; {regions})")
+    }
+
+    fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error> {
+        self.rt.block_on(self.plan())
+    }
+
+    fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error> {
+        let r = self.rt.block_on(self.fetch(scope));
+        self.scope_done(scope.accountid.as_str());
+        Ok(Box::new(r?))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        AwsSource::notes(self)
+    }
+
+    fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.calls.snapshot()
+    }
+}

@@ -1,0 +1,198 @@
+"""Live collection (`export --aws`) against moto's server, through the real SDK over HTTP."""
+import json
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+import awsorg
+from conftest import AS_OF, binary
+from test_engines import TABLES, con
+
+
+@pytest.fixture(scope="module")
+def org():
+    server = awsorg.MotoServer()
+    try:
+        creds, accounts, expected = awsorg.build_org(server)
+        yield server, creds, accounts, expected
+    finally:
+        server.stop()
+
+
+def run(creds, *args, endpoint):
+    p = subprocess.run([binary(), *args, "--endpoint-url", endpoint, "--as-of", AS_OF, "--json"],
+                       capture_output=True, text=True, env=awsorg.fleetcmdb_env(creds), timeout=600)
+    try:
+        summary = json.loads(p.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+    return p.returncode, summary
+
+
+def export_org(org, out, *extra, endpoint=None, exclude_locked=True):
+    server, creds, accounts, _ = org
+    args = ["export", "--aws", "--org", "--member-role", awsorg.MEMBER_ROLE, "--regions", ",".join(awsorg.REGIONS),
+            "--page-size", "3", "--max-attempts", "2", "--out", str(out), *extra]
+    if exclude_locked:
+        args += ["--exclude-accounts", accounts["locked"]]
+    return run(creds, *args, endpoint=endpoint or server.url)
+
+
+def files(root: Path):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def good(org, tmp_path_factory):
+    out = tmp_path_factory.mktemp("live")
+    code, summary = export_org(org, out)
+    assert code == 0, summary
+    return out, summary
+
+
+def test_every_table_matches_what_was_created(org, good):
+    _, _, accounts, expected = org
+    out, summary = good
+    exported = {k: v for k, v in expected.items() if k[0] != accounts["locked"]}
+    assert summary["partitions"] == len(exported) == 9
+    c = con(out)
+    got = {(a, r, g): (n, s, sub) for a, r, g, n, s, sub in c.execute("""
+        SELECT accountid, region, groupname, count(*), count(*) FILTER (state.name = 'stopped'),
+               count(*) FILTER (_subfleetname = 'spot')
+        FROM instances GROUP BY ALL""").fetchall()}
+    assert got == {k: (v["instances"], v["stopped"], v["subfleet"]) for k, v in exported.items()}
+    (bad,) = c.execute("SELECT count(*) FROM instances WHERE tags['Name'] <> _hostname OR instanceid NOT LIKE 'i-%'").fetchone()
+    assert bad == 0
+    for (a, r, g), v in exported.items():
+        conf = dict(c.execute("SELECT key, value FROM configuration WHERE accountid=? AND region=? AND groupname=?", [a, r, g]).fetchall())
+        assert conf == v["configuration"]
+        sched = {k: (val, exp) for k, val, exp in c.execute(
+            "SELECT key, value, epoch(expirationtime) FROM scheduler WHERE accountid=? AND region=? AND groupname=?", [a, r, g]).fetchall()}
+        assert {k: val for k, (val, _) in sched.items()} == v["scheduler"]
+        assert sched["cron-0"][1] == 1800000000 and sched["cron-1"][1] is None
+    (vols,) = c.execute("SELECT count(*) FROM volumes").fetchone()
+    assert vols == sum(v["instances"] for v in exported.values()), "each instance has its root volume"
+    disc = c.execute("SELECT accountid, groupname, accountname, accountemail, clonesquadversion, interactapigwurl, usermetadata['owner'] FROM discovery").fetchall()
+    names = {v: k for k, v in accounts.items()}
+    for a, g, name, email, ver, url, owner in disc:
+        assert name == ("master" if names[a] == "management" else names[a])
+        assert "@" in email and ver == "v0.42.0" and url == f"https://{g}.example.com/" and owner == f"team-{g}"
+    windows = {(a, g, f): sorted(ws) for a, g, f, ws in c.execute(
+        "SELECT accountid, groupname, fleet, list_transform(maintenancewindows, lambda w: w.name) FROM maintenance_windows").fetchall()}
+    a = accounts["prod"]
+    assert windows[(a, "web", "__main__")] == ["CS-GlobalDefaultMaintenanceWindow", "CS-web"]
+    assert windows[(a, "web", "spot")] == ["CS-GlobalDefaultMaintenanceWindow", "CS-web", "CS-web-Subfleet.spot"]
+    assert windows[(a, "batch", "__main__")] == ["CS-GlobalDefaultMaintenanceWindow", "CS-batch"]
+    assert windows[(a, "api", "__main__")] == ["CS-api"], "the global default exists only in eu-west-1"
+    (open_now,) = c.execute("SELECT bool_and(ismaintenancetime) FROM maintenance_windows WHERE region = 'eu-west-1'").fetchone()
+    assert open_now, "AS_OF is inside the Sunday 02:00-05:00 global window"
+
+
+def test_every_call_is_paginated_and_covered_by_the_iam_policy(good):
+    _, summary = good
+    calls = summary["api_calls"]
+    # 3 accounts x 2 regions; 7 configuration items at page size 3 need 3 Scan calls for web alone.
+    assert calls["dynamodb:Scan"] > 2 * 9, calls
+    assert calls["dynamodb:ListTables"] > 6, "several pages of tables per scope"
+    assert calls["ec2:DescribeInstances"] > 6, "web has 7 instances: two pages of 5"
+    assert calls["sts:AssumeRole"] == 2, "one session per member account, reused across regions"
+    p = subprocess.run([binary(), "iam-policy"], capture_output=True, text=True, check=True)
+    policy = json.loads(p.stdout)
+    allowed = set(policy["caller"]["Statement"][0]["Action"]) | {"sts:AssumeRole"}
+    member = set(policy["member_role"]["Statement"][0]["Action"])
+    assert set(calls) <= allowed, set(calls) - allowed
+    assert member <= allowed
+    assert not any(a.startswith(("organizations:", "sts:")) for a in member), "the member role needs no org or STS rights"
+
+
+def test_snapshot_of_the_same_inventory_gives_identical_parquet(org, good, tmp_path):
+    server, creds, accounts, _ = org
+    out, _ = good
+    snap = tmp_path / "snap"
+    awsorg.dump_snapshot(server.url, creds, {k: v for k, v in accounts.items() if k != "locked"}, snap)
+    p = subprocess.run([binary(), "export", "--snapshot", str(snap), "--out", str(tmp_path / "out"), "--as-of", AS_OF, "--json"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr + p.stdout
+    assert files(tmp_path / "out") == files(out)
+    for f in files(out):
+        a, b = pq.read_table(out / f), pq.read_table(tmp_path / "out" / f)
+        assert a.equals(b), f
+
+
+def test_rerun_gives_no_duplicates(org, good):
+    out, summary = good
+    before = files(out)
+    code, again = export_org(org, out)
+    assert code == 0
+    assert again["rows"] == summary["rows"]
+    assert files(out) == before
+    c = con(out)
+    (dups,) = c.execute("SELECT count(*) - count(DISTINCT instanceid) FROM instances").fetchone()
+    assert dups == 0
+
+
+def test_faults_are_contained_and_prune_never_deletes_after_a_failure(org, good, tmp_path):
+    server, creds, accounts, expected = org
+    out = tmp_path / "cmdb"
+    shutil.copytree(good[0], out)
+    prod, mgmt = accounts["prod"], accounts["management"]
+    # Ghost partitions of groups that no longer exist: one in a scope that will fail, one in a scope that will not.
+    for acct in (prod, mgmt):
+        src = out / "metadata/configuration" / f"accountid={acct}/region=eu-west-1/groupname=web"
+        shutil.copytree(src, src.parent / "groupname=ghost")
+    before = {f: (out / f).read_bytes() for f in files(out)}
+    awsorg.client(server.url, "dynamodb", "eu-west-1", awsorg._assumed_as(server.url, creds, prod)).delete_table(
+        TableName="CloneSquad-batch-Scheduler")
+    proxy = awsorg.FaultProxy(server.port, "us-east-1")
+    try:
+        code, s = export_org(org, out, "--prune-stale", endpoint=proxy.url, exclude_locked=False)
+    finally:
+        proxy.stop()
+    assert code == 3, s
+    assert s["status"] == "partial"
+    errors = {(f["scope"], f["group"]): f["error"] for f in s["failures"]}
+    locked = accounts["locked"]
+    assert any(k[0] == locked and "AccessDenied" in e and "assume" in e for k, e in errors.items()), "\n".join(f"{k}: {e}" for k, e in errors.items())
+    assert errors[(f"{prod}/eu-west-1", "batch")].endswith("table not found"), errors
+    for a in (mgmt, prod, accounts["staging"]):
+        e = errors[(f"{a}/us-east-1", None)]
+        assert "injected regional outage" in e or "500" in e, e
+    assert s["partitions"] == 5, "web x 3 accounts + batch x 2 still export"
+    # Files of failed partitions and scopes are untouched; so is the ghost of the failed scope.
+    for f, data in before.items():
+        failed = "region=us-east-1" in f or (f"accountid={prod}/region=eu-west-1" in f and ("batch" in f or "ghost" in f))
+        if failed:
+            assert (out / f).read_bytes() == data, f
+    assert (out / f"metadata/configuration/accountid={prod}/region=eu-west-1/groupname=ghost").exists()
+    assert not (out / f"metadata/configuration/accountid={mgmt}/region=eu-west-1/groupname=ghost").exists()
+    assert s["pruned"] == [f"{mgmt}/eu-west-1/ghost"]
+    # Restore the table for the tests that follow.
+    c = awsorg.client(server.url, "dynamodb", "eu-west-1", awsorg._assumed_as(server.url, creds, prod))
+    c.create_table(TableName="CloneSquad-batch-Scheduler", KeySchema=[{"AttributeName": "Key", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "Key", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+
+
+def test_prune_stale_removes_a_group_that_is_gone(org, good, tmp_path):
+    server, creds, accounts, _ = org
+    out = tmp_path / "cmdb"
+    shutil.copytree(good[0], out)
+    staging = accounts["staging"]
+    sc = awsorg._assumed_as(server.url, creds, staging)
+    ec2 = awsorg.client(server.url, "ec2", "eu-west-1", sc)
+    ids = [i["InstanceId"] for r in ec2.describe_instances(Filters=[{"Name": f"tag:{awsorg.GROUP_TAG}", "Values": ["batch"]}])["Reservations"] for i in r["Instances"]]
+    ec2.delete_tags(Resources=ids, Tags=[{"Key": awsorg.GROUP_TAG}])
+    ddb = awsorg.client(server.url, "dynamodb", "eu-west-1", sc)
+    for t in ("CloneSquad-batch-Configuration", "CloneSquad-batch-Scheduler"):
+        ddb.delete_table(TableName=t)
+    awsorg.client(server.url, "cloudformation", "eu-west-1", sc).delete_stack(StackName="CloneSquad-batch")
+    code, s = export_org(org, out, "--prune-stale")
+    assert code == 0, s
+    assert s["pruned"] == [f"{staging}/eu-west-1/batch"]
+    gone = [f for f in files(out) if f"accountid={staging}/region=eu-west-1/groupname=batch" in f]
+    assert gone == []
+    assert s["partitions"] == 8
