@@ -15,7 +15,7 @@ con.execute("SET preserve_insertion_order = false")
 con.execute(f"""
 CREATE TEMP VIEW reservations AS
 SELECT unnest(Reservations) AS r, filename
-FROM read_json('{snap}/*/*/ec2-describe-instances*.json', filename = true, maximum_object_size = 1073741824)
+FROM read_json('{snap}/*/*/ec2-describe-instances*.json', filename = true, maximum_object_size = 67108864)
 """)
 con.execute("""
 CREATE TEMP VIEW instances AS

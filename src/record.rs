@@ -184,6 +184,10 @@ struct StructB {
     validity: NullBufferBuilder,
     seen: Vec<bool>,
     len: usize,
+    /// Key (as spelled in the input) -> column, or None for keys we do not
+    /// declare. AWS uses a bounded set of keys, so this stays small and turns
+    /// each lookup into one hash and one compare.
+    keys: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<usize>, KeyHash>>,
 }
 
 struct MapB {
@@ -320,6 +324,7 @@ impl StructB {
             validity: NullBufferBuilder::new(0),
             seen: vec![false; cols.len()],
             len: 0,
+            keys: Default::default(),
         }
     }
 
@@ -328,11 +333,43 @@ impl StructB {
     }
 
     fn child_index(&self, key: &str) -> Option<usize> {
-        self.cols.iter().position(|c| {
+        if let Some(hit) = self.keys.borrow().get(key) {
+            return *hit;
+        }
+        let found = self.cols.iter().position(|c| {
             c.name.len() == key.len()
                 && c.source == Source::Field
                 && c.name.eq_ignore_ascii_case(key)
-        })
+        });
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() < 4096 {
+            keys.insert(key.into(), found);
+        }
+        found
+    }
+}
+
+/// FNV-1a: keys are short, and the map is private, so no DoS-resistant hasher is needed.
+#[derive(Default, Clone, Copy)]
+struct KeyHash;
+
+impl std::hash::BuildHasher for KeyHash {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
@@ -635,9 +672,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             ColBuilder::Struct(s) => visit_struct(s, ctx, map, None),
             ColBuilder::Map(m) => {
                 let mut n = 0i32;
-                while let Some(key) = map.next_key::<String>()? {
-                    let slot = capture_slot(ctx, &key);
-                    m.keys.append_value(&key);
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let slot = capture_slot(ctx, &key.0);
+                    m.keys.append_value(&key.0);
                     map.next_value_seed(MapValueSeed {
                         m: &mut *m,
                         ctx: &mut *ctx,
@@ -673,50 +710,54 @@ struct MapValueSeed<'a> {
 impl<'de> DeserializeSeed<'de> for MapValueSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let v: Option<ScalarText> = de::Deserialize::deserialize(d)?;
-        let v = v.map(|s| s.0);
+        let v: Option<Text<'de>> = de::Deserialize::deserialize(d)?;
         match &v {
-            Some(s) => self.m.values.append_value(s),
+            Some(s) => self.m.values.append_value(&s.0),
             None => self.m.values.append_null(),
         }
         if let Some(slot) = self.slot {
-            self.ctx.captured[slot] = v;
+            self.ctx.captured[slot] = v.map(|s| s.0.into_owned());
         }
         Ok(())
     }
 }
 
-/// A JSON scalar rendered as text (strings as is, numbers and booleans printed).
-struct ScalarText(String);
+/// A JSON scalar rendered as text: strings as is (borrowed from the input
+/// when they have no escapes), numbers and booleans printed.
+struct Text<'de>(std::borrow::Cow<'de, str>);
 
-impl<'de> de::Deserialize<'de> for ScalarText {
+impl<'de: 'a, 'a> de::Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ScalarText;
+        use std::borrow::Cow;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string, number or boolean")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<ScalarText, E> {
-                Ok(ScalarText(v))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(if v { "true" } else { "false" })))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -730,22 +771,20 @@ impl<'de> DeserializeSeed<'de> for TagSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         #[derive(serde::Deserialize)]
-        struct Tag {
-            #[serde(alias = "key")]
-            #[serde(rename = "Key")]
-            key: String,
-            #[serde(alias = "value", rename = "Value", default)]
-            value: Option<ScalarText>,
+        struct Tag<'a> {
+            #[serde(borrow, alias = "key", rename = "Key")]
+            key: Text<'a>,
+            #[serde(borrow, alias = "value", rename = "Value", default)]
+            value: Option<Text<'a>>,
         }
         let t = Tag::deserialize(d)?;
-        let value = t.value.map(|v| v.0);
-        self.m.keys.append_value(&t.key);
-        match &value {
-            Some(v) => self.m.values.append_value(v),
+        self.m.keys.append_value(&t.key.0);
+        match &t.value {
+            Some(v) => self.m.values.append_value(&v.0),
             None => self.m.values.append_null(),
         }
-        if let Some(slot) = capture_slot(self.ctx, &t.key) {
-            self.ctx.captured[slot] = value;
+        if let Some(slot) = capture_slot(self.ctx, &t.key.0) {
+            self.ctx.captured[slot] = t.value.map(|v| v.0.into_owned());
         }
         Ok(())
     }

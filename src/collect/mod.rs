@@ -216,11 +216,13 @@ fn collect_inner(
 /// Streams one describe-instances or describe-volumes page into the writer.
 fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Error> {
     let origin = doc.origin;
+    let raw = matches!(doc.body, Body::Bytes(_));
     let mut state = PageState {
         w,
         table,
         path: Vec::new(),
         row_error: None,
+        raw,
     };
     let result = match &doc.body {
         Body::Bytes(b) => {
@@ -253,6 +255,8 @@ struct PageState<'w, 'a> {
     table: TableId,
     path: Vec<PathSeg>,
     row_error: Option<String>,
+    /// The page is JSON text: rows can be borrowed as raw slices.
+    raw: bool,
 }
 
 /// `{"Reservations": [{"Instances": [..]}]}` or `{"Volumes": [..]}`.
@@ -348,14 +352,23 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         let s = self.s;
         let r = match s.table {
+            TableId::Volumes if s.raw => {
+                // JSON text: borrow the volume's bytes, find its instance
+                // without building a DOM, then append from the same bytes.
+                let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+                match raw_volume_group(s.w, raw.get()) {
+                    Ok(Some(g)) => {
+                        let mut de = serde_json::Deserializer::from_str(raw.get());
+                        s.w.append_routed(s.table, Route::Group(g), &s.path, &mut de)
+                    }
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(format!("at {}.Attachments: {e}", format_path(&s.path))),
+                }
+            }
             TableId::Volumes => {
                 let v = Value::deserialize(d)?;
-                let group = volume_group(s.w, &v);
-                match group {
-                    Some(g) => {
-                        s.w.append_routed(s.table, Route::Group(g), &s.path, &v)
-                            .map_err(|e| e.to_string())
-                    }
+                match volume_group(s.w, &v) {
+                    Some(g) => s.w.append_routed(s.table, Route::Group(g), &s.path, &v),
                     None => Ok(()),
                 }
             }
@@ -369,6 +382,25 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
 }
 
 use serde::Deserialize as _;
+
+/// [`volume_group`] for a volume given as JSON text, without a DOM.
+fn raw_volume_group(w: &ScopeWriter, text: &str) -> Result<Option<usize>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Attachment<'a> {
+        #[serde(borrow, rename = "InstanceId")]
+        instance_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Volume<'a> {
+        #[serde(borrow, rename = "Attachments", default)]
+        attachments: Vec<Attachment<'a>>,
+    }
+    let v: Volume = serde_json::from_str(text)?;
+    Ok(v.attachments
+        .iter()
+        .filter_map(|a| a.instance_id.as_deref())
+        .find_map(|id| w.instance_group(id)))
+}
 
 /// A volume belongs to the group of the first attached instance we routed.
 fn volume_group(w: &ScopeWriter, v: &Value) -> Option<usize> {

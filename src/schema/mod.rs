@@ -54,6 +54,9 @@ pub struct Column {
     pub ty: ColumnType,
     pub doc: &'static str,
     pub source: Source,
+    /// Values are nearly all distinct (ids, addresses): stored without a
+    /// Parquet dictionary, which would only add an index per value.
+    pub distinct: bool,
 }
 
 impl Column {
@@ -64,6 +67,15 @@ impl Column {
             ty,
             doc,
             source: Source::Field,
+            distinct: false,
+        }
+    }
+
+    /// A column whose values are nearly all distinct.
+    pub const fn distinct(self) -> Self {
+        Column {
+            distinct: true,
+            ..self
         }
     }
 
@@ -74,6 +86,7 @@ impl Column {
             ty: ColumnType::String,
             doc,
             source: Source::Tag(tag),
+            distinct: false,
         }
     }
 
@@ -84,6 +97,7 @@ impl Column {
             ty: ColumnType::Timestamp,
             doc: "When fleetcmdb collected this record (UTC).",
             source: Source::RunTime,
+            distinct: false,
         }
     }
 
@@ -137,6 +151,29 @@ impl ColumnType {
             ColumnType::Map => DataType::Map(map_entries_field(), false),
         }
     }
+}
+
+/// Parquet leaf paths of the distinct columns (`a.list.element.b`), for the writer.
+pub fn distinct_leaf_paths(cols: &[Column]) -> Vec<String> {
+    fn walk(prefix: &str, ty: &ColumnType, distinct: bool, out: &mut Vec<String>) {
+        match ty {
+            ColumnType::Struct(cols) => {
+                for c in cols.iter() {
+                    walk(&format!("{prefix}.{}", c.name), &c.ty, c.distinct, out)
+                }
+            }
+            ColumnType::Array(item) => {
+                walk(&format!("{prefix}.list.{LIST_ITEM}"), item, distinct, out)
+            }
+            _ if distinct => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for c in cols {
+        walk(c.name, &c.ty, c.distinct, &mut out);
+    }
+    out
 }
 
 pub fn struct_fields(cols: &[Column]) -> Fields {

@@ -43,7 +43,12 @@ pub struct ScopeReport {
 
 struct GroupState {
     name: PartitionValue,
+    /// Files being written; closed (footer written, buffers freed) as soon as
+    /// a table's rows for the group are complete, then kept staged.
     files: [Option<PartitionFile>; 6],
+    staged: Vec<Box<dyn super::StagedObject>>,
+    done: [bool; 6],
+    rows: [u64; 6],
     failed: Option<Error>,
     subfleets: BTreeSet<String>,
 }
@@ -123,6 +128,9 @@ impl<'a> ScopeWriter<'a> {
                 self.groups.push(GroupState {
                     name: v,
                     files: Default::default(),
+                    staged: Vec::new(),
+                    done: [false; 6],
+                    rows: [0; 6],
                     failed: None,
                     subfleets: BTreeSet::new(),
                 });
@@ -169,6 +177,7 @@ impl<'a> ScopeWriter<'a> {
         if g.failed.is_none() {
             g.failed = Some(error);
             g.files = Default::default();
+            g.staged.clear();
         }
     }
 
@@ -180,6 +189,7 @@ impl<'a> ScopeWriter<'a> {
         self.lanes.clear();
         for g in &mut self.groups {
             g.files = Default::default();
+            g.staged.clear();
         }
     }
 
@@ -211,9 +221,28 @@ impl<'a> ScopeWriter<'a> {
             }
         }
         let batch = builder.finish();
-        if let Err(e) = self.write(table, group, &batch) {
+        if let Err(e) = self
+            .write(table, group, &batch)
+            .and_then(|_| self.close(table, group))
+        {
             self.fail_group(group, e);
         }
+    }
+
+    /// Finishes the group's file of `table` (creating it empty if it has no
+    /// rows); it stays staged, invisible, until the group commits.
+    fn close(&mut self, table: TableId, group: usize) -> Result<(), Error> {
+        if self.is_failed(group) || self.groups[group].done[table as usize] {
+            return Ok(());
+        }
+        self.file(table, group)?;
+        let g = &mut self.groups[group];
+        let f = g.files[table as usize].take().expect("created above");
+        g.rows[table as usize] = f.rows;
+        let (_, staged) = f.finish()?;
+        g.staged.push(staged);
+        g.done[table as usize] = true;
+        Ok(())
     }
 
     /// Appends one row of a routed table from any serde deserializer.
@@ -324,6 +353,12 @@ impl<'a> ScopeWriter<'a> {
         if self.is_failed(group) {
             return Ok(());
         }
+        if self.groups[group].done[table as usize] {
+            return Err(Error::Internal(format!(
+                "{} written after it was closed",
+                table.def().name
+            )));
+        }
         let file = self.file(table, group)?;
         file.write(batch)
     }
@@ -336,20 +371,28 @@ impl<'a> ScopeWriter<'a> {
             *slot = Some(PartitionFile::create(
                 self.dest,
                 part.table_file(def),
-                def.arrow_schema(),
+                def,
                 self.opts,
             )?);
         }
         Ok(slot.as_mut().unwrap())
     }
 
-    /// Flushes routed rows; the source is done with routed tables.
+    /// Flushes routed rows and closes their files; the source is done with
+    /// those tables.
     pub fn flush_routed(&mut self) {
         let mut tables: Vec<TableId> = self.lanes.keys().copied().collect();
         tables.sort();
         for t in tables {
             if let Err(e) = self.flush_lane(t) {
                 self.fail_scope(e);
+            }
+            for g in 0..self.groups.len() {
+                if self.groups[g].files[t as usize].is_some() {
+                    if let Err(e) = self.close(t, g) {
+                        self.fail_group(g, e);
+                    }
+                }
             }
         }
         self.lanes.clear();
@@ -389,21 +432,14 @@ impl<'a> ScopeWriter<'a> {
             return Err(e);
         }
         for t in TableId::ALL {
-            self.file(t, gi)?;
+            self.close(t, gi)?;
         }
-        let files = std::mem::take(&mut self.groups[gi].files);
-        let mut staged = Vec::with_capacity(6);
-        let mut rows = [0u64; 6];
-        for (t, f) in files.into_iter().enumerate() {
-            let f = f.expect("created above");
-            rows[t] = f.rows;
-            staged.push(f.finish()?);
-        }
-        for (_, obj) in staged {
+        let staged = std::mem::take(&mut self.groups[gi].staged);
+        for obj in staged {
             report.bytes += obj.commit()?;
             report.files += 1;
         }
-        for (total, n) in report.rows.iter_mut().zip(rows) {
+        for (total, n) in report.rows.iter_mut().zip(self.groups[gi].rows) {
             *total += n;
         }
         report

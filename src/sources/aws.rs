@@ -60,6 +60,7 @@ pub struct AwsSource {
     caller: CallerClients,
     pub calls: CallCounter,
     caller_account: Mutex<Option<String>>,
+    caller_partition: Mutex<String>,
     clients: Mutex<HashMap<String, ClientCell>>,
     account_docs: Mutex<HashMap<String, Option<Value>>>,
     remaining: Mutex<HashMap<String, usize>>,
@@ -90,6 +91,7 @@ impl AwsSource {
             caller,
             calls,
             caller_account: Mutex::new(None),
+            caller_partition: Mutex::new("aws".into()),
             clients: Mutex::new(HashMap::new()),
             account_docs: Mutex::new(HashMap::new()),
             remaining: Mutex::new(HashMap::new()),
@@ -120,6 +122,9 @@ impl AwsSource {
             .await
             .map_err(|e| aws_err("caller", sdk_error("sts:GetCallerIdentity", &e)))?;
         let a = id.account().unwrap_or_default().to_string();
+        if let Some(p) = id.arn().and_then(|arn| arn.split(':').nth(1)) {
+            *self.caller_partition.lock().unwrap() = p.to_string();
+        }
         *self.caller_account.lock().unwrap() = Some(a.clone());
         Ok(a)
     }
@@ -287,8 +292,12 @@ impl AwsSource {
     async fn plan_account(&self, account: &str) -> Result<Vec<String>, String> {
         let c = self.clients(account).await?;
         let enabled = self.enabled_regions(&c).await?;
+        let partition = self.caller_partition.lock().unwrap().clone();
         Ok(match &self.s.regions {
-            Regions::All => enabled.into_iter().collect(),
+            Regions::All => enabled
+                .into_iter()
+                .filter(|r| region_partition(r) == partition)
+                .collect(),
             Regions::List(l) => l
                 .iter()
                 .filter(|r| {
@@ -473,6 +482,19 @@ impl AwsSource {
             windows,
             window_tags,
         })
+    }
+}
+
+/// The partition a region belongs to (`--regions all` stays in the caller's).
+fn region_partition(region: &str) -> &'static str {
+    match region {
+        r if r.starts_with("us-gov-") => "aws-us-gov",
+        r if r.starts_with("cn-") => "aws-cn",
+        r if r.starts_with("us-isob-") => "aws-iso-b",
+        r if r.starts_with("us-iso-") => "aws-iso",
+        r if r.starts_with("eu-isoe-") => "aws-iso-e",
+        r if r.starts_with("us-isof-") => "aws-iso-f",
+        _ => "aws",
     }
 }
 

@@ -69,6 +69,13 @@ impl Rng {
     }
 }
 
+/// A stable id for a name (one security group and profile per group, as in real fleets).
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    }) & 0xffff_ffff
+}
+
 fn iso(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .unwrap()
@@ -211,7 +218,7 @@ impl DemoScope<'_> {
         );
         let subnet = format!("subnet-{:08x}", rng.below(1 << 32));
         let vpc = format!("vpc-{:08x}", rng.below(16));
-        let sg = json!({"GroupId": format!("sg-{:08x}", rng.below(1 << 32)), "GroupName": format!("{g}-sg")});
+        let sg = json!({"GroupId": format!("sg-{:08x}", fnv(g)), "GroupName": format!("{g}-sg")});
         let nvol = 1 + rng.below(3) as usize;
         let mut bdm = Vec::new();
         for v in 0..nvol {
@@ -259,7 +266,7 @@ impl DemoScope<'_> {
             "EbsOptimized": !itype.starts_with("t3"),
             "EnaSupport": true,
             "Hypervisor": "xen",
-            "IamInstanceProfile": {"Arn": format!("arn:aws:iam::{acct}:instance-profile/{g}"), "Id": format!("AIPA{:016X}", rng.below(1 << 60))},
+            "IamInstanceProfile": {"Arn": format!("arn:aws:iam::{acct}:instance-profile/{g}"), "Id": format!("AIPA{:016X}", fnv(&format!("{acct}{g}")))},
             "NetworkInterfaces": [{
                 "Attachment": {"AttachTime": iso(launch), "AttachmentId": format!("eni-attach-{:08x}", rng.below(1 << 32)),
                                "DeleteOnTermination": true, "DeviceIndex": 0, "Status": "attached", "NetworkCardIndex": 0},

@@ -19,7 +19,7 @@ static EBS_INSTANCE_BLOCK_DEVICE: [Column; 4] = [
         "Whether the volume is deleted with the instance.",
     ),
     s("status", "Attachment status."),
-    s("volumeid", "EBS volume id."),
+    s("volumeid", "EBS volume id.").distinct(),
 ];
 
 static BLOCK_DEVICE_MAPPING: [Column; 2] = [
@@ -30,13 +30,13 @@ static BLOCK_DEVICE_MAPPING: [Column; 2] = [
 static ASSOCIATION: [Column; 4] = [
     s("carrierip", "Carrier IP address (Wavelength)."),
     s("ipownerid", "Owner of the public IP."),
-    s("publicdnsname", "Public DNS name."),
-    s("publicip", "Public IP address."),
+    s("publicdnsname", "Public DNS name.").distinct(),
+    s("publicip", "Public IP address.").distinct(),
 ];
 
 static NI_ATTACHMENT: [Column; 6] = [
     c("attachtime", Timestamp, "When the interface was attached."),
-    s("attachmentid", "Attachment id."),
+    s("attachmentid", "Attachment id.").distinct(),
     c(
         "deleteontermination",
         Boolean,
@@ -47,7 +47,7 @@ static NI_ATTACHMENT: [Column; 6] = [
     s("status", "Attachment status."),
 ];
 
-static IPV6_ADDRESS: [Column; 1] = [s("ipv6address", "IPv6 address.")];
+static IPV6_ADDRESS: [Column; 1] = [s("ipv6address", "IPv6 address.").distinct()];
 
 static PRIVATE_IP: [Column; 4] = [
     c(
@@ -60,8 +60,8 @@ static PRIVATE_IP: [Column; 4] = [
         Boolean,
         "Whether this is the primary private IP.",
     ),
-    s("privatednsname", "Private DNS name."),
-    s("privateipaddress", "Private IP address."),
+    s("privatednsname", "Private DNS name.").distinct(),
+    s("privateipaddress", "Private IP address.").distinct(),
 ];
 
 static NETWORK_INTERFACE: [Column; 17] = [
@@ -90,11 +90,11 @@ static NETWORK_INTERFACE: [Column; 17] = [
         Array(&Struct(&IPV6_ADDRESS)),
         "IPv6 addresses.",
     ),
-    s("macaddress", "MAC address."),
-    s("networkinterfaceid", "Network interface id."),
+    s("macaddress", "MAC address.").distinct(),
+    s("networkinterfaceid", "Network interface id.").distinct(),
     s("ownerid", "Account that owns the interface."),
-    s("privatednsname", "Private DNS name."),
-    s("privateipaddress", "Primary private IP address."),
+    s("privatednsname", "Private DNS name.").distinct(),
+    s("privateipaddress", "Primary private IP address.").distinct(),
     c(
         "privateipaddresses",
         Array(&Struct(&PRIVATE_IP)),
@@ -205,7 +205,7 @@ pub static INSTANCES: TableDef = TableDef {
             Struct(&CAPACITY_RESERVATION),
             "Capacity reservation preference.",
         ),
-        s("clienttoken", "Idempotency token of the launch."),
+        s("clienttoken", "Idempotency token of the launch.").distinct(),
         c("cpuoptions", Struct(&CPU_OPTIONS), "CPU options."),
         c(
             "ebsoptimized",
@@ -230,7 +230,7 @@ pub static INSTANCES: TableDef = TableDef {
             "IAM instance profile.",
         ),
         s("imageid", "AMI id."),
-        s("instanceid", "Instance id."),
+        s("instanceid", "Instance id.").distinct(),
         s(
             "instancelifecycle",
             "spot, scheduled or empty for on-demand.",
@@ -263,15 +263,15 @@ pub static INSTANCES: TableDef = TableDef {
             "platformdetails",
             "Platform details, for example Linux/UNIX.",
         ),
-        s("privatednsname", "Private DNS name."),
-        s("privateipaddress", "Primary private IP address."),
+        s("privatednsname", "Private DNS name.").distinct(),
+        s("privateipaddress", "Primary private IP address.").distinct(),
         c(
             "productcodes",
             Array(&Struct(&PRODUCT_CODE)),
             "Product codes of the AMI.",
         ),
-        s("publicdnsname", "Public DNS name."),
-        s("publicipaddress", "Public IP address."),
+        s("publicdnsname", "Public DNS name.").distinct(),
+        s("publicipaddress", "Public IP address.").distinct(),
         s("rootdevicename", "Root device name."),
         s("rootdevicetype", "Root device type: ebs or instance-store."),
         c(
@@ -287,7 +287,8 @@ pub static INSTANCES: TableDef = TableDef {
         s(
             "spotinstancerequestid",
             "Spot request id, for Spot instances.",
-        ),
+        )
+        .distinct(),
         c("state", Struct(&STATE), "Current state."),
         c(
             "statereason",
@@ -306,7 +307,7 @@ pub static INSTANCES: TableDef = TableDef {
             "Virtualization type: hvm or paravirtual.",
         ),
         s("vpcid", "VPC id."),
-        Column::from_tag("_hostname", "Name", "The Name tag of the instance."),
+        Column::from_tag("_hostname", "Name", "The Name tag of the instance.").distinct(),
         Column::from_tag(
             "_subfleetname",
             "clonesquad:subfleet-name",

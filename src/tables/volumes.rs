@@ -11,9 +11,9 @@ static ATTACHMENT: [Column; 6] = [
         "Whether the volume is deleted with the instance.",
     ),
     s("device", "Device name, for example /dev/xvda."),
-    s("instanceid", "Instance the volume is attached to."),
+    s("instanceid", "Instance the volume is attached to.").distinct(),
     s("state", "Attachment state."),
-    s("volumeid", "Volume id."),
+    s("volumeid", "Volume id.").distinct(),
 ];
 
 pub static VOLUMES: TableDef = TableDef {
@@ -40,7 +40,7 @@ pub static VOLUMES: TableDef = TableDef {
         s("snapshotid", "Snapshot the volume was created from."),
         s("state", "Volume state, for example in-use."),
         c("throughput", Bigint, "Throughput in MiB/s (gp3)."),
-        s("volumeid", "Volume id."),
+        s("volumeid", "Volume id.").distinct(),
         s("volumetype", "Volume type, for example gp3."),
         c("tags", Map, "Volume tags; query as tags[key]."),
         Column::last_updated(),

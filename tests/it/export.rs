@@ -266,3 +266,110 @@ fn snappy_and_zstd_give_the_same_rows() {
         read_parquet(&b.path().join(&f))
     );
 }
+
+#[test]
+fn config_file_values_apply_and_flags_override_them() {
+    let d = tmp();
+    let cfg = d.path().join("fleetcmdb.toml");
+    let from_file = d.path().join("from-file");
+    std::fs::write(
+        &cfg,
+        format!(
+            "out = {:?}\ngroup_tag = \"clonesquad:group-name\"\n",
+            from_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "export",
+        "--demo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--demo-accounts",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        from_file.join("metadata/instances").is_dir(),
+        "out came from the file"
+    );
+    let flag = d.path().join("from-flag");
+    let o = run(&[
+        "export",
+        "--demo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        flag.to_str().unwrap(),
+        "--demo-accounts",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        flag.join("metadata/instances").is_dir(),
+        "the flag wins over the file"
+    );
+
+    std::fs::write(&cfg, "out = \"x\"\nregionz = [\"eu-west-1\"]\n").unwrap();
+    let o = run(&["export", "--demo", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("fleetcmdb.toml") && e.contains("regionz"), "{e}");
+    std::fs::write(&cfg, "concurrency = \"many\"\n").unwrap();
+    let o = run(&["export", "--demo", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("concurrency"), "{}", stderr(&o));
+    let o = run(&[
+        "export",
+        "--demo",
+        "--config",
+        d.path().join("missing.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn aws_settings_are_checked_before_any_call() {
+    for (args, want) in [
+        (vec!["export", "--aws"], "--regions"),
+        (
+            vec![
+                "export",
+                "--aws",
+                "--regions",
+                "eu-west-1",
+                "--accounts",
+                "12345",
+            ],
+            "12-digit",
+        ),
+        (vec!["export", "--aws", "--regions", "eu west"], "region"),
+        (
+            vec![
+                "export",
+                "--aws",
+                "--regions",
+                "eu-west-1",
+                "--concurrency",
+                "0",
+            ],
+            "--concurrency",
+        ),
+        (
+            vec![
+                "export",
+                "--aws",
+                "--regions",
+                "eu-west-1",
+                "--include-ous",
+                "ou-1",
+            ],
+            "--include-ous needs --org",
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}

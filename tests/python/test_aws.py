@@ -196,3 +196,17 @@ def test_prune_stale_removes_a_group_that_is_gone(org, good, tmp_path):
     gone = [f for f in files(out) if f"accountid={staging}/region=eu-west-1/groupname=batch" in f]
     assert gone == []
     assert s["partitions"] == 8
+
+
+def test_regions_all_collects_every_enabled_region(org, tmp_path):
+    server, creds, accounts, _ = org
+    ec2 = awsorg.client(server.url, "ec2", "eu-west-1", creds)
+    enabled = {r["RegionName"] for r in ec2.describe_regions(AllRegions=True)["Regions"]
+               if r["OptInStatus"] in ("opt-in-not-required", "opted-in")
+               and not r["RegionName"].startswith(("us-gov-", "cn-", "us-iso"))}  # the caller's partition only
+    code, s = run(creds, "export", "--aws", "--regions", "all", "--concurrency", "8", "--out", str(tmp_path),
+                  endpoint=server.url)
+    assert code == 0, s
+    assert s["scopes"] == len(enabled) > 2, "the caller's account, every enabled region"
+    regions = {p.name.removeprefix("region=") for p in (tmp_path / "metadata/discovery").glob("*/*")}
+    assert regions == {"eu-west-1", "us-east-1"}, "only regions with groups have partitions"
