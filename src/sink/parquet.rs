@@ -38,7 +38,7 @@ impl Default for WriterOptions {
         WriterOptions {
             codec: Codec::Zstd,
             row_group_rows: 128 * 1024,
-            row_group_bytes: 32 << 20,
+            row_group_bytes: 8 << 20,
         }
     }
 }

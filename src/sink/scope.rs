@@ -21,7 +21,7 @@ use crate::record::{format_path, PathSeg, RowBuilder};
 use crate::tables::TableId;
 
 /// Rows buffered in Arrow builders before they are split and written.
-pub const BATCH_ROWS: usize = 8192;
+pub const BATCH_ROWS: usize = 4096;
 
 /// A failure confined to one group (or a whole scope when `group` is None).
 #[derive(Debug)]
