@@ -15,7 +15,7 @@ use aws_config::{Region, SdkConfig};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-use super::Source;
+use super::{push_scope, Source};
 use crate::aws::convert::{item, ToJson};
 use crate::aws::{
     assume_role, base_config, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
@@ -345,17 +345,13 @@ impl AwsSource {
             match r {
                 Ok(regions) => {
                     for r in regions {
-                        match PartitionValue::parse(&r, "region", "ec2:DescribeRegions") {
-                            Ok(region) => scopes.push(Scope {
-                                accountid: accountid.clone(),
-                                region,
-                            }),
-                            Err(e) => failures.push(Failure {
-                                scope: format!("{a}/{r}"),
-                                group: None,
-                                error: e,
-                            }),
-                        }
+                        push_scope(
+                            &mut scopes,
+                            &mut failures,
+                            &accountid,
+                            &r,
+                            "ec2:DescribeRegions",
+                        );
                     }
                 }
                 Err(m) => failures.push(Failure {
@@ -527,6 +523,24 @@ async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
     out
 }
 
+/// Calls `page(token)` until it returns no next token; an empty token ends too.
+async fn paginate<F, Fut>(mut page: F) -> Result<Vec<Value>, Error>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Value, Option<String>), Error>>,
+{
+    let mut pages = Vec::new();
+    let mut token = None;
+    loop {
+        let (p, next) = page(token.take()).await?;
+        pages.push(p);
+        token = next.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(pages);
+        }
+    }
+}
+
 /// Calls of one account/region, each paginated to the end.
 struct Fetcher<'a> {
     c: &'a AccountClients,
@@ -576,26 +590,13 @@ impl Fetcher<'_> {
             .name("tag-key")
             .values(group_tag)
             .build();
-        let mut pages = Vec::new();
-        let mut token = None;
-        loop {
-            let req = self
-                .c
-                .ec2
-                .describe_instances()
-                .filters(filter.clone())
-                .set_next_token(token)
-                .set_max_results(self.page.map(|p| p.max(5)));
-            let r = in_region!(self, aws_sdk_ec2, req)
-                .send()
-                .await
-                .map_err(|e| self.err(sdk_error("ec2:DescribeInstances", &e)))?;
-            pages.push(json!({ "Reservations": r.reservations().iter().map(ToJson::to_json).collect::<Vec<_>>() }));
-            token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-            if token.is_none() {
-                return Ok(pages);
-            }
-        }
+        paginate(|token| async {
+            let req = self.c.ec2.describe_instances().filters(filter.clone()).set_next_token(token).set_max_results(self.page.map(|p| p.max(5)));
+            let r = in_region!(self, aws_sdk_ec2, req).send().await.map_err(|e| self.err(sdk_error("ec2:DescribeInstances", &e)))?;
+            let page = json!({ "Reservations": r.reservations().iter().map(ToJson::to_json).collect::<Vec<_>>() });
+            Ok((page, r.next_token().map(str::to_string)))
+        })
+        .await
     }
 
     async fn volumes(&self, instance_ids: &[String]) -> Result<Vec<Value>, Error> {
@@ -605,25 +606,15 @@ impl Fetcher<'_> {
                 .name("attachment.instance-id")
                 .set_values(Some(chunk.to_vec()))
                 .build();
-            let mut token = None;
-            loop {
-                let req = self
-                    .c
-                    .ec2
-                    .describe_volumes()
-                    .filters(filter.clone())
-                    .set_next_token(token)
-                    .set_max_results(self.page.map(|p| p.max(5)));
-                let r = in_region!(self, aws_sdk_ec2, req)
-                    .send()
-                    .await
-                    .map_err(|e| self.err(sdk_error("ec2:DescribeVolumes", &e)))?;
-                pages.push(json!({ "Volumes": r.volumes().iter().map(ToJson::to_json).collect::<Vec<_>>() }));
-                token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
-            }
+            pages.extend(
+                paginate(|token| async {
+                    let req = self.c.ec2.describe_volumes().filters(filter.clone()).set_next_token(token).set_max_results(self.page.map(|p| p.max(5)));
+                    let r = in_region!(self, aws_sdk_ec2, req).send().await.map_err(|e| self.err(sdk_error("ec2:DescribeVolumes", &e)))?;
+                    let page = json!({ "Volumes": r.volumes().iter().map(ToJson::to_json).collect::<Vec<_>>() });
+                    Ok((page, r.next_token().map(str::to_string)))
+                })
+                .await?,
+            );
         }
         Ok(pages)
     }
@@ -659,25 +650,13 @@ impl Fetcher<'_> {
     }
 
     async fn windows(&self) -> Result<Vec<Value>, Error> {
-        let mut pages = Vec::new();
-        let mut token = None;
-        loop {
-            let req = self
-                .c
-                .ssm
-                .describe_maintenance_windows()
-                .set_next_token(token)
-                .set_max_results(self.page.map(|p| p.clamp(10, 100)));
-            let r = in_region!(self, aws_sdk_ssm, req)
-                .send()
-                .await
-                .map_err(|e| self.err(sdk_error("ssm:DescribeMaintenanceWindows", &e)))?;
-            pages.push(json!({ "WindowIdentities": r.window_identities().iter().map(ToJson::to_json).collect::<Vec<_>>() }));
-            token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-            if token.is_none() {
-                return Ok(pages);
-            }
-        }
+        paginate(|token| async {
+            let req = self.c.ssm.describe_maintenance_windows().set_next_token(token).set_max_results(self.page.map(|p| p.clamp(10, 100)));
+            let r = in_region!(self, aws_sdk_ssm, req).send().await.map_err(|e| self.err(sdk_error("ssm:DescribeMaintenanceWindows", &e)))?;
+            let page = json!({ "WindowIdentities": r.window_identities().iter().map(ToJson::to_json).collect::<Vec<_>>() });
+            Ok((page, r.next_token().map(str::to_string)))
+        })
+        .await
     }
 
     async fn window_tags(&self, id: &str) -> Result<Value, Error> {

@@ -11,7 +11,7 @@ pub mod snapshot;
 
 use crate::collect::ScopeInputs;
 use crate::error::Error;
-use crate::sink::partition::Scope;
+use crate::sink::partition::{PartitionValue, Scope};
 use crate::sink::scope::Failure;
 
 pub trait Source: Sync {
@@ -28,5 +28,27 @@ pub trait Source: Sync {
     /// API calls made, by IAM action (`ec2:DescribeInstances`), for the summary.
     fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
         Default::default()
+    }
+}
+
+/// Adds the scope `account/region`, or a failure naming the region and
+/// `origin` when the region is not a valid partition value.
+pub(crate) fn push_scope(
+    scopes: &mut Vec<Scope>,
+    failures: &mut Vec<Failure>,
+    accountid: &PartitionValue,
+    region: &str,
+    origin: &str,
+) {
+    match PartitionValue::parse(region, "region", origin) {
+        Ok(region) => scopes.push(Scope {
+            accountid: accountid.clone(),
+            region,
+        }),
+        Err(error) => failures.push(Failure {
+            scope: format!("{accountid}/{region}"),
+            group: None,
+            error,
+        }),
     }
 }

@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::Source;
+use super::{push_scope, Source};
 use crate::collect::{Body, Doc, ScopeInputs};
 use crate::error::Error;
 use crate::sink::partition::{PartitionValue, Scope};
@@ -92,17 +92,7 @@ impl Source for Snapshot {
             };
             for r in subdirs(&adir)? {
                 let origin = format!("snapshot folder {}", adir.join(&r).display());
-                match PartitionValue::parse(&r, "region", &origin) {
-                    Ok(region) => scopes.push(Scope {
-                        accountid: accountid.clone(),
-                        region,
-                    }),
-                    Err(e) => failures.push(Failure {
-                        scope: format!("{a}/{r}"),
-                        group: None,
-                        error: e,
-                    }),
-                }
+                push_scope(&mut scopes, &mut failures, &accountid, &r, &origin);
             }
         }
         Ok((scopes, failures))
