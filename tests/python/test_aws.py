@@ -210,3 +210,23 @@ def test_regions_all_collects_every_enabled_region(org, tmp_path):
     assert s["scopes"] == len(enabled) > 2, "the caller's account, every enabled region"
     regions = {p.name.removeprefix("region=") for p in (tmp_path / "metadata/discovery").glob("*/*")}
     assert regions == {"eu-west-1", "us-east-1"}, "only regions with groups have partitions"
+
+
+def test_include_ous_narrows_the_org_to_an_ou_and_its_children(org, tmp_path):
+    server, creds, accounts, _ = org
+    o = awsorg.client(server.url, "organizations", creds=creds)
+    root = o.list_roots()["Roots"][0]["Id"]
+    ou = o.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    child = o.create_organizational_unit(ParentId=ou, Name="prod")["OrganizationalUnit"]["Id"]
+    o.move_account(AccountId=accounts["staging"], SourceParentId=root, DestinationParentId=ou)
+    o.move_account(AccountId=accounts["prod"], SourceParentId=root, DestinationParentId=child)
+    try:
+        code, s = run(creds, "export", "--aws", "--org", "--include-ous", ou, "--member-role", awsorg.MEMBER_ROLE,
+                      "--regions", "eu-west-1", "--out", str(tmp_path), endpoint=server.url)
+        assert code == 0, s
+        got = {p.name.removeprefix("accountid=") for p in (tmp_path / "metadata/discovery").glob("accountid=*")}
+        assert got == {accounts["staging"], accounts["prod"]}, "the OU and its child OU, nothing else"
+        assert s["api_calls"]["organizations:ListAccountsForParent"] >= 2
+    finally:
+        o.move_account(AccountId=accounts["staging"], SourceParentId=ou, DestinationParentId=root)
+        o.move_account(AccountId=accounts["prod"], SourceParentId=child, DestinationParentId=root)
