@@ -51,6 +51,20 @@ pub fn format_path(path: &[PathSeg]) -> String {
     s
 }
 
+/// A record that could not be appended: where in it, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowError {
+    /// JSON path of the offending value, e.g. `$.Reservations[0].Instances[1].state.code`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "at {}: {}", self.path, self.message)
+    }
+}
+
 /// State shared by every level while one row is appended.
 #[derive(Debug, Default)]
 pub struct RowCtx {
@@ -141,11 +155,12 @@ impl RowBuilder {
     }
 
     /// Appends a record given as a JSON value.
-    pub fn append_value(&mut self, v: &serde_json::Value) -> Result<(), String> {
+    pub fn append_value(&mut self, v: &serde_json::Value) -> Result<(), RowError> {
         let depth = self.ctx.path.len();
-        let r = self
-            .append(v)
-            .map_err(|e| format!("at {}: {e}", format_path(&self.ctx.path)));
+        let r = self.append(v).map_err(|e| RowError {
+            path: format_path(&self.ctx.path),
+            message: e.to_string(),
+        });
         self.ctx.path.truncate(depth);
         r
     }
@@ -898,23 +913,21 @@ mod tests {
                 &serde_json::json!({"items": [{"ebs": {"code": 1}}, {"ebs": {"code": "x"}}]}),
             )
             .unwrap_err();
-        assert!(err.contains("$.items[1].ebs.code"), "{err}");
-        assert!(err.contains("expected an integer"), "{err}");
+        assert_eq!(err.path, "$.items[1].ebs.code", "{err}");
+        assert!(err.message.contains("expected an integer"), "{err}");
 
         let mut a = rb();
         let err = a
             .append_value(&serde_json::json!({"state": "running"}))
             .unwrap_err();
-        assert!(
-            err.contains("$.state") && err.contains("expected an object"),
-            "{err}"
-        );
+        assert_eq!(err.path, "$.state", "{err}");
+        assert!(err.message.contains("expected an object"), "{err}");
 
         let mut a = rb();
         let err = a
             .append_value(&serde_json::json!({"launchtime": "yesterday"}))
             .unwrap_err();
-        assert!(err.contains("expected a timestamp"), "{err}");
+        assert!(err.message.contains("expected a timestamp"), "{err}");
     }
 
     #[test]
@@ -923,7 +936,7 @@ mod tests {
         let err = a
             .append_value(&serde_json::json!({"state": {"code": 1_i64 << 40}}))
             .unwrap_err();
-        assert!(err.contains("out of range"), "{err}");
+        assert!(err.message.contains("out of range"), "{err}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::record::{format_path, PathSeg};
+use crate::record::{format_path, PathSeg, RowError};
 use crate::sink::partition::Scope;
 use crate::sink::scope::{Route, ScopeWriter};
 use crate::tables::TableId;
@@ -237,13 +237,12 @@ fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Erro
         let msg = e.to_string();
         match state.row_error.take() {
             Some(row) => {
-                let (path, m) = row.split_once(": ").unwrap_or(("$", &row));
                 let at = if e.line() > 0 {
                     format!(" (line {}, column {})", e.line(), e.column())
                 } else {
                     String::new()
                 };
-                Error::input(&origin, path.trim_start_matches("at "), format!("{m}{at}"))
+                Error::input(&origin, row.path, format!("{}{at}", row.message))
             }
             None => Error::input(&origin, format_path(&state.path), msg),
         }
@@ -254,7 +253,7 @@ struct PageState<'w, 'a> {
     w: &'w mut ScopeWriter<'a>,
     table: TableId,
     path: Vec<PathSeg>,
-    row_error: Option<String>,
+    row_error: Option<RowError>,
     /// The page is JSON text: rows can be borrowed as raw slices.
     raw: bool,
 }
@@ -362,7 +361,10 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
                         s.w.append_routed(s.table, Route::Group(g), &s.path, &mut de)
                     }
                     Ok(None) => Ok(()),
-                    Err(e) => Err(format!("at {}.Attachments: {e}", format_path(&s.path))),
+                    Err(e) => Err(RowError {
+                        path: format!("{}.Attachments", format_path(&s.path)),
+                        message: e.to_string(),
+                    }),
                 }
             }
             TableId::Volumes => {
@@ -375,8 +377,9 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
             _ => s.w.append_routed(s.table, Route::ByGroupTag, &s.path, d),
         };
         r.map_err(|e| {
-            s.row_error = Some(e.clone());
-            de::Error::custom(e)
+            let err = de::Error::custom(&e);
+            s.row_error = Some(e);
+            err
         })
     }
 }

@@ -17,7 +17,7 @@ use super::parquet::{PartitionFile, WriterOptions};
 use super::partition::{Partition, PartitionValue, Scope};
 use super::Destination;
 use crate::error::Error;
-use crate::record::{format_path, PathSeg, RowBuilder};
+use crate::record::{format_path, PathSeg, RowBuilder, RowError};
 use crate::tables::TableId;
 
 /// Rows buffered in Arrow builders before they are split and written.
@@ -211,12 +211,11 @@ impl<'a> ScopeWriter<'a> {
             .entry(table)
             .or_insert_with(|| RowBuilder::new(table.def(), run_time, &[]));
         for (i, v) in records.into_iter().enumerate() {
-            if let Err(message) = builder.append_value(v) {
+            if let Err(e) = builder.append_value(v) {
                 self.builders.remove(&table);
-                let message = message.replacen("at $", &format!("at $[{i}]"), 1);
-                let (json_path, message) = message.split_once(": ").unwrap_or(("$", &message));
-                let err = Error::input(file, json_path.trim_start_matches("at "), message);
-                self.fail_group(group, err);
+                // The record is element i of the file's list: $.x -> $[i].x
+                let path = format!("$[{i}]{}", &e.path[1..]);
+                self.fail_group(group, Error::input(file, path, e.message));
                 return;
             }
         }
@@ -253,46 +252,60 @@ impl<'a> ScopeWriter<'a> {
         route: Route,
         path: &[PathSeg],
         d: D,
-    ) -> Result<(), String> {
+    ) -> Result<(), RowError> {
         if self.scope_failed.is_some() {
             return Ok(());
         }
         let run_time = self.run_time_ms;
-        let tag = self.group_tag.clone();
         let lane = self.lanes.entry(table).or_insert_with(|| RoutedLane {
-            builder: RowBuilder::new(table.def(), run_time, &[&tag, SUBFLEET_TAG]),
+            builder: RowBuilder::new(table.def(), run_time, &[&self.group_tag, SUBFLEET_TAG]),
             row_groups: Vec::with_capacity(BATCH_ROWS),
         });
         lane.builder.ctx.path.clear();
         lane.builder.ctx.path.extend_from_slice(path);
         if let Err(e) = lane.builder.append(d) {
-            return Err(format!("at {}: {e}", format_path(&lane.builder.ctx.path)));
+            return Err(RowError {
+                path: format_path(&lane.builder.ctx.path),
+                message: e.to_string(),
+            });
         }
         let group = match route {
             Route::Group(g) => Some(g),
-            Route::ByGroupTag => {
-                let name = lane.builder.captured(SLOT_GROUP).map(str::to_string);
-                let sub = lane
-                    .builder
-                    .captured(SLOT_SUBFLEET)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string);
-                let origin = format!("tag {} at {}", self.group_tag, format_path(path));
-                let g = name.and_then(|n| self.group(&n, &origin));
-                if let (Some(g), Some(sub)) = (g, sub) {
-                    if !self.groups[g].subfleets.contains(&sub) {
-                        self.groups[g].subfleets.insert(sub);
-                    }
-                }
-                g
-            }
+            Route::ByGroupTag => self.route_by_tag(table, path),
         };
         let lane = self.lanes.get_mut(&table).expect("created above");
         lane.row_groups.push(group.map(|g| g as u32));
         if lane.row_groups.len() >= BATCH_ROWS {
-            self.flush_lane(table).map_err(|e| e.to_string())?;
+            self.flush_lane(table).map_err(|e| RowError {
+                path: format_path(path),
+                message: e.to_string(),
+            })?;
         }
         Ok(())
+    }
+
+    /// The group named by the tag captured on the lane's last row; notes its
+    /// subfleet. Allocates only the first time a group or subfleet is seen.
+    fn route_by_tag(&mut self, table: TableId, path: &[PathSeg]) -> Option<usize> {
+        let captured = &self.lanes[&table].builder;
+        let g = match captured.captured(SLOT_GROUP) {
+            None => None,
+            Some(name) => match self.index.get(name) {
+                Some(known) => *known,
+                None => {
+                    let name = name.to_string();
+                    let origin = format!("tag {} at {}", self.group_tag, format_path(path));
+                    self.group(&name, &origin)
+                }
+            },
+        }?;
+        let captured = &self.lanes[&table].builder;
+        if let Some(sub) = captured.captured(SLOT_SUBFLEET).filter(|s| !s.is_empty()) {
+            if !self.groups[g].subfleets.contains(sub) {
+                self.groups[g].subfleets.insert(sub.to_string());
+            }
+        }
+        Some(g)
     }
 
     fn flush_lane(&mut self, table: TableId) -> Result<(), Error> {
