@@ -62,9 +62,12 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Destination directory; files go under OUT/metadata/ (default ./cmdb). Example: --out /data/cmdb
-    #[arg(long, value_name = "DIR")]
+    /// Destination: a directory or s3://bucket/prefix; files go under OUT/metadata/ (default ./cmdb). Example: --out s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL")]
     pub out: Option<String>,
+
+    #[command(flatten)]
+    pub dest: DestArgs,
 
     /// Delete partitions of groups that no longer exist, in account/regions collected without any failure. Example: --prune-stale
     #[arg(long)]
@@ -166,6 +169,18 @@ pub struct AwsArgs {
     pub max_attempts: Option<u32>,
 }
 
+/// Options of an S3 destination.
+#[derive(Debug, Args)]
+pub struct DestArgs {
+    /// S3 server-side encryption of every object written. Example: --sse aws:kms
+    #[arg(long, value_name = "AES256|aws:kms")]
+    pub sse: Option<String>,
+
+    /// KMS key (id, ARN or alias) for --sse aws:kms (default: the account's aws/s3 key). Example: --kms-key-id alias/cmdb
+    #[arg(long, value_name = "KEY")]
+    pub kms_key_id: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
     /// Name of the member role the caller may assume (default OrganizationAccountAccessRole). Example: --member-role CmdbReader
@@ -215,17 +230,53 @@ pub struct DdlArgs {
     #[arg(long, default_value = "cmdb_")]
     pub table_prefix: String,
 
-    /// Instead of MSCK REPAIR, add exactly the partitions found under this export. Example: --partitions-from ./cmdb
-    #[arg(long, value_name = "DIR")]
-    pub partitions_from: Option<PathBuf>,
+    /// Instead of MSCK REPAIR, add exactly the partitions found under this export (directory or s3:// URL). Example: --partitions-from s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub partitions_from: Option<String>,
 
     /// Use partition projection instead of MSCK REPAIR (enum values when --partitions-from is given). Example: --projection
     #[arg(long)]
     pub projection: bool,
 
     /// Write one file per table into DIR (default ddl/) instead of printing. Example: --write ddl
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "ddl")]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "ddl", conflicts_with = "apply")]
     pub write: Option<PathBuf>,
+
+    /// Run the statements in Athena, one per query, then create the views of queries/. Example: --apply --output-location s3://org-cmdb/athena-results/
+    #[arg(long)]
+    pub apply: bool,
+
+    /// With --apply: print what would run (the read-only column check still runs). Example: --apply --dry-run
+    #[arg(long, requires = "apply")]
+    pub dry_run: bool,
+
+    /// Athena workgroup. Example: --workgroup primary
+    #[arg(long, default_value = "primary")]
+    pub workgroup: String,
+
+    /// Where Athena writes query results (else the workgroup's setting). Example: --output-location s3://org-cmdb/athena-results/
+    #[arg(long, value_name = "S3URL")]
+    pub output_location: Option<String>,
+
+    /// Athena data catalog. Example: --catalog AwsDataCatalog
+    #[arg(long, default_value = "AwsDataCatalog")]
+    pub catalog: String,
+
+    /// Give up on a statement that has not finished after this many seconds. Example: --timeout 600
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub timeout: u64,
+
+    /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL). Example: --endpoint-url http://127.0.0.1:5000
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Region of Athena (else the default chain's). Example: --region eu-west-1
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Args)]

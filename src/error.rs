@@ -35,6 +35,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An object or file that does not exist.
+    #[error("{0}: not found")]
+    NotFound(String),
+
     #[error("writing Parquet for {what}: {message}")]
     Parquet { what: String, message: String },
 

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::aws::AwsSettings;
-use crate::cli::{AwsArgs, DdlArgs, DemoArgs, ExportArgs, NamingArgs};
+use crate::cli::{AwsArgs, DdlArgs, DemoArgs, DestArgs, ExportArgs, NamingArgs};
 use crate::collect::Naming;
 use crate::error::Error;
 use crate::record::parse_timestamp_ms;
 use crate::schema::ddl::{DdlOptions, PartitionMode};
 use crate::sink::parquet::WriterOptions;
 use crate::sink::partition::PartitionValue;
+use crate::sink::s3::{S3Options, Sse};
+use crate::sink::Connection;
 use crate::sources::aws::{Accounts, AwsSourceSettings, Regions};
 use crate::sources::demo::DemoOptions;
 
@@ -36,6 +38,7 @@ pub struct ExportSettings {
     pub writer: WriterOptions,
     pub naming: Naming,
     pub prune_stale: bool,
+    pub conn: Connection,
 }
 
 /// `fleetcmdb.toml`: the same settings as the flags, which override it.
@@ -59,6 +62,8 @@ pub struct FileConfig {
     pub configuration_table_template: Option<String>,
     pub scheduler_table_template: Option<String>,
     pub stack_template: Option<String>,
+    pub sse: Option<String>,
+    pub kms_key_id: Option<String>,
 }
 
 impl FileConfig {
@@ -195,6 +200,53 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
     })
 }
 
+/// The connection of a destination: the AWS settings (used only by s3://)
+/// and the S3 options.
+pub fn connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connection, Error> {
+    let sse = match d.sse.clone().or(f.sse.clone()).as_deref() {
+        None => None,
+        Some(s) if s.eq_ignore_ascii_case("AES256") => Some(Sse::S3),
+        Some(s) if s.eq_ignore_ascii_case("aws:kms") => {
+            Some(Sse::Kms(d.kms_key_id.clone().or(f.kms_key_id.clone())))
+        }
+        Some(s) => {
+            return Err(Error::Usage(format!(
+                "--sse {s:?}: expected AES256 or aws:kms"
+            )))
+        }
+    };
+    if d.kms_key_id.is_some() && !matches!(sse, Some(Sse::Kms(_))) {
+        return Err(Error::Usage("--kms-key-id needs --sse aws:kms".into()));
+    }
+    Ok(Connection {
+        aws: AwsSettings {
+            profile: a.profile.clone().or(f.profile.clone()),
+            endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
+            region: None,
+            member_role: None,
+            external_id: None,
+            max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
+        },
+        s3: S3Options {
+            sse,
+            part_size: part_size_from_env()?,
+        },
+    })
+}
+
+/// `FLEETCMDB_S3_PART_SIZE`: a testing hook (bytes) to exercise multipart
+/// uploads with small files; S3 itself refuses parts under 5 MiB.
+fn part_size_from_env() -> Result<usize, Error> {
+    match std::env::var("FLEETCMDB_S3_PART_SIZE") {
+        Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::Usage(format!(
+                "FLEETCMDB_S3_PART_SIZE={v:?}: expected a positive number of bytes"
+            ))
+        }),
+        Err(_) => Ok(0),
+    }
+}
+
 pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
     let file = FileConfig::load(a.config.as_deref())?;
     let naming = naming(&a.naming, &file)?;
@@ -242,15 +294,28 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         },
         naming,
         prune_stale: a.prune_stale,
+        conn: connection(&a.live, &a.dest, &file)?,
     })
 }
 
 #[derive(Debug, Clone)]
 pub struct DdlSettings {
     pub options: DdlOptions,
-    pub partitions_from: Option<PathBuf>,
+    pub partitions_from: Option<String>,
     pub projection: bool,
     pub write: Option<PathBuf>,
+    pub apply: Option<ApplySettings>,
+    pub conn: Connection,
+}
+
+/// `ddl --apply`: where and how the statements run in Athena.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    pub workgroup: String,
+    pub output_location: Option<String>,
+    pub catalog: String,
+    pub timeout: std::time::Duration,
+    pub dry_run: bool,
 }
 
 pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
@@ -285,5 +350,39 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
         partitions_from: a.partitions_from.clone(),
         projection: a.projection,
         write: a.write.clone(),
+        apply: match a.apply {
+            false => None,
+            true => {
+                if let Some(o) = &a.output_location {
+                    if !o.starts_with("s3://") {
+                        return Err(Error::Usage(format!(
+                            "--output-location {o:?}: expected an s3:// URL"
+                        )));
+                    }
+                }
+                if a.location == crate::schema::ddl::PLACEHOLDER_LOCATION && !a.dry_run {
+                    return Err(Error::Usage(
+                        "--apply needs --location, the export root Athena reads (e.g. s3://org-cmdb/prod)".into(),
+                    ));
+                }
+                Some(ApplySettings {
+                    workgroup: a.workgroup.clone(),
+                    output_location: a.output_location.clone(),
+                    catalog: a.catalog.clone(),
+                    timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+                    dry_run: a.dry_run,
+                })
+            }
+        },
+        conn: Connection {
+            aws: AwsSettings {
+                profile: a.profile.clone(),
+                endpoint_url: a.endpoint_url.clone(),
+                region: a.region.clone(),
+                max_attempts: 5,
+                ..Default::default()
+            },
+            s3: S3Options::default(),
+        },
     })
 }

@@ -257,7 +257,7 @@ fn progress(n: u64) -> ProgressBar {
 
 pub fn run(s: &ExportSettings) -> Result<ExitCode, Error> {
     let source = open_source(s)?;
-    let dest = sink::open(&s.out)?;
+    let dest = sink::open(&s.out, &s.conn)?;
     let summary = export(s, source.as_ref(), dest.as_ref())?;
     if s.json {
         println!(

@@ -144,7 +144,10 @@ impl Destination for LocalDestination {
 
     fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error> {
         let p = self.path(rel_path)?;
-        fs::read(&p).map_err(|e| Error::io(&p, e))
+        fs::read(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound(p.display().to_string()),
+            _ => Error::io(&p, e),
+        })
     }
 
     /// Deletes a file, then the folders it leaves empty (never the root).

@@ -1,13 +1,14 @@
 //! Where exported files go, and how they get there safely.
 //!
 //! Owns the [`Destination`] trait (chosen by URL scheme: a local directory
-//! today, `s3://` behind the same trait), the staged-then-committed write
+//! or `s3://bucket/prefix`), the staged-then-committed write
 //! protocol that keeps readers from ever seeing a partial file, the Parquet
 //! partition writer, and the per-scope fan-out of batches to partitions.
 
 pub mod local;
 pub mod parquet;
 pub mod partition;
+pub mod s3;
 pub mod scope;
 
 use std::io::Write;
@@ -38,12 +39,29 @@ pub trait Destination: Send + Sync {
     fn delete(&self, rel_path: &str) -> Result<(), Error>;
 }
 
-/// Opens the destination named by `url`: a path or `file://` URL today.
-pub fn open(url: &str) -> Result<Box<dyn Destination>, Error> {
+/// How to reach a destination that needs a connection (S3).
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub aws: crate::aws::AwsSettings,
+    pub s3: s3::S3Options,
+}
+
+/// Opens the destination named by `url`: `s3://bucket/prefix`, a `file://`
+/// URL or a path.
+pub fn open(url: &str, conn: &Connection) -> Result<Box<dyn Destination>, Error> {
     if url.starts_with("s3://") {
-        return Err(Error::Usage(format!(
-            "--out {url}: the S3 destination is not available in this build; use a local directory"
-        )));
+        return Ok(Box::new(s3::S3Destination::new(
+            url,
+            &conn.aws,
+            conn.s3.clone(),
+        )?));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        if scheme != "file" {
+            return Err(Error::Usage(format!(
+                "{url}: unknown scheme {scheme}://; use s3://bucket/prefix or a local directory"
+            )));
+        }
     }
     let path = url.strip_prefix("file://").unwrap_or(url);
     Ok(Box::new(local::LocalDestination::new(path)?))

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,12 +59,12 @@ def free_port() -> int:
 
 
 class MotoServer:
-    def __init__(self):
+    def __init__(self, env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
         )
         for _ in range(200):
             try:
@@ -238,10 +239,24 @@ def _assumed_as(url, user_creds, account):
 
 
 class FaultProxy:
-    """Forwards to moto; answers 500 to every request signed for `fault_region`."""
+    """A pass-through proxy in front of moto that injects faults and records requests.
 
-    def __init__(self, upstream_port: int, fault_region: str):
+    - `fault_region`: answers 500 to every request signed for that region;
+    - `fail_put`: answers 500 to every S3 PUT whose path contains this text;
+    - `fail_athena`: Athena queries whose text contains this marker end FAILED
+      (GetQueryExecution answers are rewritten with a reason);
+    - `requests` records (method, path, X-Amz-Target) of every request, and
+      `statements` the QueryString of every StartQueryExecution, in order.
+    """
+
+    def __init__(self, upstream_port: int, fault_region: str | None = None,
+                 fail_put: str | None = None, fail_athena: str | None = None):
         self.fault_region = fault_region
+        self.fail_put = fail_put
+        self.fail_athena = fail_athena
+        self.requests = []
+        self.statements = []
+        self.lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -250,22 +265,38 @@ class FaultProxy:
             def log_message(self, *args):
                 pass
 
+            def _reply(self, status, msg, ctype="application/x-amz-json-1.0"):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(msg)))
+                self.end_headers()
+                self.wfile.write(msg)
+
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 auth = self.headers.get("Authorization", "")
-                if f"/{proxy.fault_region}/" in auth:
-                    msg = b'{"__type":"InternalFailure","message":"injected regional outage"}'
-                    self.send_response(500)
-                    self.send_header("Content-Type", "application/x-amz-json-1.0")
-                    self.send_header("Content-Length", str(len(msg)))
-                    self.end_headers()
-                    self.wfile.write(msg)
-                    return
+                target = self.headers.get("X-Amz-Target", "")
+                with proxy.lock:
+                    proxy.requests.append((self.command, self.path, target))
+                    if target.endswith("StartQueryExecution"):
+                        proxy.statements.append(json.loads(body)["QueryString"])
+                if proxy.fault_region and f"/{proxy.fault_region}/" in auth:
+                    return self._reply(500, b'{"__type":"InternalFailure","message":"injected regional outage"}')
+                if proxy.fail_put and self.command == "PUT" and proxy.fail_put in urllib.parse.unquote(self.path):
+                    return self._reply(500, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError</Code>"
+                                            b"<Message>injected PUT failure</Message></Error>", "application/xml")
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 r = conn.getresponse()
                 data = r.read()
+                if proxy.fail_athena and target.endswith("GetQueryExecution") and r.status == 200:
+                    doc = json.loads(data)
+                    q = doc["QueryExecution"]
+                    if proxy.fail_athena in q["Query"]:
+                        q["Status"]["State"] = "FAILED"
+                        q["Status"]["StateChangeReason"] = "FAILED: injected: HIVE_METASTORE_ERROR on " + proxy.fail_athena
+                        data = json.dumps(doc).encode()
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
