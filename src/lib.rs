@@ -5,6 +5,7 @@
 //! (with the language of [`schema`]); [`record`] appends rows into Arrow;
 //! [`sink`] writes Hive-partitioned Parquet atomically to a destination.
 
+pub mod athena;
 pub mod aws;
 pub mod cli;
 pub mod collect;
@@ -18,6 +19,7 @@ pub mod settings;
 pub mod sink;
 pub mod sources;
 pub mod tables;
+pub mod views;
 
 use clap::Parser;
 

@@ -1,11 +1,15 @@
-//! `fleetcmdb ddl`: print or write the Athena DDL of every table.
+//! `fleetcmdb ddl`: print or write the Athena DDL of every table, or apply
+//! it (tables, partitions, schema additions and the views of `queries/`)
+//! through the Athena API.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
+use crate::athena::Athena;
 use crate::error::{Error, ExitCode};
 use crate::schema::ddl::{self, DdlOptions, PartitionMode};
-use crate::settings::DdlSettings;
+use crate::settings::{ApplySettings, DdlSettings};
 use crate::sink::partition::Partition;
 use crate::sink::{self, Destination};
 use crate::tables;
@@ -52,17 +56,147 @@ pub fn write_dir(dir: &Path, opts: &DdlOptions) -> Result<(), Error> {
     Ok(())
 }
 
+/// One statement of `ddl --apply`, with what it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub what: String,
+    pub sql: String,
+}
+
+/// Columns of the existing tables: `table name → column names`, lowercase.
+pub type Existing = BTreeMap<String, BTreeSet<String>>;
+
+/// The read-only query that finds which tables exist and their columns.
+pub fn introspection_query(opts: &DdlOptions) -> String {
+    let names: Vec<String> = tables::ALL
+        .iter()
+        .map(|t| format!("'{}{}'", opts.table_prefix, t.name))
+        .collect();
+    format!(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = '{}' AND table_name IN ({})",
+        opts.database,
+        names.join(", ")
+    )
+}
+
+/// What `--apply` runs, in order: the database; each table, created, or
+/// given the declared columns it lacks (only ever added); its partitions;
+/// then the views.
+pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
+    let mut steps = vec![Step {
+        what: "database".into(),
+        sql: ddl::create_database(opts),
+    }];
+    for t in tables::ALL {
+        let name = format!("{}{}", opts.table_prefix, t.name);
+        match existing.get(&name) {
+            None => steps.push(Step {
+                what: format!("table {name}"),
+                sql: ddl::create_table(t, opts),
+            }),
+            Some(have) => {
+                let missing: Vec<_> = t
+                    .columns
+                    .iter()
+                    .filter(|c| !have.contains(&c.name.to_ascii_lowercase()))
+                    .collect();
+                if !missing.is_empty() {
+                    let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
+                    steps.push(Step {
+                        what: format!("table {name}: add columns {}", names.join(", ")),
+                        sql: ddl::add_columns(t, opts, &missing),
+                    });
+                }
+            }
+        }
+        match &opts.partitions {
+            PartitionMode::Msck => steps.push(Step {
+                what: format!("partitions of {name} (MSCK)"),
+                sql: ddl::msck(t, opts),
+            }),
+            PartitionMode::Explicit(parts) => {
+                let batches = ddl::add_partitions(t, opts, parts);
+                let n = batches.len();
+                for (i, sql) in batches.into_iter().enumerate() {
+                    steps.push(Step {
+                        what: format!("partitions of {name} ({}/{n})", i + 1),
+                        sql,
+                    });
+                }
+            }
+            PartitionMode::Projection(_) => {}
+        }
+    }
+    for (file, sql) in crate::views::VIEWS {
+        steps.push(Step {
+            what: format!("view {}", file.trim_end_matches(".sql")),
+            sql: crate::views::statement(sql, opts),
+        });
+    }
+    steps
+}
+
+fn apply(s: &DdlSettings, a: &ApplySettings, opts: &DdlOptions) -> Result<ExitCode, Error> {
+    let athena = Athena::new(&s.conn.aws, a)?;
+    eprintln!(
+        "fleetcmdb ddl --apply: checking existing tables in {}.{}",
+        a.catalog, opts.database
+    );
+    let mut existing = Existing::new();
+    for row in athena.rows(&introspection_query(opts), None)? {
+        if let [table, column, ..] = row.as_slice() {
+            existing
+                .entry(table.to_ascii_lowercase())
+                .or_default()
+                .insert(column.to_ascii_lowercase());
+        }
+    }
+    let steps = apply_plan(opts, &existing);
+    if a.dry_run {
+        for (i, st) in steps.iter().enumerate() {
+            println!("-- [{}/{}] {}\n{};\n", i + 1, steps.len(), st.what, st.sql);
+        }
+        eprintln!(
+            "dry run: {} statements would run, one per query",
+            steps.len()
+        );
+        return Ok(ExitCode::Success);
+    }
+    let started = std::time::Instant::now();
+    for (i, st) in steps.iter().enumerate() {
+        let t0 = std::time::Instant::now();
+        eprint!("[{}/{}] {} … ", i + 1, steps.len(), st.what);
+        match athena.run(&st.sql, Some(&opts.database)) {
+            Ok(id) => eprintln!("ok ({:.1} s, query {id})", t0.elapsed().as_secs_f64()),
+            Err(e) => {
+                eprintln!("FAILED");
+                eprintln!(
+                    "stopped at statement {} of {}; the statements before it were applied",
+                    i + 1,
+                    steps.len()
+                );
+                return Err(e);
+            }
+        }
+    }
+    eprintln!(
+        "applied {} statements in {:.1} s",
+        steps.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::Success)
+}
+
 pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
     let mut opts = s.options.clone();
     let found = match &s.partitions_from {
-        Some(dir) => {
-            if !dir.is_dir() {
+        Some(url) => {
+            if !url.starts_with("s3://") && !Path::new(url.trim_start_matches("file://")).is_dir() {
                 return Err(Error::Usage(format!(
-                    "--partitions-from {}: not a directory",
-                    dir.display()
+                    "--partitions-from {url}: not a directory"
                 )));
             }
-            Some(partitions_in(sink::open(&dir.to_string_lossy())?.as_ref())?)
+            Some(partitions_in(sink::open(url, &s.conn)?.as_ref())?)
         }
         None => None,
     };
@@ -71,6 +205,9 @@ pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
         (false, Some(found)) => PartitionMode::Explicit(found),
         (false, None) => PartitionMode::Msck,
     };
+    if let Some(a) = &s.apply {
+        return apply(s, a, &opts);
+    }
     match &s.write {
         Some(dir) => write_dir(dir, &opts)?,
         None => {
@@ -79,4 +216,82 @@ pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+
+    fn all_columns(opts: &DdlOptions) -> Existing {
+        tables::ALL
+            .iter()
+            .map(|t| {
+                let mut cols: BTreeSet<String> =
+                    t.columns.iter().map(|c| c.name.to_string()).collect();
+                cols.extend(["accountid", "region", "groupname"].map(String::from));
+                (format!("{}{}", opts.table_prefix, t.name), cols)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_database_gets_every_table_then_partitions_then_views() {
+        let opts = DdlOptions::default();
+        let steps = apply_plan(&opts, &Existing::new());
+        assert_eq!(steps[0].sql, "CREATE DATABASE IF NOT EXISTS `cmdb`");
+        let creates = steps
+            .iter()
+            .filter(|s| s.sql.starts_with("CREATE EXTERNAL TABLE"))
+            .count();
+        let mscks = steps.iter().filter(|s| s.sql.starts_with("MSCK")).count();
+        assert_eq!((creates, mscks), (tables::ALL.len(), tables::ALL.len()));
+        let views = &steps[steps.len() - crate::views::VIEWS.len()..];
+        assert!(views
+            .iter()
+            .all(|s| s.sql.starts_with("CREATE OR REPLACE VIEW \"cmdb\".")));
+        assert!(steps.iter().all(|s| !s.sql.trim_end().ends_with(';')));
+    }
+
+    #[test]
+    fn existing_tables_only_gain_the_columns_they_lack() {
+        let opts = DdlOptions {
+            partitions: PartitionMode::Projection(None),
+            ..Default::default()
+        };
+        let mut existing = all_columns(&opts);
+        assert!(
+            apply_plan(&opts, &existing)
+                .iter()
+                .all(|s| s.what == "database" || s.what.starts_with("view ")),
+            "an up-to-date schema only re-creates the views"
+        );
+        let vols = existing.get_mut("cmdb_volumes").unwrap();
+        vols.remove("throughput");
+        vols.remove("kmskeyid");
+        vols.insert("legacy".into());
+        let steps = apply_plan(&opts, &existing);
+        let alters: Vec<&Step> = steps
+            .iter()
+            .filter(|s| s.sql.contains("ADD COLUMNS"))
+            .collect();
+        assert_eq!(alters.len(), 1);
+        assert_eq!(
+            alters[0].sql.lines().next().unwrap(),
+            "ALTER TABLE `cmdb`.`cmdb_volumes` ADD COLUMNS ("
+        );
+        assert!(alters[0].sql.contains("`kmskeyid` string COMMENT"));
+        assert!(alters[0].sql.contains("`throughput` bigint COMMENT"));
+        assert!(!steps.iter().any(|s| s.sql.contains("legacy")
+            || s.sql.contains("DROP")
+            || s.sql.starts_with("CREATE EXTERNAL")));
+    }
+
+    #[test]
+    fn introspection_is_read_only_and_names_every_table() {
+        let q = introspection_query(&DdlOptions::default());
+        assert!(q.starts_with("SELECT table_name, column_name FROM information_schema.columns"));
+        for t in tables::ALL {
+            assert!(q.contains(&format!("'cmdb_{}'", t.name)));
+        }
+    }
 }

@@ -158,6 +158,18 @@ fn projection_properties(
     props
 }
 
+/// `ALTER TABLE … ADD COLUMNS` for declared columns an existing table lacks.
+/// Columns are only ever added (never renamed or retyped), so files written
+/// before and after the change stay readable: Parquet is read by name.
+pub fn add_columns(table: &TableDef, opts: &DdlOptions, columns: &[&Column]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| column_line(c)).collect();
+    format!(
+        "ALTER TABLE {} ADD COLUMNS (\n{}\n)",
+        opts.qualified_name(table),
+        cols.join(",\n")
+    )
+}
+
 pub fn msck(table: &TableDef, opts: &DdlOptions) -> String {
     format!("MSCK REPAIR TABLE {}", opts.qualified_name(table))
 }

@@ -1,0 +1,101 @@
+//! The views of `queries/`, embedded in the binary so that `ddl --apply`
+//! creates them from any working directory.
+//!
+//! Owns the list of views (a test checks it against the folder) and their
+//! mechanical retargeting: the files are written for database `cmdb` and
+//! table prefix `cmdb_`, with every identifier double-quoted, so another
+//! database or prefix is a plain replacement of `"cmdb".` and `."cmdb_`.
+
+use crate::schema::ddl::DdlOptions;
+
+/// `(file name, SQL)` of every view, in creation order.
+pub const VIEWS: &[(&str, &str)] = &[
+    (
+        "displayallhostnames.sql",
+        include_str!("../queries/displayallhostnames.sql"),
+    ),
+    (
+        "instance_counts.sql",
+        include_str!("../queries/instance_counts.sql"),
+    ),
+    (
+        "configuration_drift.sql",
+        include_str!("../queries/configuration_drift.sql"),
+    ),
+    (
+        "groups_without_maintenance_window.sql",
+        include_str!("../queries/groups_without_maintenance_window.sql"),
+    ),
+    (
+        "fleets_in_maintenance_now.sql",
+        include_str!("../queries/fleets_in_maintenance_now.sql"),
+    ),
+    (
+        "running_instances_per_subfleet.sql",
+        include_str!("../queries/running_instances_per_subfleet.sql"),
+    ),
+    (
+        "volumes_at_risk.sql",
+        include_str!("../queries/volumes_at_risk.sql"),
+    ),
+    (
+        "scheduler_catalogue.sql",
+        include_str!("../queries/scheduler_catalogue.sql"),
+    ),
+];
+
+/// The statement of a view (header comments dropped), for `opts`'s database
+/// and table prefix.
+pub fn statement(sql: &str, opts: &DdlOptions) -> String {
+    let body: Vec<&str> = sql
+        .lines()
+        .skip_while(|l| l.starts_with("--") || l.trim().is_empty())
+        .collect();
+    body.join("\n")
+        .trim()
+        .trim_end_matches(';')
+        .replace("\"cmdb\".", &format!("\"{}\".", opts.database))
+        .replace(".\"cmdb_", &format!(".\"{}", opts.table_prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_queries_is_a_registered_view() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = VIEWS.iter().map(|(n, _)| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(files, listed);
+        for (name, sql) in VIEWS {
+            assert!(sql.starts_with("-- What it answers:"), "{name}");
+            assert!(!sql.contains('`'), "{name}: double quotes, never backticks");
+            let view = name.trim_end_matches(".sql");
+            assert!(
+                sql.contains(&format!("CREATE OR REPLACE VIEW \"cmdb\".\"{view}\" AS")),
+                "{name}: the view is named after its file"
+            );
+        }
+    }
+
+    #[test]
+    fn views_follow_the_database_and_prefix() {
+        let opts = DdlOptions {
+            database: "gov".into(),
+            table_prefix: "clonesquad_".into(),
+            ..Default::default()
+        };
+        let s = statement(VIEWS[0].1, &opts);
+        assert!(s.starts_with("CREATE OR REPLACE VIEW \"gov\".\"displayallhostnames\""));
+        assert!(s.contains("FROM \"gov\".\"clonesquad_instances\" i"));
+        assert!(!s.contains("cmdb"), "{s}");
+        assert!(!s.contains("--"));
+    }
+}

@@ -1,0 +1,270 @@
+"""The S3 destination and `ddl --apply`, against moto's S3 and Athena through the real SDK.
+
+Faults are injected by `awsorg.FaultProxy`, a pass-through proxy in front of
+moto that also records every request and every Athena statement in order.
+"""
+import io
+import json
+import subprocess
+import urllib.parse
+import urllib.request
+
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+
+import awsorg
+from conftest import AS_OF, REPO, binary
+from test_engines import TABLES
+
+CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+BUCKET = "org-cmdb"
+DEMO = ["--demo-accounts", "2", "--demo-groups", "2"]
+
+
+@pytest.fixture(scope="module")
+def moto():
+    # Parts of 64 KiB let a small export exercise multipart uploads (AWS's minimum is 5 MiB).
+    server = awsorg.MotoServer(env={"S3_UPLOAD_PART_MIN_SIZE": "1024"})
+    try:
+        s3 = awsorg.client(server.url, "s3")
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        yield server
+    finally:
+        server.stop()
+
+
+def fleetcmdb(*args, endpoint, env=None):
+    e = awsorg.fleetcmdb_env(CREDS)
+    e.update(env or {})
+    return subprocess.run([binary(), *args, "--endpoint-url", endpoint], capture_output=True, text=True,
+                          env=e, timeout=600)
+
+
+def export(out, endpoint, *extra, env=None, as_of=AS_OF):
+    p = fleetcmdb("export", "--demo", *DEMO, "--out", out, "--as-of", as_of, "--json", *extra,
+                  endpoint=endpoint, env=env)
+    try:
+        return p.returncode, json.loads(p.stdout), p.stderr
+    except json.JSONDecodeError:
+        raise AssertionError(f"exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+
+
+def objects(server, prefix):
+    s3 = awsorg.client(server.url, "s3")
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for o in page.get("Contents", []):
+            out[o["Key"][len(prefix):]] = s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
+    return out
+
+
+def local_files(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_export_to_s3_writes_exactly_the_local_layout(moto, tmp_path):
+    code, summary, _ = export("s3://org-cmdb/prod/", moto.url)
+    assert code == 0, summary
+    assert summary["destination"] == "s3://org-cmdb/prod"
+    code, local, _ = export(str(tmp_path), moto.url)
+    assert code == 0
+    got, want = objects(moto, "prod/"), local_files(tmp_path)
+    assert sorted(got) == sorted(want) and len(got) == summary["files"] == 6 * summary["partitions"]
+    assert got == want, "the same bytes as the local export"
+    for t in TABLES:
+        rows = sum(pq.read_table(io.BytesIO(b)).num_rows for k, b in got.items() if k.startswith(f"metadata/{t}/"))
+        assert rows == summary["rows"][t], t
+    everything = objects(moto, "")
+    assert all(k.startswith("prod/") for k in everything), "nothing outside the prefix (no healthcheck leftovers)"
+
+
+def test_large_objects_use_multipart_and_server_side_encryption(moto, tmp_path):
+    proxy = awsorg.FaultProxy(moto.port)
+    try:
+        code, summary, _ = export("s3://org-cmdb/big", proxy.url, "--demo-instances", "300",
+                                  "--sse", "aws:kms", "--kms-key-id", "alias/cmdb",
+                                  env={"FLEETCMDB_S3_PART_SIZE": "65536"})
+    finally:
+        proxy.stop()
+    assert code == 0, summary
+    parts = [p for m, p, _ in proxy.requests if m == "PUT" and "partNumber=" in p]
+    assert parts, "an instances file over 64 KiB went as a multipart upload"
+    code, _, _ = export(str(tmp_path), moto.url, "--demo-instances", "300")
+    assert objects(moto, "big/") == local_files(tmp_path)
+    s3 = awsorg.client(moto.url, "s3")
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    key = next(k for k in objects(moto, "big/metadata/instances/"))
+    head = s3.head_object(Bucket=BUCKET, Key="big/metadata/instances/" + key)
+    assert head["ServerSideEncryption"] == "aws:kms" and "alias/cmdb" in head.get("SSEKMSKeyId", "")
+
+
+def test_a_failed_put_mid_run_keeps_earlier_objects_and_reports_partial(moto):
+    code, first, _ = export("s3://org-cmdb/partial", moto.url)
+    assert code == 0
+    before = objects(moto, "partial/")
+    victim = next(k for k in before if k.startswith("metadata/volumes/")).rsplit("/", 1)[0]
+    part_dir = victim.split("/", 2)[2]  # accountid=…/region=…/groupname=…
+    proxy = awsorg.FaultProxy(moto.port, fail_put=f"/metadata/volumes/{part_dir}/")
+    try:
+        code, summary, _ = export("s3://org-cmdb/partial", proxy.url, "--max-attempts", "2",
+                                  as_of="2026-11-22T04:00:00Z")
+    finally:
+        proxy.stop()
+    assert code == 3 and summary["status"] == "partial", summary
+    assert len(summary["failures"]) == 1
+    f = summary["failures"][0]
+    assert "injected PUT failure" in f["error"] and part_dir.split("/")[2].split("=")[1] == f["group"], f
+    after = objects(moto, "partial/")
+    assert sorted(after) == sorted(before), "no object appeared or vanished"
+    put = {urllib.parse.unquote(path).split("?")[0].removeprefix("/org-cmdb/partial/")
+           for m, path, _ in proxy.requests if m == "PUT"}
+    for k in before:
+        pq.read_table(io.BytesIO(after[k]))  # every object is whole
+        if k.startswith(victim + "/"):
+            assert after[k] == before[k], f"{k}: the object whose PUT failed keeps its old content"
+        elif f"/{part_dir}/" in k:
+            pass  # the failed partition's other tables: each whole, old or new (objects are atomic one by one)
+        else:
+            assert k in put, f"{k}: the other objects were rewritten"
+    assert summary["partitions"] == first["partitions"] - 1
+
+
+def test_healthcheck_fails_fast_before_any_collection(moto):
+    proxy = awsorg.FaultProxy(moto.port)
+    try:
+        p = fleetcmdb("export", "--aws", "--regions", "eu-west-1", "--out", "s3://no-such-bucket/x",
+                      endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert p.returncode == 4, p.stderr
+    assert "s3://no-such-bucket" in p.stderr and "does not exist" in p.stderr, p.stderr
+    assert proxy.requests and all(path.startswith("/no-such-bucket") and not target
+                                  for _, path, target in proxy.requests), proxy.requests
+    p = fleetcmdb("export", "--demo", "--out", "s3://org-cmdb/../escape", endpoint=moto.url)
+    assert p.returncode == 2 and "'..'" in p.stderr, p.stderr
+
+
+# --- ddl --apply --------------------------------------------------------------
+
+def apply(moto, *extra, proxy_opts=None):
+    proxy = awsorg.FaultProxy(moto.port, **(proxy_opts or {}))
+    try:
+        p = fleetcmdb("ddl", "--location", "s3://org-cmdb/prod", "--apply", "--database", "cmdb",
+                      "--workgroup", "primary", "--output-location", "s3://org-cmdb/athena-results/", *extra,
+                      endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    starts = [t for _, _, t in proxy.requests if t.endswith("StartQueryExecution")]
+    assert len(starts) == len(proxy.statements)
+    return p, proxy.statements
+
+
+def table_ddl(table):
+    text = (REPO / "ddl" / f"{table}.sql").read_text().replace("s3://YOUR-BUCKET/YOUR-PREFIX", "s3://org-cmdb/prod")
+    return [strip_comments(s) for s in text.split(";\n") if strip_comments(s)]
+
+
+def strip_comments(sql):
+    return "\n".join(l for l in sql.splitlines() if not l.startswith("--")).strip()
+
+
+def view_statements():
+    return [strip_comments((REPO / "queries" / f).read_text()) for f in VIEW_ORDER]
+
+
+VIEW_ORDER = ["displayallhostnames.sql", "instance_counts.sql", "configuration_drift.sql",
+              "groups_without_maintenance_window.sql", "fleets_in_maintenance_now.sql",
+              "running_instances_per_subfleet.sql", "volumes_at_risk.sql", "scheduler_catalogue.sql"]
+
+
+def test_apply_runs_each_statement_on_its_own_in_order(moto):
+    p, stmts = apply(moto)
+    assert p.returncode == 0, p.stderr
+    assert stmts[0].startswith("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'cmdb'")
+    expected = ["CREATE DATABASE IF NOT EXISTS `cmdb`"]
+    for t in TABLES:
+        create = strip_comments(table_ddl(t)[0])
+        expected += [create, f"MSCK REPAIR TABLE `cmdb`.`cmdb_{t}`"]
+    expected += view_statements()
+    assert stmts[1:] == expected
+    assert f"[{len(stmts) - 1}/{len(stmts) - 1}] view scheduler_catalogue" in p.stderr
+    for s in stmts:
+        assert not s.rstrip().endswith(";")
+        if not s.startswith("MSCK"):
+            assert len(sqlglot.parse(s, read="athena")) == 1, s
+
+
+def test_apply_adds_exactly_the_partitions_present_in_s3(moto):
+    code, summary, _ = export("s3://org-cmdb/prod", moto.url)
+    assert code == 0
+    p, stmts = apply(moto, "--partitions-from", "s3://org-cmdb/prod")
+    assert p.returncode == 0, p.stderr
+    assert not any(s.startswith("MSCK") for s in stmts)
+    keys = objects(moto, "prod/metadata/instances/")
+    want = {k.rsplit("/", 1)[0] for k in keys}
+    adds = [s for s in stmts if s.startswith("ALTER TABLE `cmdb`.`cmdb_instances` ADD IF NOT EXISTS")]
+    assert len(adds) == 1
+    got = set()
+    for clause in adds[0].split("\n")[1:]:
+        a, r, g = [v.split("'")[1] for v in clause.split(",")[:3]]
+        got.add(f"accountid={a}/region={r}/groupname={g}")
+        assert clause.strip().endswith(f"LOCATION 's3://org-cmdb/prod/metadata/instances/accountid={a}/region={r}/groupname={g}/'")
+    assert got == want and len(got) == summary["partitions"]
+
+
+def older_columns():
+    """The columns of an older declaration: volumes without kmskeyid and throughput."""
+    cols = {}
+    for t in TABLES:
+        create = sqlglot.parse_one(strip_comments(table_ddl(t)[0]), read="athena")
+        names = [c.name for c in create.find_all(sqlglot.exp.ColumnDef) if c.parent is create.this]
+        if t == "volumes":
+            names = [n for n in names if n not in ("kmskeyid", "throughput")]
+        cols[f"cmdb_{t}"] = names + ["accountid", "region", "groupname"]
+    return cols
+
+
+def test_apply_adds_new_columns_to_an_older_table_and_never_drops(moto):
+    rows = [{"Data": [{"VarCharValue": "table_name"}, {"VarCharValue": "column_name"}]}]
+    for table, names in older_columns().items():
+        rows += [{"Data": [{"VarCharValue": table}, {"VarCharValue": n}]} for n in names]
+    rows.append({"Data": [{"VarCharValue": "cmdb_volumes"}, {"VarCharValue": "legacy_column"}]})
+    body = {"account_id": "123456789012", "region": "eu-west-1", "results": [{
+        "rows": rows,
+        "column_info": [{"Name": n, "Type": "varchar", "CatalogName": "hive", "SchemaName": "", "TableName": "",
+                         "Label": n, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}
+                        for n in ("table_name", "column_name")]}]}
+    req = urllib.request.Request(moto.url + "/moto-api/static/athena/query-results", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5)
+    p, stmts = apply(moto, "--projection")
+    assert p.returncode == 0, p.stderr
+    assert not any(s.startswith("CREATE EXTERNAL TABLE") for s in stmts), "existing tables are not recreated"
+    alters = [s for s in stmts if " ADD COLUMNS " in s]
+    assert len(alters) == 1, stmts
+    alter = sqlglot.parse_one(alters[0], read="athena")
+    assert alter.this.name == "cmdb_volumes"
+    added = [c.name for c in alter.find_all(sqlglot.exp.ColumnDef)]
+    assert added == ["kmskeyid", "throughput"]
+    types = {c.name: c.args["kind"].sql("hive").lower() for c in alter.find_all(sqlglot.exp.ColumnDef)}
+    assert types == {"kmskeyid": "string", "throughput": "bigint"}
+    assert not any("DROP" in s or "REPLACE COLUMNS" in s or "legacy_column" in s for s in stmts)
+    assert "add columns kmskeyid, throughput" in p.stderr
+
+
+def test_a_failed_statement_is_reported_with_its_reason_and_stops(moto):
+    marker = "CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_volumes`"
+    p, stmts = apply(moto, proxy_opts={"fail_athena": marker})
+    assert p.returncode == 4, p.stderr
+    assert "injected: HIVE_METASTORE_ERROR" in p.stderr and "statement: " + marker in p.stderr, p.stderr
+    assert stmts[-1].startswith(marker), "nothing runs after the failed statement"
+    assert "stopped at statement" in p.stderr
+
+
+def test_dry_run_prints_and_starts_nothing_but_the_column_check(moto):
+    p, stmts = apply(moto, "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert len(stmts) == 1 and stmts[0].startswith("SELECT table_name")
+    assert p.stdout.count("CREATE OR REPLACE VIEW") == len(VIEW_ORDER)
+    assert p.stdout.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == len(TABLES)
