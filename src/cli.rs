@@ -26,6 +26,30 @@ pub enum Command {
     ///   fleetcmdb export --demo
     ///   fleetcmdb export --snapshot ./aws-cli-dump --out ./cmdb --json
     Export(Box<ExportArgs>),
+    /// Back up every group's configuration and scheduler tables as YAML (latest- and archive/), without Parquet.
+    ///
+    /// Examples:
+    ///   fleetcmdb backup --demo --out ./cmdb
+    ///   fleetcmdb backup --aws --org --regions all --out s3://org-cmdb/prod --label manual
+    Backup(Box<BackupArgs>),
+    /// Restore a group backup (YAML) into a DynamoDB table: verify, diff, then write.
+    ///
+    /// Examples:
+    ///   fleetcmdb restore ./cmdb/backups/accountid=…/region=…/groupname=web/latest-…-configuration-cs-web.yaml --table CloneSquad-web-Configuration --dry-run
+    ///   fleetcmdb restore --latest --out s3://org-cmdb/prod --group web --account 111111111111 --region eu-west-1 --also ./cmdb-copy
+    Restore(Box<RestoreArgs>),
+    /// Dump any DynamoDB table, losslessly (typed JSON Lines, gzip, with a manifest).
+    ///
+    /// Example: fleetcmdb backup-table --table Users --out ./cmdb --segments 4
+    BackupTable(Box<TableBackupArgs>),
+    /// Recreate a table from a backup-table dump (or fill an existing empty one).
+    ///
+    /// Example: fleetcmdb restore-table ./cmdb/backups/tables/Users/2026-11-22T03-00-00Z --table Users-restored
+    RestoreTable(Box<TableRestoreArgs>),
+    /// Apply grandfather-father-son retention to backup archives (never latest-, the newest, or manual ones).
+    ///
+    /// Example: fleetcmdb prune --out s3://org-cmdb/prod --keep hourly=24,daily=7,weekly=4,monthly=12 --dry-run
+    Prune(PruneArgs),
     /// Print (or write into ddl/) the Athena DDL of the six tables.
     ///
     /// Examples:
@@ -69,6 +93,14 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub dest: DestArgs,
 
+    /// Do not write the YAML backups of configuration and scheduler tables. Example: --no-backup
+    #[arg(long)]
+    pub no_backup: bool,
+
+    /// Also write every group backup to this second destination (repeatable). Example: --also s3://cmdb-dr/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub also: Vec<String>,
+
     /// Delete partitions of groups that no longer exist, in account/regions collected without any failure. Example: --prune-stale
     #[arg(long)]
     pub prune_stale: bool,
@@ -97,6 +129,158 @@ pub struct ExportArgs {
 
     #[command(flatten)]
     pub demo_opts: DemoArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub common: ExportArgs,
+
+    /// Label the archives; `manual` archives are never pruned. Example: --label manual
+    #[arg(long, value_parser = ["manual"])]
+    pub label: Option<String>,
+}
+
+/// How to reach DynamoDB and S3 for the backup commands.
+#[derive(Debug, Args)]
+pub struct ConnArgs {
+    /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL). Example: --endpoint-url http://127.0.0.1:5000
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Region of the table (and, with --latest, of the backup). Example: --region eu-west-1
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: a path or s3:// URL of a latest- or archive YAML file. Example: ./cmdb/backups/…/latest-…-configuration-cs-web.yaml
+    pub file: Option<String>,
+
+    /// Table to write (default with --latest: CloneSquad-{group}-Configuration or -Scheduler). Example: --table CloneSquad-web-Configuration
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+
+    /// Find the latest backup of --group/--account/--region under --out. Example: --latest
+    #[arg(long, conflicts_with = "file")]
+    pub latest: bool,
+
+    /// With --latest: the group. Example: --group web
+    #[arg(long, requires = "latest")]
+    pub group: Option<String>,
+
+    /// With --latest: the account of the backup. Example: --account 111111111111
+    #[arg(long, requires = "latest")]
+    pub account: Option<String>,
+
+    /// Which table of the group. Example: --kind scheduler
+    #[arg(long, value_parser = ["configuration", "scheduler"], default_value = "configuration")]
+    pub kind: String,
+
+    /// With --latest: the export root holding backups/ (default ./cmdb). Example: --out s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: Option<String>,
+
+    /// Second destination to fall back to when the primary has nothing valid (repeatable). Example: --also s3://cmdb-dr/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub also: Vec<String>,
+
+    /// Print the diff (added, changed, removed keys) and change nothing. Example: --dry-run
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also delete keys that are in the table but not in the backup. Example: --force
+    #[arg(long)]
+    pub force: bool,
+
+    /// Refuse backup files larger than this many bytes. Example: --max-size 1048576
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_size: usize,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TableBackupArgs {
+    /// Tables to dump, comma-separated. Example: --table Users,Orders
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        required_unless_present = "select_tag"
+    )]
+    pub table: Vec<String>,
+
+    /// Dump every table of the region carrying this tag. Example: --select-tag backup=daily
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub select_tag: Option<String>,
+
+    /// Export root; dumps go under OUT/backups/tables/{table}/{timestamp}/. Example: --out s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL", default_value = "./cmdb")]
+    pub out: String,
+
+    /// Parallel Scan segments. Example: --segments 8
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub segments: i32,
+
+    /// Turn point-in-time recovery on for every table dumped that lacks it. Example: --enable-pitr
+    #[arg(long)]
+    pub enable_pitr: bool,
+
+    /// Print the result as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TableRestoreArgs {
+    /// The dump folder (with manifest.json), a path or s3:// URL. Example: ./cmdb/backups/tables/Users/2026-11-22T03-00-00Z
+    pub dump: String,
+
+    /// Table to create (or fill, if it exists and is empty). Example: --table Users-restored
+    #[arg(long, value_name = "NAME")]
+    pub table: String,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Export root holding backups/ (a directory or s3://bucket/prefix). Example: --out s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: String,
+
+    /// Newest archives to keep per period. Example: --keep hourly=24,daily=7,weekly=4,monthly=12
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "hourly=24,daily=7,weekly=4,monthly=12"
+    )]
+    pub keep: String,
+
+    /// List what would be deleted, delete nothing. Example: --dry-run
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub live: AwsArgs,
+
+    #[command(flatten)]
+    pub dest: DestArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,9 +7,11 @@
 
 pub mod athena;
 pub mod aws;
+pub mod backup;
 pub mod cli;
 pub mod collect;
 pub mod commands;
+pub mod dynamo;
 pub mod error;
 pub mod failpoint;
 pub mod record;
@@ -30,6 +32,11 @@ use error::{Error, ExitCode};
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Export(a) => commands::export::run(&settings::export(&a)?),
+        Command::Backup(a) => commands::export::run(&settings::backup(&a)?),
+        Command::Prune(a) => commands::prune::run(&a),
+        Command::Restore(a) => commands::restore::run(&a),
+        Command::BackupTable(a) => commands::table_backup::backup(&a),
+        Command::RestoreTable(a) => commands::table_backup::restore(&a),
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
         Command::IamPolicy(a) => commands::iam_policy::run(a.member_role.as_deref()),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(

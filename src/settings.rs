@@ -39,6 +39,10 @@ pub struct ExportSettings {
     pub naming: Naming,
     pub prune_stale: bool,
     pub conn: Connection,
+    /// Group backups written with the export (or instead of it).
+    pub backup: Option<crate::sink::scope::BackupPlan>,
+    /// Second destinations of the backups.
+    pub also: Vec<String>,
 }
 
 /// `fleetcmdb.toml`: the same settings as the flags, which override it.
@@ -295,7 +299,29 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         naming,
         prune_stale: a.prune_stale,
         conn: connection(&a.live, &a.dest, &file)?,
+        backup: (!a.no_backup).then(Default::default),
+        also: if a.no_backup && !a.also.is_empty() {
+            return Err(Error::Usage(
+                "--also writes backups: it cannot go with --no-backup".into(),
+            ));
+        } else {
+            a.also.clone()
+        },
     })
+}
+
+/// `backup`: an export that writes only the backups.
+pub fn backup(a: &crate::cli::BackupArgs) -> Result<ExportSettings, Error> {
+    if a.common.no_backup {
+        return Err(Error::Usage("backup --no-backup would do nothing".into()));
+    }
+    let mut s = export(&a.common)?;
+    s.backup = Some(crate::sink::scope::BackupPlan {
+        only: true,
+        label: a.label.clone(),
+    });
+    s.prune_stale = false;
+    Ok(s)
 }
 
 #[derive(Debug, Clone)]

@@ -71,6 +71,22 @@ pub trait ScopeInputs {
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error>;
     /// `ssm list-tags-for-resource` of one window (`{"TagList": [...]}`).
     fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error>;
+    /// `dynamodb describe-continuous-backups` of `table`
+    /// (`{"ContinuousBackupsDescription": {...}}`), None when unknown.
+    fn continuous_backups(&self, _table: &str) -> Result<Option<Doc>, Error> {
+        Ok(None)
+    }
+}
+
+/// Whether a DescribeContinuousBackups answer says PITR is on.
+pub fn pitr_status(doc: Option<Doc>) -> Result<Option<bool>, Error> {
+    let Some(doc) = doc else { return Ok(None) };
+    let v = doc.into_value()?;
+    Ok(v.pointer(
+        "/ContinuousBackupsDescription/PointInTimeRecoveryDescription/PointInTimeRecoveryStatus",
+    )
+    .and_then(serde_json::Value::as_str)
+    .map(|s| s == "ENABLED"))
 }
 
 /// Names of a group's resources, from templates where `{group}` stands for the name.
@@ -127,6 +143,24 @@ impl Naming {
 /// Collects one scope into `w`. Errors confined to a group fail that group;
 /// anything else fails the scope. Never returns early with partial commits:
 /// the caller's [`ScopeWriter::finish`] decides what becomes visible.
+fn backup_kind(t: TableId) -> crate::backup::Kind {
+    match t {
+        TableId::Scheduler => crate::backup::Kind::Scheduler,
+        _ => crate::backup::Kind::Configuration,
+    }
+}
+
+/// key → value of configuration or scheduler rows, for the YAML backup.
+fn backup_items(rows: &[serde_json::Value]) -> std::collections::BTreeMap<String, Option<String>> {
+    rows.iter()
+        .filter_map(|r| {
+            let k = r.get("key")?.as_str()?.to_string();
+            let v = r.get("value").and_then(|v| v.as_str()).map(str::to_string);
+            Some((k, v))
+        })
+        .collect()
+}
+
 pub fn collect_scope(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming, now_ms: i64) {
     if let Err(e) = collect_inner(inputs, w, naming, now_ms) {
         w.fail_scope(e);
@@ -155,14 +189,22 @@ fn collect_inner(
             w.group(g, &format!("DynamoDB table name {t}"));
         }
     }
-    inputs.instance_pages(&mut |doc| stream_page(w, TableId::Instances, doc))?;
-    // Volumes are routed through the instances they are attached to.
-    w.flush_routed();
-    inputs.volume_pages(&mut |doc| stream_page(w, TableId::Volumes, doc))?;
-    w.flush_routed();
-
-    let account = inputs.account()?.map(Doc::into_value).transpose()?;
-    let windows = windows::load(inputs)?;
+    let only_backups = w.backups_only();
+    if !only_backups {
+        inputs.instance_pages(&mut |doc| stream_page(w, TableId::Instances, doc))?;
+        // Volumes are routed through the instances they are attached to.
+        w.flush_routed();
+        inputs.volume_pages(&mut |doc| stream_page(w, TableId::Volumes, doc))?;
+        w.flush_routed();
+    }
+    let (account, windows) = if only_backups {
+        (None, Default::default())
+    } else {
+        (
+            inputs.account()?.map(Doc::into_value).transpose()?,
+            windows::load(inputs)?,
+        )
+    };
     let groups: Vec<(usize, String)> = w.groups().map(|(i, g)| (i, g.to_string())).collect();
     for (gi, g) in groups {
         for (table, template) in [
@@ -177,7 +219,14 @@ fn collect_inner(
                         .into_value()
                         .and_then(|v| dynamodb::key_value_rows(&origin, &v, table))
                     {
-                        Ok(rows) => w.append_group(table, gi, &origin, &rows),
+                        Ok(rows) => {
+                            if w.wants_backups() {
+                                w.add_backup(gi, backup_kind(table), backup_items(&rows));
+                            }
+                            if !only_backups {
+                                w.append_group(table, gi, &origin, &rows)
+                            }
+                        }
                         Err(e) => w.fail_group(gi, e),
                     }
                 }
@@ -192,6 +241,9 @@ fn collect_inner(
                 Err(e) => w.fail_group(gi, e),
             }
         }
+        if only_backups {
+            continue;
+        }
         let subfleets = w.subfleets(gi);
         match windows::fleet_rows(&windows, naming, &g, &subfleets, now_ms) {
             Ok(rows) => w.append_group(
@@ -202,7 +254,14 @@ fn collect_inner(
             ),
             Err(e) => w.fail_group(gi, e),
         }
-        let row = discovery::row(stacks.get(&g), account.as_ref(), &subfleets);
+        let mut row = discovery::row(stacks.get(&g), account.as_ref(), &subfleets);
+        for (col, template) in [
+            ("configurationtablepitr", &naming.configuration_table),
+            ("schedulertablepitr", &naming.scheduler_table),
+        ] {
+            let status = pitr_status(inputs.continuous_backups(&Naming::expand(template, &g))?)?;
+            row[col] = status.map(serde_json::Value::Bool).unwrap_or_default();
+        }
         w.append_group(
             TableId::Discovery,
             gi,

@@ -30,6 +30,7 @@ pub struct Summary {
     pub rows: [u64; 6],
     pub bytes: u64,
     pub files: u64,
+    pub backups: u64,
     pub seconds: f64,
     pub failures: Vec<Failure>,
     pub notes: Vec<String>,
@@ -45,6 +46,7 @@ impl Summary {
         }
         self.bytes += r.bytes;
         self.files += r.files;
+        self.backups += r.backups;
         self.failures.extend(r.failures);
     }
 
@@ -79,6 +81,7 @@ impl Summary {
             "rows": rows,
             "bytes": self.bytes,
             "files": self.files,
+            "backups": self.backups,
             "seconds": (self.seconds * 1000.0).round() / 1000.0,
             "failures": self.failures.iter().map(|f| json!({
                 "scope": f.scope, "group": f.group, "error": f.error.to_string()
@@ -112,6 +115,12 @@ impl Summary {
             self.files,
             self.bytes as f64 / 1024.0
         );
+        if self.backups > 0 {
+            s += &format!(
+                "  backups:    {} YAML files (and their archive copies)\n",
+                self.backups
+            );
+        }
         s += &format!("  time:       {:.2} s\n", self.seconds);
         let calls: u64 = self.api_calls.values().sum();
         if calls > 0 {
@@ -150,9 +159,13 @@ pub fn export(
     s: &ExportSettings,
     source: &dyn Source,
     dest: &dyn Destination,
+    also: &[Box<dyn Destination>],
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     dest.healthcheck()?;
+    for d in also {
+        d.healthcheck()?;
+    }
     let (scopes, early_failures) = source.scopes()?;
     let bar = progress(scopes.len() as u64);
     let summary = Mutex::new(Summary {
@@ -174,7 +187,8 @@ pub fn export(
                 &s.writer,
                 s.as_of_ms,
                 &s.naming.group_tag,
-            );
+            )
+            .with_backups(s.backup.clone(), also);
             match source.inputs(scope) {
                 Ok(inputs) => collect_scope(inputs.as_ref(), &mut w, &s.naming, s.as_of_ms),
                 Err(e) => w.fail_scope(e),
@@ -258,7 +272,12 @@ fn progress(n: u64) -> ProgressBar {
 pub fn run(s: &ExportSettings) -> Result<ExitCode, Error> {
     let source = open_source(s)?;
     let dest = sink::open(&s.out, &s.conn)?;
-    let summary = export(s, source.as_ref(), dest.as_ref())?;
+    let also = s
+        .also
+        .iter()
+        .map(|u| sink::open(u, &s.conn))
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = export(s, source.as_ref(), dest.as_ref(), &also)?;
     if s.json {
         println!(
             "{}",

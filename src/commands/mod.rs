@@ -4,3 +4,6 @@ pub mod ddl;
 pub mod export;
 pub mod gen_snapshot;
 pub mod iam_policy;
+pub mod prune;
+pub mod restore;
+pub mod table_backup;

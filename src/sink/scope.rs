@@ -7,7 +7,7 @@
 //! failed group, or a failed scope, commits nothing, so files from earlier
 //! runs stay exactly as they were.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch, UInt32Array};
@@ -38,6 +38,7 @@ pub struct ScopeReport {
     pub rows: [u64; 6],
     pub bytes: u64,
     pub files: u64,
+    pub backups: u64,
     pub failures: Vec<Failure>,
 }
 
@@ -51,6 +52,17 @@ struct GroupState {
     rows: [u64; 6],
     failed: Option<Error>,
     subfleets: BTreeSet<String>,
+    /// Configuration and scheduler items, for the YAML backups.
+    backups: Vec<(crate::backup::Kind, BTreeMap<String, Option<String>>)>,
+}
+
+/// Whether and how a scope writes group backups (see [`crate::backup`]).
+#[derive(Debug, Clone, Default)]
+pub struct BackupPlan {
+    /// Only backups: no Parquet is written.
+    pub only: bool,
+    /// Archive label (`manual`): never pruned.
+    pub label: Option<String>,
 }
 
 /// How a routed row finds its group.
@@ -81,6 +93,8 @@ pub struct ScopeWriter<'a> {
     instance_groups: HashMap<String, usize>,
     scope_failed: Option<Error>,
     failures: Vec<Failure>,
+    backup: Option<BackupPlan>,
+    also: &'a [Box<dyn Destination>],
 }
 
 /// Capture slots of a routed [`RowBuilder`].
@@ -109,6 +123,39 @@ impl<'a> ScopeWriter<'a> {
             instance_groups: HashMap::new(),
             scope_failed: None,
             failures: Vec::new(),
+            backup: None,
+            also: &[],
+        }
+    }
+
+    /// Also (or only) write group backups.
+    pub fn with_backups(
+        mut self,
+        plan: Option<BackupPlan>,
+        also: &'a [Box<dyn Destination>],
+    ) -> Self {
+        self.backup = plan;
+        self.also = also;
+        self
+    }
+
+    pub fn backups_only(&self) -> bool {
+        self.backup.as_ref().is_some_and(|b| b.only)
+    }
+
+    pub fn wants_backups(&self) -> bool {
+        self.backup.is_some()
+    }
+
+    /// Keeps a group's configuration or scheduler items for its backup.
+    pub fn add_backup(
+        &mut self,
+        group: usize,
+        kind: crate::backup::Kind,
+        items: BTreeMap<String, Option<String>>,
+    ) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.backups.push((kind, items));
         }
     }
 
@@ -133,6 +180,7 @@ impl<'a> ScopeWriter<'a> {
                     rows: [0; 6],
                     failed: None,
                     subfleets: BTreeSet::new(),
+                    backups: Vec::new(),
                 });
                 Some(self.groups.len() - 1)
             }
@@ -444,20 +492,47 @@ impl<'a> ScopeWriter<'a> {
         if let Some(e) = self.groups[gi].failed.take() {
             return Err(e);
         }
-        for t in TableId::ALL {
-            self.close(t, gi)?;
+        if !self.backups_only() {
+            for t in TableId::ALL {
+                self.close(t, gi)?;
+            }
+            let staged = std::mem::take(&mut self.groups[gi].staged);
+            for obj in staged {
+                report.bytes += obj.commit()?;
+                report.files += 1;
+            }
+            for (total, n) in report.rows.iter_mut().zip(self.groups[gi].rows) {
+                *total += n;
+            }
+            report
+                .partitions
+                .push(self.scope.partition(&self.groups[gi].name));
         }
-        let staged = std::mem::take(&mut self.groups[gi].staged);
-        for obj in staged {
-            report.bytes += obj.commit()?;
-            report.files += 1;
+        if let Some(plan) = &self.backup {
+            let ts = crate::backup::timestamp(self.run_time_ms);
+            let group = self.groups[gi].name.to_string();
+            for (kind, items) in std::mem::take(&mut self.groups[gi].backups) {
+                let what = format!("{} of {}/{group}", kind.name(), self.scope);
+                let data = crate::backup::render(&what, &ts, &items);
+                let dests = std::iter::once(self.dest).chain(self.also.iter().map(|d| d.as_ref()));
+                for dest in dests {
+                    crate::backup::write(
+                        dest,
+                        &self.scope,
+                        &group,
+                        kind,
+                        &ts,
+                        plan.label.as_deref(),
+                        &data,
+                    )
+                    .map_err(|e| Error::Aws {
+                        scope: self.scope.to_string(),
+                        message: format!("writing the backup of {what} to {}: {e}", dest.url()),
+                    })?;
+                }
+                report.backups += 1;
+            }
         }
-        for (total, n) in report.rows.iter_mut().zip(self.groups[gi].rows) {
-            *total += n;
-        }
-        report
-            .partitions
-            .push(self.scope.partition(&self.groups[gi].name));
         Ok(())
     }
 }

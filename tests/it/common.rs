@@ -46,8 +46,17 @@ pub fn summary(o: &Output) -> serde_json::Value {
     })
 }
 
-/// Every file under `root`, relative, sorted (hidden temporary files included).
+/// Every file of the tables under `root` (`metadata/…`), relative, sorted
+/// (hidden temporary files included; the YAML backups are not tables).
 pub fn files(root: &Path) -> Vec<String> {
+    all_files(root)
+        .into_iter()
+        .filter(|f| !f.starts_with("backups/"))
+        .collect()
+}
+
+/// Every file under `root`, relative, sorted.
+pub fn all_files(root: &Path) -> Vec<String> {
     let mut v = Vec::new();
     fn walk(root: &Path, d: &Path, v: &mut Vec<String>) {
         for e in std::fs::read_dir(d).unwrap() {

@@ -42,7 +42,7 @@ def fleetcmdb(*args, endpoint, env=None):
 
 
 def export(out, endpoint, *extra, env=None, as_of=AS_OF):
-    p = fleetcmdb("export", "--demo", *DEMO, "--out", out, "--as-of", as_of, "--json", *extra,
+    p = fleetcmdb("export", "--demo", *DEMO, "--out", out, "--as-of", as_of, "--json", "--no-backup", *extra,
                   endpoint=endpoint, env=env)
     try:
         return p.returncode, json.loads(p.stdout), p.stderr

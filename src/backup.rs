@@ -1,0 +1,373 @@
+//! Group backups: the configuration and scheduler tables of every group as
+//! YAML, kept as a `latest-…` file and a timestamped copy under `archive/`,
+//! and their retention.
+//!
+//! Owns the backup format and layout (CloneSquad's names, so runbooks keep
+//! working), the write order that keeps `latest-` from pointing at anything
+//! the archive lacks, the embedded SHA-256 that `restore` checks, and the
+//! grandfather-father-son pruning of `archive/`.
+//!
+//! A backup is one object, so its checksum travels with it atomically:
+//!
+//! ```text
+//! # fleetcmdb backup: configuration of 111111111111/eu-west-1/web at 2026-11-22T03-00-00Z
+//! # sha256: <hex digest of every byte after this line>
+//! "ec2.schedule.min_instance_count": "2"
+//! "loglevel": "INFO"
+//! ```
+//!
+//! The body is a YAML mapping of key → value, keys sorted, every scalar
+//! double-quoted (JSON escaping is valid YAML), ready for import.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::sink::partition::Scope;
+use crate::sink::Destination;
+
+/// Which table of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Configuration,
+    Scheduler,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Configuration => "configuration",
+            Kind::Scheduler => "scheduler",
+        }
+    }
+}
+
+/// Archive timestamps: sortable and safe in any file name.
+pub const TS_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
+
+pub fn timestamp(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format(TS_FORMAT)
+        .to_string()
+}
+
+/// The folder of a group's backups, relative to the destination root.
+pub fn group_dir(accountid: &str, region: &str, group: &str) -> String {
+    format!("backups/accountid={accountid}/region={region}/groupname={group}")
+}
+
+/// `{AccountId}-{Region}-{kind}-cs-{GroupName}.yaml`, the shared tail of every name.
+fn tail(accountid: &str, region: &str, group: &str, kind: Kind) -> String {
+    format!("{accountid}-{region}-{}-cs-{group}.yaml", kind.name())
+}
+
+pub fn latest_path(accountid: &str, region: &str, group: &str, kind: Kind) -> String {
+    format!(
+        "{}/latest-{}",
+        group_dir(accountid, region, group),
+        tail(accountid, region, group, kind)
+    )
+}
+
+/// `archive/{ts}[-{label}]-{tail}`; a labelled archive is never pruned.
+pub fn archive_path(
+    accountid: &str,
+    region: &str,
+    group: &str,
+    kind: Kind,
+    ts: &str,
+    label: Option<&str>,
+) -> String {
+    let label = label.map(|l| format!("-{l}")).unwrap_or_default();
+    format!(
+        "{}/archive/{ts}{label}-{}",
+        group_dir(accountid, region, group),
+        tail(accountid, region, group, kind)
+    )
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// The backup file of `items` (key → value; `None` is YAML null).
+pub fn render(what: &str, ts: &str, items: &BTreeMap<String, Option<String>>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in items {
+        let v = v.as_deref().map(quote).unwrap_or_else(|| "null".into());
+        let _ = writeln!(body, "{}: {v}", quote(k));
+    }
+    if items.is_empty() {
+        body.extend_from_slice(b"{}\n");
+    }
+    let digest = hex::encode(Sha256::digest(&body));
+    let mut out = format!("# fleetcmdb backup: {what} at {ts}\n# sha256: {digest}\n").into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Checks the embedded digest; returns the body. `origin` names the file in errors.
+pub fn verified_body<'a>(origin: &str, data: &'a [u8]) -> Result<&'a [u8], Error> {
+    let bad = |m: &str| Error::input(origin, "line 2", m);
+    let missing =
+        || bad("missing '# sha256: …' line: not a fleetcmdb backup, or its header was edited");
+    let first = data.iter().position(|b| *b == b'\n').ok_or_else(missing)?;
+    let rest = &data[first + 1..];
+    let second = rest.iter().position(|b| *b == b'\n').ok_or_else(missing)?;
+    let line = std::str::from_utf8(&rest[..second]).map_err(|_| missing())?;
+    let want = line.strip_prefix("# sha256: ").ok_or_else(missing)?;
+    let body = &rest[second + 1..];
+    let got = hex::encode(Sha256::digest(body));
+    if got != want {
+        return Err(bad(&format!(
+            "checksum mismatch: the file says sha256 {want}, its content has {got}"
+        )));
+    }
+    Ok(body)
+}
+
+/// Writes one backup: the archive copy first, then `latest-`. An archive
+/// is never overwritten: an archive of the same name with other content
+/// gets the next free `.{n}` suffix on its timestamp.
+pub fn write(
+    dest: &dyn Destination,
+    scope: &Scope,
+    group: &str,
+    kind: Kind,
+    ts: &str,
+    label: Option<&str>,
+    data: &[u8],
+) -> Result<(), Error> {
+    let (a, r) = (scope.accountid.as_str(), scope.region.as_str());
+    let existing: BTreeSet<String> = dest
+        .list(&format!("{}/archive", group_dir(a, r, group)))?
+        .into_iter()
+        .collect();
+    let mut n = 0;
+    loop {
+        let stamp = if n == 0 {
+            ts.to_string()
+        } else {
+            format!("{ts}.{n}")
+        };
+        let path = archive_path(a, r, group, kind, &stamp, label);
+        if !existing.contains(&path) {
+            put(dest, &path, data)?;
+            break;
+        }
+        if dest.read(&path)? == data {
+            break; // the same backup is already archived
+        }
+        n += 1;
+    }
+    put(dest, &latest_path(a, r, group, kind), data)
+}
+
+fn put(dest: &dyn Destination, path: &str, data: &[u8]) -> Result<(), Error> {
+    let mut o = dest.stage(path)?;
+    o.write_all(data).map_err(|e| Error::io(path, e))?;
+    o.commit().map(|_| ())
+}
+
+/// Retention: how many of the newest hourly, daily, weekly and monthly
+/// archives to keep (each the newest archive of its period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Keep {
+    pub hourly: usize,
+    pub daily: usize,
+    pub weekly: usize,
+    pub monthly: usize,
+}
+
+impl Keep {
+    /// `hourly=24,daily=7,weekly=4,monthly=12` (any subset; missing ones are 0).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let mut k = Keep::default();
+        for part in s.split(',').filter(|p| !p.is_empty()) {
+            let (name, n) = part.split_once('=').ok_or_else(|| {
+                Error::Usage(format!("--keep {s:?}: expected NAME=N, got {part:?}"))
+            })?;
+            let n: usize = n
+                .parse()
+                .map_err(|_| Error::Usage(format!("--keep {s:?}: {n:?} is not a whole number")))?;
+            match name {
+                "hourly" => k.hourly = n,
+                "daily" => k.daily = n,
+                "weekly" => k.weekly = n,
+                "monthly" => k.monthly = n,
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--keep {s:?}: unknown period {name:?} (hourly, daily, weekly, monthly)"
+                    )))
+                }
+            }
+        }
+        Ok(k)
+    }
+}
+
+/// An archive file name, parsed: its time, label and the series it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    pub path: String,
+    pub time: NaiveDateTime,
+    pub labelled: bool,
+    /// Folder and tail: archives of one group and table.
+    pub series: String,
+}
+
+pub fn parse_archive(path: &str) -> Option<Archive> {
+    let (dir, name) = path.rsplit_once('/')?;
+    if !dir.ends_with("/archive") || !name.ends_with(".yaml") {
+        return None;
+    }
+    let ts_end = name.find('Z')? + 1;
+    let stamp = &name[..ts_end];
+    let time = NaiveDateTime::parse_from_str(stamp, TS_FORMAT).ok()?;
+    let mut rest = &name[ts_end..];
+    if let Some(r) = rest.strip_prefix('.') {
+        // a collision suffix: `.{n}`
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &r[digits..];
+    }
+    let rest = rest.strip_prefix('-')?;
+    let (labelled, tail) = match rest.strip_prefix("manual-") {
+        Some(t) => (true, t),
+        None => (false, rest),
+    };
+    Some(Archive {
+        path: path.to_string(),
+        time,
+        labelled,
+        series: format!("{dir}/{tail}"),
+    })
+}
+
+/// The period an archive falls in (hour, day, ISO week or month).
+type Bucket = fn(&NaiveDateTime) -> (i32, u32, u32, u32);
+
+/// Which archives of one series to delete under `keep`. Never a labelled
+/// archive, never the newest one.
+pub fn to_prune(mut archives: Vec<Archive>, keep: Keep) -> Vec<String> {
+    archives.sort_by(|a, b| b.time.cmp(&a.time).then(b.path.cmp(&a.path)));
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+    if let Some(newest) = archives.first() {
+        kept.insert(newest.path.clone());
+    }
+    let periods: [(usize, Bucket); 4] = [
+        (keep.hourly, |t| (t.year(), t.ordinal(), t.hour(), 0)),
+        (keep.daily, |t| (t.year(), t.ordinal(), 0, 0)),
+        (keep.weekly, |t| {
+            let w = t.iso_week();
+            (w.year(), w.week(), 0, 0)
+        }),
+        (keep.monthly, |t| (t.year(), t.month(), 0, 0)),
+    ];
+    for (n, bucket) in periods {
+        let mut seen = BTreeSet::new();
+        for a in &archives {
+            if seen.len() >= n {
+                break;
+            }
+            if seen.insert(bucket(&a.time)) {
+                kept.insert(a.path.clone()); // the newest of its period
+            }
+        }
+    }
+    archives
+        .into_iter()
+        .filter(|a| !a.labelled && !kept.contains(&a.path))
+        .map(|a| a.path)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_clonesquad() {
+        assert_eq!(
+            latest_path("111111111111", "eu-west-1", "web", Kind::Configuration),
+            "backups/accountid=111111111111/region=eu-west-1/groupname=web/latest-111111111111-eu-west-1-configuration-cs-web.yaml"
+        );
+        let ts = timestamp(1_795_316_400_000);
+        assert_eq!(ts, "2026-11-22T03-00-00Z");
+        let p = archive_path("1", "r", "g", Kind::Scheduler, &ts, None);
+        assert!(p.ends_with("/archive/2026-11-22T03-00-00Z-1-r-scheduler-cs-g.yaml"));
+        let a = parse_archive(&p).unwrap();
+        assert!(!a.labelled && a.time.hour() == 3);
+        let m = parse_archive(&archive_path(
+            "1",
+            "r",
+            "g",
+            Kind::Scheduler,
+            &ts,
+            Some("manual"),
+        ))
+        .unwrap();
+        assert!(m.labelled && m.series == a.series);
+        let c = parse_archive(&archive_path(
+            "1",
+            "r",
+            "g",
+            Kind::Scheduler,
+            &format!("{ts}.2"),
+            None,
+        ))
+        .unwrap();
+        assert_eq!(c.series, a.series);
+    }
+
+    #[test]
+    fn the_checksum_covers_the_body() {
+        let mut m = BTreeMap::new();
+        m.insert("b".to_string(), Some("x: \"quoted\"\n".to_string()));
+        m.insert("a".to_string(), None);
+        let data = render("configuration of 1/r/g", "T", &m);
+        let body = verified_body("f", &data).unwrap();
+        assert_eq!(body, b"\"a\": null\n\"b\": \"x: \\\"quoted\\\"\\n\"\n");
+        let mut bad = data.clone();
+        *bad.last_mut().unwrap() = b' ';
+        let e = verified_body("f.yaml", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("f.yaml") && e.contains("checksum mismatch"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keep_is_parsed_strictly() {
+        assert_eq!(
+            Keep::parse("hourly=24,daily=7,weekly=4,monthly=12").unwrap(),
+            Keep {
+                hourly: 24,
+                daily: 7,
+                weekly: 4,
+                monthly: 12
+            }
+        );
+        for bad in ["hourly", "yearly=1", "daily=-1", "daily=x"] {
+            assert!(Keep::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nothing_but_the_newest_is_kept_with_zero_retention() {
+        let paths: Vec<Archive> = (0..5)
+            .map(|h| {
+                parse_archive(&format!(
+                    "g/archive/2026-11-22T0{h}-00-00Z-1-r-configuration-cs-g.yaml"
+                ))
+                .unwrap()
+            })
+            .collect();
+        let gone = to_prune(paths, Keep::default());
+        assert_eq!(gone.len(), 4);
+        assert!(!gone.iter().any(|p| p.contains("T04-")));
+    }
+}

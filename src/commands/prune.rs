@@ -1,0 +1,69 @@
+//! `fleetcmdb prune`: grandfather-father-son retention of backup archives.
+//!
+//! Lists `backups/`, groups archives by group and table, and deletes what
+//! [`crate::backup::to_prune`] selects: never a `latest-` file, never the
+//! newest archive of a series, never a `manual` one.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::backup::{parse_archive, to_prune, Archive, Keep};
+use crate::cli::PruneArgs;
+use crate::error::{Error, ExitCode};
+use crate::settings::{connection, FileConfig};
+use crate::sink;
+
+pub fn run(a: &PruneArgs) -> Result<ExitCode, Error> {
+    let keep = Keep::parse(&a.keep)?;
+    let file = FileConfig::default();
+    let dest = sink::open(&a.out, &connection(&a.live, &a.dest, &file)?)?;
+    let mut series: BTreeMap<String, Vec<Archive>> = BTreeMap::new();
+    let mut kept_other = 0usize;
+    for path in dest.list("backups")? {
+        match parse_archive(&path) {
+            Some(arch) => series.entry(arch.series.clone()).or_default().push(arch),
+            None => kept_other += 1,
+        }
+    }
+    let total: usize = series.values().map(Vec::len).sum();
+    let mut gone = Vec::new();
+    for (_, archives) in series {
+        gone.extend(to_prune(archives, keep));
+    }
+    gone.sort();
+    if !a.dry_run {
+        for p in &gone {
+            dest.delete(p)?;
+        }
+    }
+    if a.json {
+        let doc = json!({
+            "destination": dest.url(),
+            "dry_run": a.dry_run,
+            "archives": total,
+            "deleted": gone,
+            "kept": total - gone.len(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        for p in &gone {
+            println!(
+                "{}{p}",
+                if a.dry_run {
+                    "would delete "
+                } else {
+                    "deleted "
+                }
+            );
+        }
+        eprintln!(
+            "fleetcmdb prune: {} of {total} archives {} under {}; {} kept, plus {kept_other} latest- and other files",
+            gone.len(),
+            if a.dry_run { "would go" } else { "deleted" },
+            dest.url(),
+            total - gone.len()
+        );
+    }
+    Ok(ExitCode::Success)
+}
