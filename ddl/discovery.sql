@@ -44,6 +44,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_discovery` (
   `accountjoinedmethod` string COMMENT 'How the account joined the organization.',
   `accountjoinedtimestamp` timestamp COMMENT 'When the account joined the organization.',
   `subfleets` array<string> COMMENT 'Subfleet names seen on the instances of the group.',
+  `configurationtablepitr` boolean COMMENT 'Whether point-in-time recovery is on for the configuration table (null: unknown).',
+  `schedulertablepitr` boolean COMMENT 'Whether point-in-time recovery is on for the scheduler table (null: unknown).',
   `parameters` map<string,string> COMMENT 'Every stack parameter and output, by name.',
   `usermetadata` map<string,string> COMMENT 'Keys of the user-supplied JSON metadata, when it is an object.',
   `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
@@ -55,7 +57,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/discovery/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='1'
+  'fleetcmdb.schema_version'='2'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_discovery`;

@@ -12,6 +12,7 @@ use crate::error::{Error, ExitCode};
 /// caller in its own account).
 pub const MEMBER_ACTIONS: &[&str] = &[
     "cloudformation:DescribeStacks",
+    "dynamodb:DescribeContinuousBackups",
     "dynamodb:ListTables",
     "dynamodb:Scan",
     "ec2:DescribeInstances",

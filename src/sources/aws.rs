@@ -454,12 +454,16 @@ impl AwsSource {
             }
         }
         let mut scans = HashMap::new();
+        let mut pitr = HashMap::new();
         for g in &groups {
             for template in [&naming.configuration_table, &naming.scheduler_table] {
                 let name = Naming::expand(template, g);
                 if tables.contains(&name) {
                     if let Some(v) = f.scan(&name).await? {
-                        scans.insert(name, v);
+                        scans.insert(name.clone(), v);
+                    }
+                    if let Some(v) = f.continuous_backups(&name).await {
+                        pitr.insert(name, v);
                     }
                 }
             }
@@ -473,6 +477,7 @@ impl AwsSource {
             stacks,
             tables,
             scans,
+            pitr,
             instance_pages,
             volume_pages: volumes,
             windows,
@@ -674,6 +679,21 @@ impl Fetcher<'_> {
     }
 
     /// A full scan, or None when the table does not exist.
+    /// DescribeContinuousBackups in CLI JSON; None (unknown) if refused.
+    async fn continuous_backups(&self, table: &str) -> Option<Value> {
+        let req = self
+            .c
+            .dynamodb
+            .describe_continuous_backups()
+            .table_name(table);
+        let out = in_region!(self, aws_sdk_dynamodb, req).send().await.ok()?;
+        let on = crate::dynamo::pitr_enabled(out.continuous_backups_description());
+        let status = if on { "ENABLED" } else { "DISABLED" };
+        Some(json!({"ContinuousBackupsDescription": {
+            "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": status}
+        }}))
+    }
+
     async fn scan(&self, table: &str) -> Result<Option<Value>, Error> {
         let mut items = Vec::new();
         let mut start = None;
@@ -712,6 +732,7 @@ pub struct MemInputs {
     stacks: Value,
     tables: Vec<String>,
     scans: HashMap<String, Value>,
+    pitr: HashMap<String, Value>,
     instance_pages: Vec<Value>,
     volume_pages: Vec<Value>,
     windows: Vec<Value>,
@@ -772,6 +793,14 @@ impl ScopeInputs for MemInputs {
             .window_tags
             .get(window_id)
             .map(|v| self.doc(&format!("ssm:ListTagsForResource {window_id}"), v.clone())))
+    }
+    fn continuous_backups(&self, table: &str) -> Result<Option<Doc>, Error> {
+        Ok(self.pitr.get(table).map(|v| {
+            self.doc(
+                &format!("dynamodb:DescribeContinuousBackups {table}"),
+                v.clone(),
+            )
+        }))
     }
 }
 

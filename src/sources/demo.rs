@@ -635,6 +635,30 @@ impl ScopeInputs for DemoScope<'_> {
         )])
     }
 
+    /// PITR: on for every configuration table but each scope's second
+    /// group; on for the scheduler table of the first group only.
+    fn continuous_backups(&self, table: &str) -> Result<Option<Doc>, Error> {
+        let n = &self.demo.naming;
+        for (gi, g) in self.groups.iter().enumerate() {
+            let on = if table == Naming::expand(&n.configuration_table, g) {
+                gi != 1
+            } else if table == Naming::expand(&n.scheduler_table, g) {
+                gi == 0
+            } else {
+                continue;
+            };
+            let status = if on { "ENABLED" } else { "DISABLED" };
+            return Ok(Some(Doc::value(
+                self.origin(&format!("dynamodb-describe-continuous-backups-{table}")),
+                json!({"ContinuousBackupsDescription": {
+                    "ContinuousBackupsStatus": "ENABLED",
+                    "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": status}
+                }}),
+            )));
+        }
+        Ok(None)
+    }
+
     fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
         Ok(self
             .window_list()

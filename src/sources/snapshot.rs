@@ -31,6 +31,7 @@ pub const VOLUMES: &str = "ec2-describe-volumes";
 pub const WINDOWS: &str = "ssm-describe-maintenance-windows";
 pub const WINDOW_TAGS: &str = "ssm-list-tags-for-resource-";
 pub const SCAN: &str = "dynamodb-scan-";
+pub const PITR: &str = "dynamodb-describe-continuous-backups-";
 pub const STACKS: &str = "cloudformation-describe-stacks";
 
 pub struct Snapshot {
@@ -202,6 +203,15 @@ impl ScopeInputs for SnapshotScope {
         self.pages(WINDOWS).map(|p| self.read(&p)).collect()
     }
 
+    fn continuous_backups(&self, table: &str) -> Result<Option<Doc>, Error> {
+        let name = format!("{PITR}{table}.json");
+        if self.files.contains(&name) {
+            self.read(&self.dir.join(name)).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
         let name = format!("{WINDOW_TAGS}{window_id}.json");
         if self.files.contains(&name) {
@@ -237,6 +247,9 @@ pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
     for t in inputs.dynamodb_tables()? {
         if let Some(d) = inputs.scan(&t)? {
             write_json(&dir.join(format!("{SCAN}{t}.json")), d)?;
+        }
+        if let Some(d) = inputs.continuous_backups(&t)? {
+            write_json(&dir.join(format!("{PITR}{t}.json")), d)?;
         }
     }
     for (prefix, is_instances) in [(INSTANCES, true), (VOLUMES, false)] {

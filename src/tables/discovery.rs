@@ -114,6 +114,16 @@ pub static DISCOVERY: TableDef = TableDef {
             "Subfleet names seen on the instances of the group.",
         ),
         c(
+            "configurationtablepitr",
+            Boolean,
+            "Whether point-in-time recovery is on for the configuration table (null: unknown).",
+        ),
+        c(
+            "schedulertablepitr",
+            Boolean,
+            "Whether point-in-time recovery is on for the scheduler table (null: unknown).",
+        ),
+        c(
             "parameters",
             Map,
             "Every stack parameter and output, by name.",

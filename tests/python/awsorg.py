@@ -135,6 +135,10 @@ def populate_account(url, account, creds, expected):
                 if k == "cron-0":
                     item["ExpirationTime"] = {"N": "1800000000"}
                 ddb.put_item(TableName=f"CloneSquad-{g}-Scheduler", Item=item)
+            pitr = g != "batch"  # point-in-time recovery on every configuration table but batch's
+            if pitr:
+                ddb.update_continuous_backups(TableName=f"CloneSquad-{g}-Configuration",
+                                              PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
             cfn.create_stack(StackName=f"CloneSquad-{g}", TemplateBody=json.dumps(STACK_TEMPLATE),
                              Parameters=[{"ParameterKey": "GroupName", "ParameterValue": g},
                                          {"ParameterKey": "UserSuppliedJSONMetadata",
@@ -147,6 +151,7 @@ def populate_account(url, account, creds, expected):
                                               Cutoff=0, AllowUnassociatedTargets=True, Tags=gtag)
             expected[(account, region, g)] = {
                 "instances": n, "stopped": stopped, "subfleet": sub, "configuration": conf, "scheduler": sched,
+                "pitr": pitr,
             }
 
 
@@ -221,6 +226,9 @@ def dump_snapshot(url, user_creds, accounts, root: Path):
             for t in [t for p in ddb.get_paginator("list_tables").paginate() for t in p["TableNames"]]:
                 items = [i for p in ddb.get_paginator("scan").paginate(TableName=t) for i in p["Items"]]
                 _write(d / f"dynamodb-scan-{t}.json", {"Items": items, "Count": len(items)})
+                cb = ddb.describe_continuous_backups(TableName=t)
+                cb.pop("ResponseMetadata", None)
+                _write(d / f"dynamodb-describe-continuous-backups-{t}.json", cb)
             cfn = client(url, "cloudformation", region, creds)
             _write(d / "cloudformation-describe-stacks.json", cfn.describe_stacks())
             ssm = client(url, "ssm", region, creds)

@@ -44,7 +44,8 @@ def export_org(org, out, *extra, endpoint=None, exclude_locked=True):
 
 
 def files(root: Path):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """The table files (the YAML backups beside them are checked in test_backups)."""
+    return sorted(str(p.relative_to(root)) for p in (root / "metadata").rglob("*") if p.is_file())
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,9 @@ def test_every_table_matches_what_was_created(org, good):
     for a, g, name, email, ver, url, owner in disc:
         assert name == ("master" if names[a] == "management" else names[a])
         assert "@" in email and ver == "v0.42.0" and url == f"https://{g}.example.com/" and owner == f"team-{g}"
+    pitr = {(a, r, g): (cp, sp) for a, r, g, cp, sp in c.execute(
+        "SELECT accountid, region, groupname, configurationtablepitr, schedulertablepitr FROM discovery").fetchall()}
+    assert pitr == {k: (v["pitr"], False) for k, v in exported.items()}
     windows = {(a, g, f): sorted(ws) for a, g, f, ws in c.execute(
         "SELECT accountid, groupname, fleet, list_transform(maintenancewindows, lambda w: w.name) FROM maintenance_windows").fetchall()}
     a = accounts["prod"]
