@@ -201,6 +201,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         page_size,
         concurrency,
         naming,
+        backups_only: false,
     })
 }
 
@@ -321,6 +322,9 @@ pub fn backup(a: &crate::cli::BackupArgs) -> Result<ExportSettings, Error> {
         label: a.label.clone(),
     });
     s.prune_stale = false;
+    if let SourceSettings::Aws(a) = &mut s.source {
+        a.backups_only = true;
+    }
     Ok(s)
 }
 

@@ -49,6 +49,9 @@ pub struct AwsSourceSettings {
     pub page_size: Option<i32>,
     pub concurrency: usize,
     pub naming: Naming,
+    /// Only the group backups are wanted: skip instances, volumes, windows
+    /// and the account (groups still come from tables and stacks).
+    pub backups_only: bool,
 }
 
 type ClientCell = Arc<OnceCell<Result<Arc<AccountClients>, String>>>;
@@ -407,9 +410,14 @@ impl AwsSource {
         };
         let naming = &self.s.naming;
         let tables = f.tables().await?;
-        let instance_pages = f.instances(&naming.group_tag).await?;
+        let only = self.s.backups_only;
+        let instance_pages = if only {
+            Vec::new()
+        } else {
+            f.instances(&naming.group_tag).await?
+        };
         let stacks = f.stacks(naming).await?;
-        let windows = f.windows().await?;
+        let windows = if only { Vec::new() } else { f.windows().await? };
         let mut window_tags = HashMap::new();
         for w in windows.iter().flat_map(|p| {
             p["WindowIdentities"]
@@ -462,14 +470,23 @@ impl AwsSource {
                     if let Some(v) = f.scan(&name).await? {
                         scans.insert(name.clone(), v);
                     }
+                    if only {
+                        continue;
+                    }
                     if let Some(v) = f.continuous_backups(&name).await {
                         pitr.insert(name, v);
                     }
                 }
             }
         }
-        let volumes = f.volumes(&instance_ids).await?;
-        let account_doc = self.account_doc(account).await;
+        let (volumes, account_doc) = if only {
+            (Vec::new(), None)
+        } else {
+            (
+                f.volumes(&instance_ids).await?,
+                self.account_doc(account).await,
+            )
+        };
         Ok(MemInputs {
             scope: scope.clone(),
             origin: format!("aws:{scope}"),

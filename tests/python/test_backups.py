@@ -79,6 +79,9 @@ def backed_up(moto, tmp_path_factory):
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
     assert summary["backups"] == 2 and summary["files"] == 0, summary
+    calls = summary["api_calls"]
+    assert calls.get("dynamodb:Scan") == 2 and not any(k.startswith(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ssm:")) for k in calls), \
+        f"a backup reads only what it backs up: {calls}"
     return also
 
 
