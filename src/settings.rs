@@ -275,11 +275,11 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         })?,
         None => chrono::Utc::now().timestamp_millis(),
     };
-    let jobs = match (a.jobs, &source) {
-        (Some(0), _) => return Err(Error::Usage("--jobs must be at least 1".into())),
-        (Some(n), _) => n,
-        (None, SourceSettings::Aws(s)) => s.concurrency,
-        (None, _) => std::thread::available_parallelism()
+    // Conversion threads; a live source's --concurrency is open requests.
+    let jobs = match a.jobs {
+        Some(0) => return Err(Error::Usage("--jobs must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
     };

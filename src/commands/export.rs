@@ -179,39 +179,66 @@ pub fn export(
         .num_threads(s.jobs)
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    pool.install(|| {
-        scopes.par_iter().for_each(|scope| {
-            let mut w = ScopeWriter::new(
-                scope.clone(),
-                dest,
-                &s.writer,
-                s.as_of_ms,
-                &s.naming.group_tag,
-            )
-            .with_backups(s.backup.clone(), also);
-            match source.inputs(scope) {
-                Ok(inputs) => collect_scope(inputs.as_ref(), &mut w, &s.naming, s.as_of_ms),
-                Err(e) => w.fail_scope(e),
-            }
-            let report = w.finish();
-            let pruned = if s.prune_stale && report.failures.is_empty() {
-                prune_stale(dest, scope, &report.partitions)
-            } else {
-                Ok(Vec::new())
-            };
-            bar.inc(1);
-            let mut sum = summary.lock().expect("no panics while holding the lock");
-            match pruned {
-                Ok(p) => sum.pruned.extend(p),
-                Err(e) => sum.failures.push(Failure {
-                    scope: scope.to_string(),
-                    group: None,
-                    error: e,
-                }),
-            }
-            sum.add(report);
-        })
-    });
+    let one = |scope: &Scope, inputs: Result<&dyn crate::collect::ScopeInputs, Error>| {
+        let mut w = ScopeWriter::new(
+            scope.clone(),
+            dest,
+            &s.writer,
+            s.as_of_ms,
+            &s.naming.group_tag,
+        )
+        .with_backups(s.backup.clone(), also);
+        match inputs {
+            Ok(inputs) => collect_scope(inputs, &mut w, &s.naming, s.as_of_ms),
+            Err(e) => w.fail_scope(e),
+        }
+        let report = w.finish();
+        let pruned = if s.prune_stale && report.failures.is_empty() {
+            prune_stale(dest, scope, &report.partitions)
+        } else {
+            Ok(Vec::new())
+        };
+        bar.inc(1);
+        let mut sum = summary.lock().expect("no panics while holding the lock");
+        match pruned {
+            Ok(p) => sum.pruned.extend(p),
+            Err(e) => sum.failures.push(Failure {
+                scope: scope.to_string(),
+                group: None,
+                error: e,
+            }),
+        }
+        sum.add(report);
+    };
+    match source.fetch_concurrency() {
+        // A network source: fetch asynchronously, convert on `jobs` threads.
+        // The channel holds at most `2 x jobs` fetched scopes, so memory is
+        // bounded by the requests in flight, not by threads.
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(2 * s.jobs);
+            let rx = Mutex::new(rx);
+            std::thread::scope(|ts| {
+                ts.spawn(|| source.stream(&scopes, tx));
+                pool.install(|| {
+                    rayon::iter::repeat(())
+                        .map(|_| rx.lock().expect("not poisoned").blocking_recv())
+                        .while_some()
+                        .for_each(|(i, inputs)| match inputs {
+                            Ok(inputs) => one(&scopes[i], Ok(inputs.as_ref())),
+                            Err(e) => one(&scopes[i], Err(e)),
+                        })
+                });
+            });
+        }
+        None => pool.install(|| {
+            scopes
+                .par_iter()
+                .for_each(|scope| match source.inputs(scope) {
+                    Ok(inputs) => one(scope, Ok(inputs.as_ref())),
+                    Err(e) => one(scope, Err(e)),
+                })
+        }),
+    }
     bar.finish_and_clear();
     let mut summary = summary.into_inner().expect("not poisoned");
     summary.partitions.sort();

@@ -845,6 +845,30 @@ impl Source for AwsSource {
         Ok(Box::new(r?))
     }
 
+    fn fetch_concurrency(&self) -> Option<usize> {
+        Some(self.s.concurrency)
+    }
+
+    fn stream(&self, scopes: &[Scope], tx: super::Fetched) {
+        use futures_util::StreamExt;
+        self.rt.block_on(
+            futures_util::stream::iter(scopes.iter().enumerate())
+                .map(|(i, scope)| async move {
+                    let r = self.fetch(scope).await;
+                    self.scope_done(scope.accountid.as_str());
+                    (i, r)
+                })
+                .buffer_unordered(self.s.concurrency.max(1))
+                .for_each(|(i, r)| {
+                    let tx = tx.clone();
+                    async move {
+                        let r = r.map(|m| Box::new(m) as Box<dyn ScopeInputs + Send>);
+                        let _ = tx.send((i, r)).await;
+                    }
+                }),
+        );
+    }
+
     fn notes(&self) -> Vec<String> {
         AwsSource::notes(self)
     }

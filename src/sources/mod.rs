@@ -14,6 +14,9 @@ use crate::error::Error;
 use crate::sink::partition::{PartitionValue, Scope};
 use crate::sink::scope::Failure;
 
+/// Where [`Source::stream`] sends each fetched scope.
+pub type Fetched = tokio::sync::mpsc::Sender<(usize, Result<Box<dyn ScopeInputs + Send>, Error>)>;
+
 pub trait Source: Sync {
     /// For the summary, e.g. `demo(seed=42)` or `snapshot ./dir`.
     fn describe(&self) -> String;
@@ -21,6 +24,17 @@ pub trait Source: Sync {
     fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error>;
     /// The documents of one scope.
     fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error>;
+    /// For network sources: how many scopes to fetch at once. Such a source
+    /// fetches asynchronously ([`Source::stream`]) while a pool sized to the
+    /// CPUs converts, so concurrency costs open requests, not threads.
+    fn fetch_concurrency(&self) -> Option<usize> {
+        None
+    }
+    /// Fetches every scope (`scopes[i]`) with bounded concurrency and sends
+    /// `(i, inputs)` as each is ready; the bounded channel holds fetching
+    /// back while conversion is behind. Only called when
+    /// [`Source::fetch_concurrency`] is `Some`.
+    fn stream(&self, _scopes: &[Scope], _tx: Fetched) {}
     /// Notes for the summary: skipped regions, denied optional look-ups.
     fn notes(&self) -> Vec<String> {
         Vec::new()
