@@ -176,6 +176,56 @@ pub fn distinct_leaf_paths(cols: &[Column]) -> Vec<String> {
     out
 }
 
+/// Parquet leaf paths inside a list or map. Engines do not prune row groups
+/// with the statistics of repeated leaves, so the writer skips them: they
+/// would only fatten every file's footer.
+pub fn repeated_leaf_paths(cols: &[Column]) -> Vec<String> {
+    fn walk(prefix: &str, ty: &ColumnType, repeated: bool, out: &mut Vec<String>) {
+        match ty {
+            ColumnType::Struct(cols) => {
+                for c in cols.iter() {
+                    walk(&format!("{prefix}.{}", c.name), &c.ty, repeated, out)
+                }
+            }
+            ColumnType::Array(item) => walk(&format!("{prefix}.list.{LIST_ITEM}"), item, true, out),
+            ColumnType::Map => {
+                out.push(format!("{prefix}.key_value.key"));
+                out.push(format!("{prefix}.key_value.value"));
+            }
+            _ if repeated => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for c in cols {
+        walk(c.name, &c.ty, false, &mut out);
+    }
+    out
+}
+
+/// Parquet leaf paths of timestamps: nearly unique per row (launch and
+/// attach times), so a dictionary only costs bytes; zstd does better on them
+/// plain.
+pub fn timestamp_leaf_paths(cols: &[Column]) -> Vec<String> {
+    fn walk(prefix: &str, ty: &ColumnType, out: &mut Vec<String>) {
+        match ty {
+            ColumnType::Struct(cols) => {
+                for c in cols.iter() {
+                    walk(&format!("{prefix}.{}", c.name), &c.ty, out)
+                }
+            }
+            ColumnType::Array(item) => walk(&format!("{prefix}.list.{LIST_ITEM}"), item, out),
+            ColumnType::Timestamp => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for c in cols {
+        walk(c.name, &c.ty, &mut out);
+    }
+    out
+}
+
 pub fn struct_fields(cols: &[Column]) -> Fields {
     cols.iter().map(Column::arrow_field).collect()
 }

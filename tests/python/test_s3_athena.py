@@ -24,7 +24,7 @@ DEMO = ["--demo-accounts", "2", "--demo-groups", "2"]
 
 @pytest.fixture(scope="module")
 def moto():
-    # Parts of 64 KiB let a small export exercise multipart uploads (AWS's minimum is 5 MiB).
+    # Parts of 16 KiB let a small export exercise multipart uploads (AWS's minimum is 5 MiB).
     server = awsorg.MotoServer(env={"S3_UPLOAD_PART_MIN_SIZE": "1024"})
     try:
         s3 = awsorg.client(server.url, "s3")
@@ -84,12 +84,12 @@ def test_large_objects_use_multipart_and_server_side_encryption(moto, tmp_path):
     try:
         code, summary, _ = export("s3://org-cmdb/big", proxy.url, "--demo-instances", "300",
                                   "--sse", "aws:kms", "--kms-key-id", "alias/cmdb",
-                                  env={"FLEETCMDB_S3_PART_SIZE": "65536"})
+                                  env={"FLEETCMDB_S3_PART_SIZE": "16384"})
     finally:
         proxy.stop()
     assert code == 0, summary
     parts = [p for m, p, _ in proxy.requests if m == "PUT" and "partNumber=" in p]
-    assert parts, "an instances file over 64 KiB went as a multipart upload"
+    assert parts, "an instances file over 16 KiB went as a multipart upload"
     code, _, _ = export(str(tmp_path), moto.url, "--demo-instances", "300")
     assert objects(moto, "big/") == local_files(tmp_path)
     s3 = awsorg.client(moto.url, "s3")
