@@ -141,7 +141,7 @@ pub struct BackupArgs {
     pub label: Option<String>,
 }
 
-/// How to reach DynamoDB and S3 for the backup commands.
+/// How to reach AWS (DynamoDB, S3, Athena) outside a collection.
 #[derive(Debug, Args)]
 pub struct ConnArgs {
     /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
@@ -152,7 +152,7 @@ pub struct ConnArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
-    /// Region of the table (and, with --latest, of the backup). Example: --region eu-west-1
+    /// Region of the DynamoDB table or of Athena, else the default chain's (with restore --latest, also the backup's). Example: --region eu-west-1
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 }
@@ -450,17 +450,8 @@ pub struct DdlArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub timeout: u64,
 
-    /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-
-    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL). Example: --endpoint-url http://127.0.0.1:5000
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-
-    /// Region of Athena (else the default chain's). Example: --region eu-west-1
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

@@ -207,7 +207,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
 
 /// The connection of a destination: the AWS settings (used only by s3://)
 /// and the S3 options.
-pub fn connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connection, Error> {
+pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connection, Error> {
     let sse = match d.sse.clone().or(f.sse.clone()).as_deref() {
         None => None,
         Some(s) if s.eq_ignore_ascii_case("AES256") => Some(Sse::S3),
@@ -237,6 +237,21 @@ pub fn connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connectio
             part_size: part_size_from_env()?,
         },
     })
+}
+
+/// The connection of the commands that are not collections (restore,
+/// table dumps, `ddl --apply`).
+pub fn connection(c: &crate::cli::ConnArgs) -> Connection {
+    Connection {
+        aws: AwsSettings {
+            profile: c.profile.clone(),
+            endpoint_url: c.endpoint_url.clone(),
+            region: c.region.clone(),
+            max_attempts: 5,
+            ..Default::default()
+        },
+        s3: Default::default(),
+    }
 }
 
 /// `FLEETCMDB_S3_PART_SIZE`: a testing hook (bytes) to exercise multipart
@@ -299,7 +314,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         },
         naming,
         prune_stale: a.prune_stale,
-        conn: connection(&a.live, &a.dest, &file)?,
+        conn: dest_connection(&a.live, &a.dest, &file)?,
         backup: (!a.no_backup).then(Default::default),
         also: if a.no_backup && !a.also.is_empty() {
             return Err(Error::Usage(
@@ -404,15 +419,6 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
                 })
             }
         },
-        conn: Connection {
-            aws: AwsSettings {
-                profile: a.profile.clone(),
-                endpoint_url: a.endpoint_url.clone(),
-                region: a.region.clone(),
-                max_attempts: 5,
-                ..Default::default()
-            },
-            s3: S3Options::default(),
-        },
+        conn: connection(&a.conn),
     })
 }

@@ -10,27 +10,14 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
-use crate::aws::AwsSettings;
 use crate::backup::{self, parse_archive, Kind};
-use crate::cli::{ConnArgs, RestoreArgs};
+use crate::cli::RestoreArgs;
 use crate::dynamo::Dynamo;
 use crate::error::{Error, ExitCode};
+use crate::settings::connection;
 use crate::sink::{self, Connection, Destination};
 
 pub type Items = BTreeMap<String, Option<String>>;
-
-pub fn connection(c: &ConnArgs) -> Connection {
-    Connection {
-        aws: AwsSettings {
-            profile: c.profile.clone(),
-            endpoint_url: c.endpoint_url.clone(),
-            region: c.region.clone(),
-            max_attempts: 5,
-            ..Default::default()
-        },
-        s3: Default::default(),
-    }
-}
 
 /// A file path or `s3://` URL → (its folder as a destination, its name).
 pub fn open_file(url: &str, conn: &Connection) -> Result<(Box<dyn Destination>, String), Error> {

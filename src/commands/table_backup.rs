@@ -21,11 +21,12 @@ use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::restore::{connection, open_file};
+use super::restore::open_file;
 use crate::backup::timestamp;
 use crate::cli::{TableBackupArgs, TableRestoreArgs};
 use crate::dynamo::{self, Dynamo};
 use crate::error::{Error, ExitCode};
+use crate::settings::connection;
 use crate::sink::{self, Destination};
 
 pub const FORMAT: &str = "fleetcmdb-dynamodb-dump/1";

@@ -127,27 +127,25 @@ impl Inner {
         }
     }
 
-    fn sse_put(
-        &self,
-        b: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
-    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+    /// The encryption headers asked of every object: (algorithm, KMS key).
+    fn sse(&self) -> (Option<ServerSideEncryption>, Option<String>) {
         match &self.opts.sse {
-            None => b,
-            Some(Sse::S3) => b.server_side_encryption(ServerSideEncryption::Aes256),
-            Some(Sse::Kms(k)) => b
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .set_ssekms_key_id(k.clone()),
+            None => (None, None),
+            Some(Sse::S3) => (Some(ServerSideEncryption::Aes256), None),
+            Some(Sse::Kms(k)) => (Some(ServerSideEncryption::AwsKms), k.clone()),
         }
     }
 
     fn put(&self, key: &str, body: Vec<u8>) -> Result<(), Error> {
-        let req = self.sse_put(
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .body(ByteStream::from(body)),
-        );
+        let (sse, kms) = self.sse();
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_server_side_encryption(sse)
+            .set_ssekms_key_id(kms)
+            .body(ByteStream::from(body));
         self.block(req.send())
             .map(|_| ())
             .map_err(|e| self.err("s3:PutObject", key, &e))
@@ -243,18 +241,14 @@ impl S3Staged {
     fn send_part(&mut self) -> Result<(), Error> {
         let inner = self.inner.clone();
         if self.upload.is_none() {
-            let mut req = inner
+            let (sse, kms) = inner.sse();
+            let req = inner
                 .client
                 .create_multipart_upload()
                 .bucket(&inner.bucket)
-                .key(&self.key);
-            req = match &inner.opts.sse {
-                None => req,
-                Some(Sse::S3) => req.server_side_encryption(ServerSideEncryption::Aes256),
-                Some(Sse::Kms(k)) => req
-                    .server_side_encryption(ServerSideEncryption::AwsKms)
-                    .set_ssekms_key_id(k.clone()),
-            };
+                .key(&self.key)
+                .set_server_side_encryption(sse)
+                .set_ssekms_key_id(kms);
             let out = inner
                 .block(req.send())
                 .map_err(|e| inner.err("s3:PutObject (CreateMultipartUpload)", &self.key, &e))?;
