@@ -29,7 +29,8 @@ pub struct WriterOptions {
     pub codec: Codec,
     /// Row groups hold at most this many rows.
     pub row_group_rows: usize,
-    /// A row group is closed once its encoded size reaches this.
+    /// A row group is closed once its encoded size, or the memory its
+    /// writer holds, reaches this.
     pub row_group_bytes: usize,
 }
 
@@ -38,7 +39,7 @@ impl Default for WriterOptions {
         WriterOptions {
             codec: Codec::Zstd,
             row_group_rows: 128 * 1024,
-            row_group_bytes: 8 << 20,
+            row_group_bytes: 2 << 20,
         }
     }
 }
@@ -81,6 +82,7 @@ pub struct PartitionFile {
     rel_path: String,
     writer: ArrowWriter<Box<dyn StagedObject>>,
     pub rows: u64,
+    memory_budget: usize,
 }
 
 impl PartitionFile {
@@ -106,12 +108,19 @@ impl PartitionFile {
             rel_path,
             writer,
             rows: 0,
+            memory_budget: opts.row_group_bytes,
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
         self.writer.write(batch).map_err(|e| self.err(e))?;
         self.rows += batch.num_rows() as u64;
+        // The writer's own row-group size limit counts encoded bytes, not
+        // its encoders and dictionaries; bound what it really holds, so a
+        // partition of any size is written in bounded memory.
+        if self.writer.memory_size() > self.memory_budget {
+            self.writer.flush().map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -181,5 +190,35 @@ mod tests {
             let back = arrow_select::concat::concat_batches(&back[0].schema(), &back).unwrap();
             assert_eq!(back, batch, "{codec:?}");
         }
+    }
+
+    #[test]
+    fn a_large_partition_is_written_as_several_row_groups_within_budget() {
+        let mut rb = RowBuilder::new(&tables::INSTANCES, 1_700_000_000_000, &[]);
+        for i in 0..400 {
+            rb.append_value(&instance(i)).unwrap();
+        }
+        let batch = rb.finish();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = LocalDestination::new(dir.path()).unwrap();
+        let opts = WriterOptions {
+            row_group_bytes: 256 * 1024,
+            ..Default::default()
+        };
+        let mut f =
+            PartitionFile::create(&dest, "t/y.parquet".into(), &tables::INSTANCES, &opts).unwrap();
+        for i in 0..40 {
+            f.write(&batch.slice(i * 10, 10)).unwrap();
+        }
+        let (_, staged) = f.finish().unwrap();
+        staged.commit().unwrap();
+        let file = std::fs::File::open(dir.path().join("t/y.parquet")).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        assert!(
+            reader.metadata().num_row_groups() > 1,
+            "400 instances do not fit a 256 KiB budget in one row group"
+        );
+        let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 400);
     }
 }
