@@ -153,75 +153,64 @@ impl ColumnType {
     }
 }
 
-/// Parquet leaf paths of the distinct columns (`a.list.element.b`), for the writer.
-pub fn distinct_leaf_paths(cols: &[Column]) -> Vec<String> {
-    fn walk(prefix: &str, ty: &ColumnType, distinct: bool, out: &mut Vec<String>) {
-        match ty {
-            ColumnType::Struct(cols) => {
-                for c in cols.iter() {
-                    walk(&format!("{prefix}.{}", c.name), &c.ty, c.distinct, out)
-                }
-            }
-            ColumnType::Array(item) => {
-                walk(&format!("{prefix}.list.{LIST_ITEM}"), item, distinct, out)
-            }
-            _ if distinct => out.push(prefix.to_string()),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for c in cols {
-        walk(c.name, &c.ty, c.distinct, &mut out);
-    }
-    out
+/// One Parquet leaf column of a table (`a.list.element.b`), with what the
+/// writer needs to know to encode it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    pub path: String,
+    /// Declared nearly all distinct (ids, addresses): no dictionary.
+    pub distinct: bool,
+    /// Inside a list or map: engines do not prune row groups with its
+    /// statistics, so the writer skips them.
+    pub repeated: bool,
+    /// A timestamp: nearly unique per row (launch and attach times), so a
+    /// dictionary only costs bytes; zstd does better on them plain.
+    pub timestamp: bool,
 }
 
-/// Parquet leaf paths inside a list or map. Engines do not prune row groups
-/// with the statistics of repeated leaves, so the writer skips them: they
-/// would only fatten every file's footer.
-pub fn repeated_leaf_paths(cols: &[Column]) -> Vec<String> {
-    fn walk(prefix: &str, ty: &ColumnType, repeated: bool, out: &mut Vec<String>) {
+/// Every Parquet leaf of `cols`, in schema order.
+pub fn leaves(cols: &[Column]) -> Vec<Leaf> {
+    fn walk(prefix: String, ty: &ColumnType, distinct: bool, repeated: bool, out: &mut Vec<Leaf>) {
+        let leaf = |path: String, timestamp: bool| Leaf {
+            path,
+            distinct,
+            repeated,
+            timestamp,
+        };
         match ty {
             ColumnType::Struct(cols) => {
                 for c in cols.iter() {
-                    walk(&format!("{prefix}.{}", c.name), &c.ty, repeated, out)
+                    walk(
+                        format!("{prefix}.{}", c.name),
+                        &c.ty,
+                        c.distinct,
+                        repeated,
+                        out,
+                    )
                 }
             }
-            ColumnType::Array(item) => walk(&format!("{prefix}.list.{LIST_ITEM}"), item, true, out),
+            ColumnType::Array(item) => walk(
+                format!("{prefix}.list.{LIST_ITEM}"),
+                item,
+                distinct,
+                true,
+                out,
+            ),
             ColumnType::Map => {
-                out.push(format!("{prefix}.key_value.key"));
-                out.push(format!("{prefix}.key_value.value"));
-            }
-            _ if repeated => out.push(prefix.to_string()),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for c in cols {
-        walk(c.name, &c.ty, false, &mut out);
-    }
-    out
-}
-
-/// Parquet leaf paths of timestamps: nearly unique per row (launch and
-/// attach times), so a dictionary only costs bytes; zstd does better on them
-/// plain.
-pub fn timestamp_leaf_paths(cols: &[Column]) -> Vec<String> {
-    fn walk(prefix: &str, ty: &ColumnType, out: &mut Vec<String>) {
-        match ty {
-            ColumnType::Struct(cols) => {
-                for c in cols.iter() {
-                    walk(&format!("{prefix}.{}", c.name), &c.ty, out)
+                for part in ["key", "value"] {
+                    out.push(Leaf {
+                        repeated: true,
+                        ..leaf(format!("{prefix}.key_value.{part}"), false)
+                    });
                 }
             }
-            ColumnType::Array(item) => walk(&format!("{prefix}.list.{LIST_ITEM}"), item, out),
-            ColumnType::Timestamp => out.push(prefix.to_string()),
-            _ => {}
+            ColumnType::Timestamp => out.push(leaf(prefix, true)),
+            _ => out.push(leaf(prefix, false)),
         }
     }
     let mut out = Vec::new();
     for c in cols {
-        walk(c.name, &c.ty, &mut out);
+        walk(c.name.to_string(), &c.ty, c.distinct, false, &mut out);
     }
     out
 }

@@ -15,7 +15,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::{Destination, StagedObject};
 use crate::error::Error;
-use crate::schema::{distinct_leaf_paths, TableDef};
+use crate::schema::{leaves, TableDef};
 
 /// Parquet codec choice, see the README's "Compression" section for the measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,16 +63,14 @@ impl WriterOptions {
                 "fleetcmdb.schema_version".to_string(),
                 crate::schema::ddl::SCHEMA_VERSION.to_string(),
             )]));
-        for path in crate::schema::repeated_leaf_paths(table.columns) {
-            let path = ColumnPath::new(path.split('.').map(str::to_string).collect());
-            b = b.set_column_statistics_enabled(path, EnabledStatistics::None);
-        }
-        let plain = distinct_leaf_paths(table.columns)
-            .into_iter()
-            .chain(crate::schema::timestamp_leaf_paths(table.columns));
-        for path in plain {
-            let path = ColumnPath::new(path.split('.').map(str::to_string).collect());
-            b = b.set_column_dictionary_enabled(path, false);
+        for leaf in leaves(table.columns) {
+            let path = ColumnPath::new(leaf.path.split('.').map(str::to_string).collect());
+            if leaf.repeated {
+                b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+            }
+            if leaf.distinct || leaf.timestamp {
+                b = b.set_column_dictionary_enabled(path, false);
+            }
         }
         b.build()
     }
