@@ -109,22 +109,17 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
                 }
             }
         }
-        match &opts.partitions {
-            PartitionMode::Msck => steps.push(Step {
-                what: format!("partitions of {name} (MSCK)"),
-                sql: ddl::msck(t, opts),
-            }),
-            PartitionMode::Explicit(parts) => {
-                let batches = ddl::add_partitions(t, opts, parts);
-                let n = batches.len();
-                for (i, sql) in batches.into_iter().enumerate() {
-                    steps.push(Step {
-                        what: format!("partitions of {name} ({}/{n})", i + 1),
-                        sql,
-                    });
-                }
-            }
-            PartitionMode::Projection(_) => {}
+        let parts = ddl::partition_statements(t, opts);
+        let n = parts.len();
+        for (i, sql) in parts.into_iter().enumerate() {
+            let how = match opts.partitions {
+                PartitionMode::Msck => "MSCK".to_string(),
+                _ => format!("{}/{n}", i + 1),
+            };
+            steps.push(Step {
+                what: format!("partitions of {name} ({how})"),
+                sql,
+            });
         }
     }
     for (file, sql) in crate::views::VIEWS {

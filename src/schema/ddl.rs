@@ -205,14 +205,19 @@ pub fn add_partitions(
     out
 }
 
+/// The statements that make a table's partitions known, per `opts.partitions`.
+pub fn partition_statements(table: &TableDef, opts: &DdlOptions) -> Vec<String> {
+    match &opts.partitions {
+        PartitionMode::Msck => vec![msck(table, opts)],
+        PartitionMode::Explicit(parts) => add_partitions(table, opts, parts),
+        PartitionMode::Projection(_) => Vec::new(),
+    }
+}
+
 /// Every statement for one table, in the order they must run.
 pub fn table_statements(table: &TableDef, opts: &DdlOptions) -> Vec<String> {
     let mut v = vec![create_table(table, opts)];
-    match &opts.partitions {
-        PartitionMode::Msck => v.push(msck(table, opts)),
-        PartitionMode::Explicit(parts) => v.extend(add_partitions(table, opts, parts)),
-        PartitionMode::Projection(_) => {}
-    }
+    v.extend(partition_statements(table, opts));
     v
 }
 
