@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 
-use crate::aws::{base_config, sdk_error, AwsSettings};
+use crate::aws::{connect, sdk_error, AwsSettings};
 use crate::error::Error;
 use crate::settings::ApplySettings;
 
@@ -32,11 +32,7 @@ pub fn headline(sql: &str) -> String {
 
 impl Athena {
     pub fn new(aws: &AwsSettings, s: &ApplySettings) -> Result<Self, Error> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
-        let conf = rt.block_on(base_config(aws));
+        let (rt, conf) = connect(aws)?;
         let client = aws_sdk_athena::Client::new(&conf);
         Ok(Athena {
             rt,

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
 use aws_smithy_types::base64;
 use serde_json::Value;
 
-use crate::aws::{base_config, sdk_error, AwsSettings};
+use crate::aws::{connect, sdk_error, AwsSettings};
 use crate::error::Error;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -78,12 +78,7 @@ pub struct Dynamo {
 
 impl Dynamo {
     pub fn new(aws: &AwsSettings) -> Result<Self, Error> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
-        let conf = rt.block_on(base_config(aws));
+        let (rt, conf) = connect(aws)?;
         let region = conf
             .region()
             .map(|r| r.to_string())

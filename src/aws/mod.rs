@@ -97,6 +97,22 @@ pub async fn base_config(s: &AwsSettings) -> SdkConfig {
     conf
 }
 
+/// A runtime for SDK calls made from synchronous code, and the base
+/// configuration loaded on it. Every AWS-facing part (collection, S3,
+/// DynamoDB, Athena) starts here.
+pub fn connect(
+    s: &AwsSettings,
+) -> Result<(tokio::runtime::Runtime, SdkConfig), crate::error::Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("fleetcmdb-aws")
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::Error::Internal(format!("tokio runtime: {e}")))?;
+    let conf = rt.block_on(base_config(s));
+    Ok((rt, conf))
+}
+
 /// The clients of one account. The region of each call is set per call.
 pub struct AccountClients {
     pub account: String,

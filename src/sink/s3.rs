@@ -18,7 +18,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 
 use super::{check_rel_path, Destination, StagedObject};
-use crate::aws::{base_config, sdk_error, AwsSettings};
+use crate::aws::{connect, sdk_error, AwsSettings};
 use crate::error::Error;
 use crate::failpoint;
 
@@ -161,13 +161,7 @@ impl S3Destination {
     /// Connects to the bucket of `url`, in the bucket's own region.
     pub fn new(url: &str, aws: &AwsSettings, opts: S3Options) -> Result<Self, Error> {
         let (bucket, prefix) = parse_url(url)?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("fleetcmdb-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
-        let conf = rt.block_on(base_config(aws));
+        let (rt, conf) = connect(aws)?;
         let build = |region: Option<String>| {
             let mut b = aws_sdk_s3::config::Builder::from(&conf);
             // A custom endpoint (moto, MinIO, a VPC endpoint by IP) has no

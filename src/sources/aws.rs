@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 use super::{push_scope, Source};
 use crate::aws::convert::{item, ToJson};
 use crate::aws::{
-    assume_role, base_config, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
+    assume_role, connect, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
 };
 use crate::collect::{Doc, Naming, ScopeInputs};
 use crate::error::Error;
@@ -79,12 +79,7 @@ fn aws_err(scope: impl std::fmt::Display, message: String) -> Error {
 
 impl AwsSource {
     pub fn new(s: AwsSourceSettings) -> Result<Self, Error> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
-        let base = rt.block_on(base_config(&s.aws));
+        let (rt, base) = connect(&s.aws)?;
         let calls = CallCounter::default();
         let caller = CallerClients::new(&base, &calls);
         Ok(AwsSource {
