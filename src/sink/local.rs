@@ -107,9 +107,7 @@ impl Destination for LocalDestination {
 
     fn healthcheck(&self) -> Result<(), Error> {
         let probe = ".fleetcmdb-healthcheck";
-        let mut o = self.stage(probe)?;
-        o.write_all(b"ok").map_err(|e| Error::io(&self.root, e))?;
-        o.commit()?;
+        self.put(probe, b"ok")?;
         self.delete(probe)
     }
 

@@ -37,6 +37,13 @@ pub trait Destination: Send + Sync {
     fn list(&self, rel_prefix: &str) -> Result<Vec<String>, Error>;
     fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error>;
     fn delete(&self, rel_path: &str) -> Result<(), Error>;
+    /// Writes a whole object at once: staged, then committed. Returns the
+    /// bytes written.
+    fn put(&self, rel_path: &str, data: &[u8]) -> Result<u64, Error> {
+        let mut o = self.stage(rel_path)?;
+        o.write_all(data).map_err(|e| Error::io(rel_path, e))?;
+        o.commit()
+    }
 }
 
 /// How to reach a destination that needs a connection (S3).

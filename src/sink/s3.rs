@@ -365,10 +365,13 @@ impl Destination for S3Destination {
         }
     }
 
-    /// Writes, lists and deletes a probe object under the prefix.
+    /// Writes, lists and deletes a probe object under the prefix. The probe
+    /// has a folder of its own, so listing it costs one small call however
+    /// large the export is.
     fn healthcheck(&self) -> Result<(), Error> {
+        let dir = ".fleetcmdb-healthcheck";
         let rel = format!(
-            ".fleetcmdb-healthcheck-{}-{}",
+            "{dir}/{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_millis()
         );
@@ -380,7 +383,9 @@ impl Destination for S3Destination {
         self.inner
             .put(&key, b"ok".to_vec())
             .map_err(|e| fail("write (s3:PutObject)", e))?;
-        let listed = self.list("").map_err(|e| fail("list (s3:ListBucket)", e))?;
+        let listed = self
+            .list(dir)
+            .map_err(|e| fail("list (s3:ListBucket)", e))?;
         if !listed.contains(&rel) {
             return Err(Error::Aws {
                 scope: self.url(),
