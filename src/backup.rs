@@ -94,12 +94,17 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }
 
+/// A value as the backup writes it (and as `restore` shows it): a
+/// double-quoted string, or `null`.
+pub fn scalar(v: &Option<String>) -> String {
+    v.as_deref().map(quote).unwrap_or_else(|| "null".into())
+}
+
 /// The backup file of `items` (key → value; `None` is YAML null).
 pub fn render(what: &str, ts: &str, items: &BTreeMap<String, Option<String>>) -> Vec<u8> {
     let mut body = Vec::new();
     for (k, v) in items {
-        let v = v.as_deref().map(quote).unwrap_or_else(|| "null".into());
-        let _ = writeln!(body, "{}: {v}", quote(k));
+        let _ = writeln!(body, "{}: {}", quote(k), scalar(v));
     }
     if items.is_empty() {
         body.extend_from_slice(b"{}\n");
@@ -143,10 +148,6 @@ pub fn write(
     data: &[u8],
 ) -> Result<(), Error> {
     let (a, r) = (scope.accountid.as_str(), scope.region.as_str());
-    let existing: BTreeSet<String> = dest
-        .list(&format!("{}/archive", group_dir(a, r, group)))?
-        .into_iter()
-        .collect();
     let mut n = 0;
     loop {
         let stamp = if n == 0 {
@@ -155,22 +156,17 @@ pub fn write(
             format!("{ts}.{n}")
         };
         let path = archive_path(a, r, group, kind, &stamp, label);
-        if !existing.contains(&path) {
-            put(dest, &path, data)?;
-            break;
+        match dest.read(&path) {
+            Err(Error::NotFound(_)) => {
+                dest.put(&path, data)?;
+                break;
+            }
+            Ok(old) if old == data => break, // the same backup is already archived
+            Ok(_) => n += 1,
+            Err(e) => return Err(e),
         }
-        if dest.read(&path)? == data {
-            break; // the same backup is already archived
-        }
-        n += 1;
     }
-    put(dest, &latest_path(a, r, group, kind), data)
-}
-
-fn put(dest: &dyn Destination, path: &str, data: &[u8]) -> Result<(), Error> {
-    let mut o = dest.stage(path)?;
-    o.write_all(data).map_err(|e| Error::io(path, e))?;
-    o.commit().map(|_| ())
+    dest.put(&latest_path(a, r, group, kind), data).map(|_| ())
 }
 
 /// Retention: how many of the newest hourly, daily, weekly and monthly
@@ -250,10 +246,15 @@ pub fn parse_archive(path: &str) -> Option<Archive> {
 /// The period an archive falls in (hour, day, ISO week or month).
 type Bucket = fn(&NaiveDateTime) -> (i32, u32, u32, u32);
 
+/// Sorts archives newest first (ties: by path, so the order is stable).
+pub fn newest_first(archives: &mut [Archive]) {
+    archives.sort_by(|a, b| b.time.cmp(&a.time).then(b.path.cmp(&a.path)));
+}
+
 /// Which archives of one series to delete under `keep`. Never a labelled
 /// archive, never the newest one.
 pub fn to_prune(mut archives: Vec<Archive>, keep: Keep) -> Vec<String> {
-    archives.sort_by(|a, b| b.time.cmp(&a.time).then(b.path.cmp(&a.path)));
+    newest_first(&mut archives);
     let mut kept: BTreeSet<String> = BTreeSet::new();
     if let Some(newest) = archives.first() {
         kept.insert(newest.path.clone());
@@ -369,5 +370,42 @@ mod tests {
         let gone = to_prune(paths, Keep::default());
         assert_eq!(gone.len(), 4);
         assert!(!gone.iter().any(|p| p.contains("T04-")));
+    }
+
+    #[test]
+    fn an_archive_is_never_overwritten_and_latest_comes_last() {
+        use crate::sink::local::LocalDestination;
+        use crate::sink::partition::PartitionValue;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = LocalDestination::new(dir.path()).unwrap();
+        let scope = Scope {
+            accountid: PartitionValue::parse("111111111111", "account", "test").unwrap(),
+            region: PartitionValue::parse("eu-west-1", "region", "test").unwrap(),
+        };
+        let ts = "2026-11-22T03-00-00Z";
+        let (a, b) = (b"first".to_vec(), b"second".to_vec());
+        write(&dest, &scope, "web", Kind::Configuration, ts, None, &a).unwrap();
+        write(&dest, &scope, "web", Kind::Configuration, ts, None, &a).unwrap();
+        let archive = |stamp: &str| {
+            archive_path(
+                "111111111111",
+                "eu-west-1",
+                "web",
+                Kind::Configuration,
+                stamp,
+                None,
+            )
+        };
+        let latest = latest_path("111111111111", "eu-west-1", "web", Kind::Configuration);
+        let listed = dest.list("backups").unwrap();
+        assert_eq!(
+            listed,
+            vec![archive(ts), latest.clone()],
+            "the same backup is archived once"
+        );
+        write(&dest, &scope, "web", Kind::Configuration, ts, None, &b).unwrap();
+        assert_eq!(dest.read(&archive(ts)).unwrap(), a, "never overwritten");
+        assert_eq!(dest.read(&archive(&format!("{ts}.1"))).unwrap(), b);
+        assert_eq!(dest.read(&latest).unwrap(), b);
     }
 }

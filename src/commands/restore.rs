@@ -126,14 +126,17 @@ pub fn find_valid(
         } else {
             format!("{dir}/archive")
         };
-        let mut archives: Vec<_> = dest
-            .list(&archive_dir)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| parse_archive(&p))
-            .filter(|a| a.path.ends_with(&format!("-{tail}")))
+        let listed = dest.list(&archive_dir).unwrap_or_else(|e| {
+            passed.push(e.to_string());
+            Vec::new()
+        });
+        let tail = format!("-{tail}");
+        let mut archives: Vec<_> = listed
+            .iter()
+            .filter_map(|p| parse_archive(p))
+            .filter(|a| a.path.ends_with(&tail))
             .collect();
-        archives.sort_by(|a, b| b.time.cmp(&a.time).then(b.path.cmp(&a.path)));
+        backup::newest_first(&mut archives);
         for a in archives {
             match load(dest.as_ref(), &a.path, max_size) {
                 Ok(items) => {
@@ -176,12 +179,6 @@ pub fn diff(backup: &Items, table: &Items) -> Diff {
         .cloned()
         .collect();
     d
-}
-
-fn show(v: &Option<String>) -> String {
-    v.as_deref()
-        .map(|s| serde_json::to_string(s).expect("string"))
-        .unwrap_or_else(|| "null".into())
 }
 
 pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
@@ -261,10 +258,14 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
         println!("  table {table} does not exist: it will be created (partition key Key, string)");
     }
     for k in &d.added {
-        println!("  + {k}: {}", show(&items[k]));
+        println!("  + {k}: {}", backup::scalar(&items[k]));
     }
     for k in &d.changed {
-        println!("  ~ {k}: {} -> {}", show(&current[k]), show(&items[k]));
+        println!(
+            "  ~ {k}: {} -> {}",
+            backup::scalar(&current[k]),
+            backup::scalar(&items[k])
+        );
     }
     for k in &d.removed {
         let note = if a.force {

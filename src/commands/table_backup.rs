@@ -78,12 +78,6 @@ fn settings_json(d: &aws_sdk_dynamodb::types::TableDescription) -> Value {
     })
 }
 
-fn put(dest: &dyn Destination, rel: &str, data: &[u8]) -> Result<(), Error> {
-    let mut o = dest.stage(rel)?;
-    o.write_all(data).map_err(|e| Error::io(rel, e))?;
-    o.commit().map(|_| ())
-}
-
 fn parse_tag(s: &str) -> Result<(String, String), Error> {
     s.split_once('=')
         .filter(|(k, _)| !k.is_empty())
@@ -181,7 +175,7 @@ fn backup_one(
         }
         let data = gz.finish().map_err(|e| Error::io(&dir, e))?;
         let name = format!("items-{seg:04}.jsonl.gz");
-        put(dest, &format!("{dir}/{name}"), &data)?;
+        dest.put(&format!("{dir}/{name}"), &data)?;
         total += seg_items.len();
         files.push(json!({
             "file": name,
@@ -200,8 +194,7 @@ fn backup_one(
         "point_in_time_recovery": pitr,
         "settings": settings_json(&desc),
     });
-    put(
-        dest,
+    dest.put(
         &format!("{dir}/manifest.json"),
         serde_json::to_string_pretty(&manifest)
             .expect("json")
