@@ -186,14 +186,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         return Err(Error::Usage("--page-size must be positive".into()));
     }
     Ok(AwsSourceSettings {
-        aws: AwsSettings {
-            profile: a.profile.clone().or(f.profile.clone()),
-            endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
-            region: None,
-            member_role: a.member_role.clone().or(f.member_role.clone()),
-            external_id: a.external_id.clone().or(f.external_id.clone()),
-            max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
-        },
+        aws: aws_settings(a, f),
         accounts,
         regions,
         include_ous,
@@ -203,6 +196,18 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         naming,
         backups_only: false,
     })
+}
+
+/// The AWS connection of a collection or its destination, flags over file.
+fn aws_settings(a: &AwsArgs, f: &FileConfig) -> AwsSettings {
+    AwsSettings {
+        profile: a.profile.clone().or(f.profile.clone()),
+        endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
+        region: None,
+        member_role: a.member_role.clone().or(f.member_role.clone()),
+        external_id: a.external_id.clone().or(f.external_id.clone()),
+        max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
+    }
 }
 
 /// The connection of a destination: the AWS settings (used only by s3://)
@@ -224,14 +229,7 @@ pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Conn
         return Err(Error::Usage("--kms-key-id needs --sse aws:kms".into()));
     }
     Ok(Connection {
-        aws: AwsSettings {
-            profile: a.profile.clone().or(f.profile.clone()),
-            endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
-            region: None,
-            member_role: None,
-            external_id: None,
-            max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
-        },
+        aws: aws_settings(a, f),
         s3: S3Options {
             sse,
             part_size: part_size_from_env()?,
