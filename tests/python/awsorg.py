@@ -324,6 +324,16 @@ class FaultProxy:
         self.server.shutdown()
 
 
+def s3_objects(url, bucket, prefix):
+    """Every object under `prefix`, by key relative to it, with its bytes."""
+    s3 = client(url, "s3")
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            out[o["Key"][len(prefix):]] = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+    return out
+
+
 def fleetcmdb_env(creds):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ACCESS_KEY_ID": creds["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],

@@ -57,12 +57,8 @@ def run(moto, *args):
 
 
 def s3_objects(moto, prefix):
-    s3 = awsorg.client(moto.url, "s3")
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for o in page.get("Contents", []):
-            out[o["Key"]] = s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
-    return out
+    """Objects under `prefix`, by full key."""
+    return {prefix + k: v for k, v in awsorg.s3_objects(moto.url, BUCKET, prefix).items()}
 
 
 GROUP_DIR = f"prod/backups/accountid={ACCOUNT}/region={REGION}/groupname=web"

@@ -51,12 +51,7 @@ def export(out, endpoint, *extra, env=None, as_of=AS_OF):
 
 
 def objects(server, prefix):
-    s3 = awsorg.client(server.url, "s3")
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for o in page.get("Contents", []):
-            out[o["Key"][len(prefix):]] = s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
-    return out
+    return awsorg.s3_objects(server.url, BUCKET, prefix)
 
 
 def local_files(root):
