@@ -199,10 +199,8 @@ struct StructB {
     validity: NullBufferBuilder,
     seen: Vec<bool>,
     len: usize,
-    /// Key (as spelled in the input) -> column, or None for keys we do not
-    /// declare. AWS uses a bounded set of keys, so this stays small and turns
-    /// each lookup into one hash and one compare.
-    keys: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<usize>, KeyHash>>,
+    /// Keys as spelled in the input, matched to columns.
+    keys: std::cell::RefCell<KeyCache>,
 }
 
 struct MapB {
@@ -348,20 +346,48 @@ impl StructB {
     }
 
     fn child_index(&self, key: &str) -> Option<usize> {
-        if let Some(hit) = self.keys.borrow().get(key) {
-            return *hit;
+        let mut k = self.keys.borrow_mut();
+        if let Some((name, hit)) = k.order.get(k.next) {
+            if **name == *key {
+                let hit = *hit;
+                k.next += 1;
+                return hit;
+            }
+        }
+        if let Some(&pos) = k.index.get(key) {
+            k.next = pos + 1;
+            return k.order[pos].1;
         }
         let found = self.cols.iter().position(|c| {
             c.name.len() == key.len()
                 && c.source == Source::Field
                 && c.name.eq_ignore_ascii_case(key)
         });
-        let mut keys = self.keys.borrow_mut();
-        if keys.len() < 4096 {
-            keys.insert(key.into(), found);
+        if k.order.len() < KeyCache::MAX {
+            let pos = k.order.len();
+            k.order.push((key.into(), found));
+            k.index.insert(key.into(), pos);
+            k.next = pos + 1;
         }
         found
     }
+}
+
+/// Object keys seen by one struct column, in the order first seen, each with
+/// its column (None for keys we do not declare). AWS prints every object of
+/// a kind with its keys in the same order, so the next key is almost always
+/// the one after the last: one short compare instead of a hash and a compare.
+#[derive(Default)]
+struct KeyCache {
+    order: Vec<(Box<str>, Option<usize>)>,
+    /// Position in `order` by key; AWS uses a bounded set of keys.
+    index: std::collections::HashMap<Box<str>, usize, KeyHash>,
+    /// Where the next key of the current object is expected.
+    next: usize,
+}
+
+impl KeyCache {
+    const MAX: usize = 4096;
 }
 
 /// FNV-1a: keys are short, and the map is private, so no DoS-resistant hasher is needed.
@@ -449,6 +475,7 @@ fn visit_struct<'de, A: MapAccess<'de>>(
     tag_slots: Option<&[Option<usize>]>,
 ) -> Result<(), A::Error> {
     b.seen.iter_mut().for_each(|s| *s = false);
+    b.keys.get_mut().next = 0;
     while let Some(idx) = map.next_key_seed(KeySeed { b })? {
         match idx {
             Some(i) if !b.seen[i] => {

@@ -32,6 +32,10 @@ pub struct WriterOptions {
     /// A row group is closed once its encoded size, or the memory its
     /// writer holds, reaches this.
     pub row_group_bytes: usize,
+    /// A file written whole from a batch smaller than this is stored
+    /// uncompressed: every column chunk would otherwise get its own zstd
+    /// context (a few hundred KiB, allocated and zeroed) to save a few bytes.
+    pub small_file_bytes: usize,
 }
 
 impl Default for WriterOptions {
@@ -40,13 +44,17 @@ impl Default for WriterOptions {
             codec: Codec::Zstd,
             row_group_rows: 128 * 1024,
             row_group_bytes: 2 << 20,
+            small_file_bytes: 64 << 10,
         }
     }
 }
 
 impl WriterOptions {
-    fn properties(&self, table: &TableDef) -> WriterProperties {
+    fn properties(&self, table: &TableDef, whole_bytes: Option<usize>) -> WriterProperties {
         let compression = match self.codec {
+            _ if whole_bytes.is_some_and(|b| b < self.small_file_bytes) => {
+                Compression::UNCOMPRESSED
+            }
             Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")),
             Codec::Snappy => Compression::SNAPPY,
         };
@@ -84,18 +92,21 @@ pub struct PartitionFile {
 }
 
 impl PartitionFile {
+    /// `whole_bytes`: the memory size of the one batch the file will hold,
+    /// when it is written whole rather than streamed.
     pub fn create(
         dest: &dyn Destination,
         rel_path: String,
         table: &TableDef,
         opts: &WriterOptions,
+        whole_bytes: Option<usize>,
     ) -> Result<Self, Error> {
         let staged = dest.stage(&rel_path)?;
         // The Parquet schema (logical types included) says everything the
         // readers need; the embedded Arrow IPC schema would add ~40% to the
         // footer of every file.
         let options = parquet::arrow::arrow_writer::ArrowWriterOptions::new()
-            .with_properties(opts.properties(table))
+            .with_properties(opts.properties(table, whole_bytes))
             .with_skip_arrow_metadata(true);
         let writer = ArrowWriter::try_new_with_options(staged, table.arrow_schema(), options)
             .map_err(|e| Error::Parquet {
@@ -175,7 +186,7 @@ mod tests {
                 ..Default::default()
             };
             let mut f =
-                PartitionFile::create(&dest, "t/x.parquet".into(), &tables::INSTANCES, &opts)
+                PartitionFile::create(&dest, "t/x.parquet".into(), &tables::INSTANCES, &opts, None)
                     .unwrap();
             f.write(&batch.slice(0, 30)).unwrap();
             f.write(&batch.slice(30, 20)).unwrap();
@@ -204,7 +215,8 @@ mod tests {
             ..Default::default()
         };
         let mut f =
-            PartitionFile::create(&dest, "t/y.parquet".into(), &tables::INSTANCES, &opts).unwrap();
+            PartitionFile::create(&dest, "t/y.parquet".into(), &tables::INSTANCES, &opts, None)
+                .unwrap();
         for i in 0..40 {
             f.write(&batch.slice(i * 10, 10)).unwrap();
         }

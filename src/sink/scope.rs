@@ -268,8 +268,9 @@ impl<'a> ScopeWriter<'a> {
             }
         }
         let batch = builder.finish();
+        let whole = Some(batch.get_array_memory_size());
         if let Err(e) = self
-            .write(table, group, &batch)
+            .write(table, group, &batch, whole)
             .and_then(|_| self.close(table, group))
         {
             self.fail_group(group, e);
@@ -282,7 +283,7 @@ impl<'a> ScopeWriter<'a> {
         if self.is_failed(group) || self.groups[group].done[table as usize] {
             return Ok(());
         }
-        self.file(table, group)?;
+        self.file(table, group, Some(0))?;
         let g = &mut self.groups[group];
         let f = g.files[table as usize].take().expect("created above");
         g.rows[table as usize] = f.rows;
@@ -404,13 +405,20 @@ impl<'a> ScopeWriter<'a> {
         group: usize,
         batch: &RecordBatch,
     ) -> Result<(), Error> {
-        if let Err(e) = self.write(table, group, batch) {
+        if let Err(e) = self.write(table, group, batch, None) {
             self.fail_group(group, e);
         }
         Ok(())
     }
 
-    fn write(&mut self, table: TableId, group: usize, batch: &RecordBatch) -> Result<(), Error> {
+    /// `whole_bytes` as in [`PartitionFile::create`].
+    fn write(
+        &mut self,
+        table: TableId,
+        group: usize,
+        batch: &RecordBatch,
+        whole_bytes: Option<usize>,
+    ) -> Result<(), Error> {
         if self.is_failed(group) {
             return Ok(());
         }
@@ -420,11 +428,18 @@ impl<'a> ScopeWriter<'a> {
                 table.def().name
             )));
         }
-        let file = self.file(table, group)?;
+        let file = self.file(table, group, whole_bytes)?;
         file.write(batch)
     }
 
-    fn file(&mut self, table: TableId, group: usize) -> Result<&mut PartitionFile, Error> {
+    /// The group's open file of `table`, created on first use; `whole_bytes`
+    /// as in [`PartitionFile::create`].
+    fn file(
+        &mut self,
+        table: TableId,
+        group: usize,
+        whole_bytes: Option<usize>,
+    ) -> Result<&mut PartitionFile, Error> {
         let part = self.scope.partition(&self.groups[group].name);
         let slot = &mut self.groups[group].files[table as usize];
         if slot.is_none() {
@@ -434,6 +449,7 @@ impl<'a> ScopeWriter<'a> {
                 part.table_file(def),
                 def,
                 self.opts,
+                whole_bytes,
             )?);
         }
         Ok(slot.as_mut().unwrap())
