@@ -917,6 +917,42 @@ mod tests {
     }
 
     #[test]
+    fn keys_land_in_their_columns_whatever_their_order() {
+        // The key cache predicts each key from the previous object's order;
+        // reordered, missing, unknown and late-first-seen keys must resync.
+        let rows = [
+            r#"{"InstanceId":"i-1","Count":1,"State":{"Code":1,"Name":"a"}}"#,
+            r#"{"State":{"Name":"b","Code":2},"Extra":0,"InstanceId":"i-2"}"#,
+            r#"{"Count":3,"instanceid":"i-3"}"#,
+            r#"{"InstanceId":"i-4","Count":4,"State":{"Code":4,"Name":"d"}}"#,
+        ];
+        let mut a = rb();
+        for r in rows {
+            a.append(&mut serde_json::Deserializer::from_str(r))
+                .unwrap();
+        }
+        let b = a.finish();
+        let ids = b.column(0).as_string::<i32>();
+        let counts = b.column(1).as_primitive::<Int64Type>();
+        let state = b.column(2).as_struct();
+        let codes = state.column(0).as_primitive::<Int32Type>();
+        let names = state.column(1).as_string::<i32>();
+        assert_eq!(
+            (0..4).map(|i| ids.value(i)).collect::<Vec<_>>(),
+            ["i-1", "i-2", "i-3", "i-4"]
+        );
+        assert_eq!(
+            (0..4)
+                .map(|i| counts.is_valid(i).then(|| counts.value(i)))
+                .collect::<Vec<_>>(),
+            [Some(1), None, Some(3), Some(4)]
+        );
+        assert!(state.is_null(2));
+        assert_eq!((codes.value(1), names.value(1)), (2, "b"));
+        assert_eq!((codes.value(3), names.value(3)), (4, "d"));
+    }
+
+    #[test]
     fn maps_accept_plain_objects() {
         let mut a = rb();
         a.append_value(&serde_json::json!({"tags": {"Name": "h", "n": 5, "b": true, "z": null}}))

@@ -170,30 +170,50 @@ mod tests {
         })
     }
 
-    #[test]
-    fn nested_batches_round_trip_exactly() {
+    fn instances(n: usize) -> RecordBatch {
         let mut rb = RowBuilder::new(&tables::INSTANCES, 1_700_000_000_000, &[]);
-        for i in 0..50 {
+        for i in 0..n {
             rb.append_value(&instance(i)).unwrap();
         }
-        let batch = rb.finish();
+        rb.finish()
+    }
+
+    /// Writes `slices` of `batch` to one committed file and opens it again.
+    fn write_file(
+        batch: &RecordBatch,
+        slices: &[(usize, usize)],
+        opts: &WriterOptions,
+        whole_bytes: Option<usize>,
+    ) -> ParquetRecordBatchReaderBuilder<std::fs::File> {
         let dir = tempfile::tempdir().unwrap();
         let dest = LocalDestination::new(dir.path()).unwrap();
+        let mut f = PartitionFile::create(
+            &dest,
+            "t/x.parquet".into(),
+            &tables::INSTANCES,
+            opts,
+            whole_bytes,
+        )
+        .unwrap();
+        for &(offset, len) in slices {
+            f.write(&batch.slice(offset, len)).unwrap();
+        }
+        let (_, staged) = f.finish().unwrap();
+        staged.commit().unwrap();
+        let file = std::fs::File::open(dir.path().join("t/x.parquet")).unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(file).unwrap()
+    }
+
+    #[test]
+    fn nested_batches_round_trip_exactly() {
+        let batch = instances(50);
         for codec in [Codec::Zstd, Codec::Snappy] {
             let opts = WriterOptions {
                 codec,
                 row_group_rows: 16,
                 ..Default::default()
             };
-            let mut f =
-                PartitionFile::create(&dest, "t/x.parquet".into(), &tables::INSTANCES, &opts, None)
-                    .unwrap();
-            f.write(&batch.slice(0, 30)).unwrap();
-            f.write(&batch.slice(30, 20)).unwrap();
-            let (_, staged) = f.finish().unwrap();
-            staged.commit().unwrap();
-            let file = std::fs::File::open(dir.path().join("t/x.parquet")).unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+            let reader = write_file(&batch, &[(0, 30), (30, 20)], &opts, None);
             assert_eq!(reader.metadata().num_row_groups(), 4, "16-row groups");
             let back: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
             let back = arrow_select::concat::concat_batches(&back[0].schema(), &back).unwrap();
@@ -203,32 +223,43 @@ mod tests {
 
     #[test]
     fn a_large_partition_is_written_as_several_row_groups_within_budget() {
-        let mut rb = RowBuilder::new(&tables::INSTANCES, 1_700_000_000_000, &[]);
-        for i in 0..400 {
-            rb.append_value(&instance(i)).unwrap();
-        }
-        let batch = rb.finish();
-        let dir = tempfile::tempdir().unwrap();
-        let dest = LocalDestination::new(dir.path()).unwrap();
+        let batch = instances(400);
         let opts = WriterOptions {
             row_group_bytes: 256 * 1024,
             ..Default::default()
         };
-        let mut f =
-            PartitionFile::create(&dest, "t/y.parquet".into(), &tables::INSTANCES, &opts, None)
-                .unwrap();
-        for i in 0..40 {
-            f.write(&batch.slice(i * 10, 10)).unwrap();
-        }
-        let (_, staged) = f.finish().unwrap();
-        staged.commit().unwrap();
-        let file = std::fs::File::open(dir.path().join("t/y.parquet")).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let slices: Vec<(usize, usize)> = (0..40).map(|i| (i * 10, 10)).collect();
+        let reader = write_file(&batch, &slices, &opts, None);
         assert!(
             reader.metadata().num_row_groups() > 1,
             "400 instances do not fit a 256 KiB budget in one row group"
         );
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 400);
+    }
+
+    #[test]
+    fn only_small_files_written_whole_are_left_uncompressed() {
+        let batch = instances(5);
+        let opts = WriterOptions::default();
+        let below = opts.small_file_bytes - 1;
+        let codecs = |whole| {
+            let reader = write_file(&batch, &[(0, 5)], &opts, whole);
+            let rg = reader.metadata().row_group(0);
+            let codecs: Vec<_> = rg.columns().iter().map(|c| c.compression()).collect();
+            let back: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
+            assert_eq!(back, vec![batch.clone()]);
+            codecs
+        };
+        // The level is not stored in the file; only the codec is.
+        let zstd = |c: &Compression| matches!(c, Compression::ZSTD(_));
+        assert!(codecs(Some(below))
+            .iter()
+            .all(|c| *c == Compression::UNCOMPRESSED));
+        assert!(codecs(None).iter().all(zstd), "streamed files keep zstd");
+        assert!(
+            codecs(Some(opts.small_file_bytes)).iter().all(zstd),
+            "a whole batch at the threshold keeps zstd"
+        );
     }
 }

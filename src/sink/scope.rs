@@ -283,6 +283,7 @@ impl<'a> ScopeWriter<'a> {
         if self.is_failed(group) || self.groups[group].done[table as usize] {
             return Ok(());
         }
+        // A file first created here has no rows: written whole, and empty.
         self.file(table, group, Some(0))?;
         let g = &mut self.groups[group];
         let f = g.files[table as usize].take().expect("created above");
