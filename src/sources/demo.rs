@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::Source;
-use crate::collect::{Doc, Naming, ScopeInputs};
+use crate::collect::{Body, Doc, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::sink::partition::{PartitionValue, Scope};
 use crate::sink::scope::Failure;
@@ -41,6 +41,68 @@ const GROUP_NAMES: [&str; 8] = [
     "web", "api", "batch", "etl", "cache", "search", "ml", "edge",
 ];
 const BASE_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+/// One API answer page, `{"<key>": [ ... ]}`, written as JSON text.
+struct PageText {
+    key: &'static str,
+    text: Vec<u8>,
+    elements: usize,
+    /// The last page's length: the next one is allocated at once, not
+    /// grown by doubling (pages are megabytes).
+    hint: usize,
+}
+
+impl PageText {
+    fn new(key: &'static str) -> Self {
+        PageText {
+            key,
+            text: Vec::new(),
+            elements: 0,
+            hint: 0,
+        }
+    }
+
+    fn raw(&mut self, s: &str) {
+        if self.text.is_empty() {
+            self.text.reserve(self.hint + self.hint / 8);
+            self.text.extend_from_slice(b"{\"");
+            self.text.extend_from_slice(self.key.as_bytes());
+            self.text.extend_from_slice(b"\":[");
+        }
+        self.text.extend_from_slice(s.as_bytes());
+    }
+
+    fn value(&mut self, v: &Value) {
+        self.raw("");
+        serde_json::to_writer(&mut self.text, v).expect("a Value always serializes");
+    }
+
+    /// Starts the next array element with raw text.
+    fn element_raw(&mut self, s: &str) {
+        if self.elements > 0 {
+            self.raw(",");
+        }
+        self.elements += 1;
+        self.raw(s);
+    }
+
+    fn element(&mut self, v: &Value) {
+        self.element_raw("");
+        self.value(v);
+    }
+
+    /// The finished page; the next element starts a new one.
+    fn take(&mut self, origin: String) -> Doc {
+        self.raw("]}");
+        let text = std::mem::take(&mut self.text);
+        self.hint = text.len();
+        self.elements = 0;
+        Doc {
+            origin,
+            body: Body::Bytes(text),
+        }
+    }
+}
 
 /// SplitMix64: small, fast and the same everywhere.
 #[derive(Clone)]
@@ -572,59 +634,66 @@ impl ScopeInputs for DemoScope<'_> {
         Ok(None)
     }
 
+    /// Pages are built as JSON text, one instance at a time, like the
+    /// bytes an API answer or a snapshot file holds: a page of 1,000
+    /// instances as a `serde_json::Value` tree would take ~40 MB per thread.
     fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        let mut reservations = Vec::new();
-        let mut count = 0;
-        let mut page = 0;
+        let owner = self.scope.accountid.as_str();
         let mut rng = self.rng("reservations");
-        let mut flush = |reservations: &mut Vec<Value>, page: &mut usize| -> Result<(), Error> {
-            let doc = json!({"Reservations": std::mem::take(reservations)});
-            *page += 1;
-            f(Doc::value(
-                self.origin(&format!("ec2-describe-instances page {page}")),
-                doc,
-            ))
+        let mut page = PageText::new("Reservations");
+        // The reservation being written: its id closes it.
+        let mut open: Option<String> = None;
+        let mut count = 0;
+        let mut pages = 0;
+        let close = |page: &mut PageText, open: &mut Option<String>| {
+            if let Some(id) = open.take() {
+                page.raw("],\"OwnerId\":");
+                page.value(&json!(owner));
+                page.raw(",\"ReservationId\":");
+                page.value(&json!(id));
+                page.raw("}");
+            }
         };
         self.each_instance(&mut |inst| {
-            let owner = self.scope.accountid.as_str();
-            match reservations.last_mut() {
-                Some(Value::Object(r)) if rng.below(3) != 0 => {
-                    r["Instances"].as_array_mut().unwrap().push(inst)
-                }
-                _ => reservations.push(json!({"Groups": [], "Instances": [inst], "OwnerId": owner,
-                                              "ReservationId": format!("r-{:017x}", rng.next())})),
+            if !(open.is_some() && rng.below(3) != 0) {
+                close(&mut page, &mut open);
+                page.element_raw("{\"Groups\":[],\"Instances\":[");
+                open = Some(format!("r-{:017x}", rng.next()));
+            } else {
+                page.raw(",");
             }
+            page.value(&inst);
             count += 1;
             if count % PAGE == 0 {
-                flush(&mut reservations, &mut page)?;
+                close(&mut page, &mut open);
+                pages += 1;
+                f(page.take(self.origin(&format!("ec2-describe-instances page {pages}"))))?;
             }
             Ok(())
         })?;
-        if !reservations.is_empty() || page == 0 {
-            flush(&mut reservations, &mut page)?;
+        if open.is_some() || pages == 0 {
+            close(&mut page, &mut open);
+            pages += 1;
+            f(page.take(self.origin(&format!("ec2-describe-instances page {pages}"))))?;
         }
         Ok(())
     }
 
     fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        let mut vols = Vec::new();
+        let mut page = PageText::new("Volumes");
         let mut rng = self.rng("volumes");
-        let mut page = 0;
+        let mut pages = 0;
         self.each_instance(&mut |inst| {
-            vols.extend(self.volumes_of(&inst, &mut rng));
-            if vols.len() >= PAGE {
-                page += 1;
-                f(Doc::value(
-                    self.origin(&format!("ec2-describe-volumes page {page}")),
-                    json!({"Volumes": std::mem::take(&mut vols)}),
-                ))?;
+            for v in self.volumes_of(&inst, &mut rng) {
+                page.element(&v);
+            }
+            if page.elements >= PAGE {
+                pages += 1;
+                f(page.take(self.origin(&format!("ec2-describe-volumes page {pages}"))))?;
             }
             Ok(())
         })?;
-        f(Doc::value(
-            self.origin("ec2-describe-volumes"),
-            json!({"Volumes": vols}),
-        ))
+        f(page.take(self.origin("ec2-describe-volumes")))
     }
 
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
@@ -670,5 +739,78 @@ impl ScopeInputs for DemoScope<'_> {
                     json!({"TagList": tags}),
                 )
             }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn fetch(kind: &str, per_group: usize) -> (String, Vec<Value>) {
+        let demo = Demo::new(
+            DemoOptions {
+                accounts: 1,
+                regions: vec!["eu-west-1".into()],
+                groups_per_region: 2,
+                instances_per_group: per_group,
+                seed: 7,
+            },
+            Naming::default(),
+        )
+        .unwrap();
+        let (scopes, _) = demo.scopes().unwrap();
+        let inputs = demo.inputs(&scopes[0]).unwrap();
+        let mut out = Vec::new();
+        let mut collect = |d: Doc| {
+            let Body::Bytes(b) = &d.body else {
+                panic!("{}: pages are JSON text", d.origin)
+            };
+            let v: Value =
+                serde_json::from_slice(b).unwrap_or_else(|e| panic!("{}: {e}", d.origin));
+            out.push(v);
+            Ok(())
+        };
+        match kind {
+            "instances" => inputs.instance_pages(&mut collect).unwrap(),
+            _ => inputs.volume_pages(&mut collect).unwrap(),
+        }
+        (scopes[0].accountid.to_string(), out)
+    }
+
+    #[test]
+    fn pages_are_json_text_shaped_as_the_api_answers() {
+        let (account, pages) = fetch("instances", 1300);
+        assert_eq!(pages.len(), 3, "2,600 instances in pages of {PAGE}");
+        let mut ids = BTreeSet::new();
+        let mut volumes = 0;
+        for (i, p) in pages.iter().enumerate() {
+            let rs = p["Reservations"].as_array().unwrap();
+            let n: usize = rs
+                .iter()
+                .map(|r| r["Instances"].as_array().unwrap().len())
+                .sum();
+            assert_eq!(n, if i < 2 { PAGE } else { 600 }, "page {i}");
+            for r in rs {
+                assert_eq!(r["OwnerId"], account.as_str());
+                assert!(r["ReservationId"].as_str().unwrap().starts_with("r-"));
+                for inst in r["Instances"].as_array().unwrap() {
+                    ids.insert(inst["InstanceId"].as_str().unwrap().to_string());
+                    volumes += inst["BlockDeviceMappings"].as_array().unwrap().len();
+                }
+            }
+        }
+        assert_eq!(ids.len(), 2600, "every instance once");
+        let (_, vpages) = fetch("volumes", 1300);
+        let vols: Vec<&Value> = vpages
+            .iter()
+            .flat_map(|p| p["Volumes"].as_array().unwrap())
+            .collect();
+        assert_eq!(vols.len(), volumes, "a volume per block device");
+        assert!(vols
+            .iter()
+            .all(|v| ids.contains(v["Attachments"][0]["InstanceId"].as_str().unwrap())));
+        let (_, empty) = fetch("instances", 0);
+        assert_eq!(empty, vec![serde_json::json!({"Reservations": []})]);
     }
 }
