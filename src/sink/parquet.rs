@@ -36,6 +36,11 @@ pub struct WriterOptions {
     /// uncompressed: every column chunk would otherwise get its own zstd
     /// context (a few hundred KiB, allocated and zeroed) to save a few bytes.
     pub small_file_bytes: usize,
+    /// All the files one scope has open together hold at most about this
+    /// much; over it, the fullest row groups are closed early. A scope may
+    /// hold hundreds of groups, each with its instances and volumes files
+    /// open while their rows arrive in any order.
+    pub scope_bytes: usize,
 }
 
 impl Default for WriterOptions {
@@ -45,6 +50,7 @@ impl Default for WriterOptions {
             row_group_rows: 128 * 1024,
             row_group_bytes: 2 << 20,
             small_file_bytes: 64 << 10,
+            scope_bytes: 8 << 20,
         }
     }
 }
@@ -131,6 +137,16 @@ impl PartitionFile {
             self.writer.flush().map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// Bytes the writer holds for its unfinished row group.
+    pub fn buffered(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    /// Closes the unfinished row group now, freeing what it held.
+    pub fn flush_row_group(&mut self) -> Result<(), Error> {
+        self.writer.flush().map_err(|e| self.err(e))
     }
 
     /// Writes the footer; the object is complete but not yet visible.

@@ -23,6 +23,10 @@ use crate::tables::TableId;
 /// Rows buffered in Arrow builders before they are split and written.
 pub const BATCH_ROWS: usize = 4096;
 
+/// Below this many rows per run on average, a batch's rows are copied out
+/// group by group rather than written as one slice per run.
+const MIN_RUN_ROWS: usize = 64;
+
 /// A failure confined to one group (or a whole scope when `group` is None).
 #[derive(Debug)]
 pub struct Failure {
@@ -91,6 +95,8 @@ pub struct ScopeWriter<'a> {
     lanes: HashMap<TableId, RoutedLane>,
     builders: HashMap<TableId, RowBuilder>,
     instance_groups: HashMap<String, usize>,
+    /// What the open files hold, as last seen ([`WriterOptions::scope_bytes`]).
+    buffered: usize,
     scope_failed: Option<Error>,
     failures: Vec<Failure>,
     backup: Option<BackupPlan>,
@@ -121,6 +127,7 @@ impl<'a> ScopeWriter<'a> {
             lanes: HashMap::new(),
             builders: HashMap::new(),
             instance_groups: HashMap::new(),
+            buffered: 0,
             scope_failed: None,
             failures: Vec::new(),
             backup: None,
@@ -268,7 +275,7 @@ impl<'a> ScopeWriter<'a> {
             }
         }
         let batch = builder.finish();
-        let whole = Some(batch.get_array_memory_size());
+        let whole = Some(data_bytes(&batch));
         if let Err(e) = self
             .write(table, group, &batch, whole)
             .and_then(|_| self.close(table, group))
@@ -287,6 +294,7 @@ impl<'a> ScopeWriter<'a> {
         self.file(table, group, Some(0))?;
         let g = &mut self.groups[group];
         let f = g.files[table as usize].take().expect("created above");
+        self.buffered = self.buffered.saturating_sub(f.buffered());
         g.rows[table as usize] = f.rows;
         let (_, staged) = f.finish()?;
         g.staged.push(staged);
@@ -379,9 +387,24 @@ impl<'a> ScopeWriter<'a> {
                 }
             }
         }
-        let first = row_groups.first().copied().flatten();
-        if let Some(g) = first.filter(|_| row_groups.iter().all(|g| *g == first)) {
-            return self.write_or_fail(table, g as usize, &batch);
+        // Rows usually arrive group by group (a page lists one group's
+        // instances together): write each run as a zero-copy slice, and copy
+        // rows out group by group only when the groups are interleaved.
+        let mut runs: Vec<(usize, usize, u32)> = Vec::new();
+        let mut start = 0;
+        for (row, g) in row_groups.iter().enumerate() {
+            if row + 1 == row_groups.len() || row_groups[row + 1] != *g {
+                if let Some(g) = g {
+                    runs.push((start, row + 1 - start, *g));
+                }
+                start = row + 1;
+            }
+        }
+        if runs.len() * MIN_RUN_ROWS <= row_groups.len() {
+            for (start, len, g) in runs {
+                self.write_or_fail(table, g as usize, &batch.slice(start, len))?;
+            }
+            return Ok(());
         }
         let mut by_group: HashMap<u32, Vec<u32>> = HashMap::new();
         for (row, g) in row_groups.iter().enumerate() {
@@ -430,7 +453,44 @@ impl<'a> ScopeWriter<'a> {
             )));
         }
         let file = self.file(table, group, whole_bytes)?;
-        file.write(batch)
+        let before = file.buffered();
+        file.write(batch)?;
+        let after = file.buffered();
+        self.buffered = (self.buffered + after).saturating_sub(before);
+        if self.buffered > self.opts.scope_bytes {
+            self.shed();
+        }
+        Ok(())
+    }
+
+    /// Closes the fullest open row groups until the scope's open files hold
+    /// at most half of [`WriterOptions::scope_bytes`]. Files dropped by a
+    /// failed group are not counted once this has run.
+    fn shed(&mut self) {
+        let mut open: Vec<(usize, usize, usize)> = Vec::new();
+        for (gi, g) in self.groups.iter().enumerate() {
+            for (ti, f) in g.files.iter().enumerate() {
+                if let Some(f) = f {
+                    open.push((f.buffered(), gi, ti));
+                }
+            }
+        }
+        let mut total: usize = open.iter().map(|o| o.0).sum();
+        open.sort_unstable_by(|a, b| b.cmp(a));
+        for (size, gi, ti) in open {
+            if total <= self.opts.scope_bytes / 2 {
+                break;
+            }
+            let f = self.groups[gi].files[ti].as_mut().expect("listed above");
+            match f.flush_row_group() {
+                Ok(()) => total = total - size + f.buffered(),
+                Err(e) => {
+                    total -= size;
+                    self.fail_group(gi, e);
+                }
+            }
+        }
+        self.buffered = total;
     }
 
     /// The group's open file of `table`, created on first use; `whole_bytes`
@@ -551,5 +611,174 @@ impl<'a> ScopeWriter<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The bytes a batch's values take, not counting the spare capacity of
+/// the builders it came from (a one-row batch of 50 string columns holds
+/// ~250 KiB of capacity for ~2 KiB of data).
+fn data_bytes(batch: &RecordBatch) -> usize {
+    fn of(d: &arrow_data::ArrayData) -> usize {
+        let own: usize = d.buffers().iter().map(|b| b.len()).sum();
+        let nulls = d.nulls().map_or(0, |n| n.buffer().len());
+        own + nulls + d.child_data().iter().map(of).sum::<usize>()
+    }
+    batch.columns().iter().map(|c| of(&c.to_data())).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::local::LocalDestination;
+    use crate::sink::partition::PartitionValue;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    const TAG: &str = "clonesquad:group-name";
+
+    fn scope() -> Scope {
+        Scope {
+            accountid: PartitionValue::parse("111111111111", "account", "test").unwrap(),
+            region: PartitionValue::parse("eu-west-1", "region", "test").unwrap(),
+        }
+    }
+
+    /// An instance of `group` (untagged when None), with a distinct bulky name.
+    fn instance(i: usize, group: Option<&str>) -> serde_json::Value {
+        let tags = match group {
+            Some(g) => serde_json::json!([{"Key": TAG, "Value": g}]),
+            None => serde_json::json!([]),
+        };
+        serde_json::json!({
+            "InstanceId": format!("i-{i:017x}"),
+            "PrivateDnsName": format!("ip-{i}-{}.internal", "x".repeat(200)),
+            "Tags": tags,
+        })
+    }
+
+    /// Routes one instance per entry of `order` (its group) through a
+    /// scope, flushing the lane every `batch` rows; `check` sees the writer
+    /// after each flush. Returns each group's instance ids as committed, and
+    /// its file's row-group count.
+    fn route(
+        order: &[Option<&str>],
+        batch: usize,
+        opts: &WriterOptions,
+        mut check: impl FnMut(&ScopeWriter),
+    ) -> BTreeMap<String, (Vec<String>, usize)> {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = LocalDestination::new(dir.path()).unwrap();
+        let mut w = ScopeWriter::new(scope(), &dest, opts, 1_700_000_000_000, TAG);
+        for (i, g) in order.iter().enumerate() {
+            let doc = instance(i, *g);
+            w.append_routed(TableId::Instances, Route::ByGroupTag, &[], &doc)
+                .unwrap();
+            if (i + 1) % batch == 0 {
+                w.flush_lane(TableId::Instances).unwrap();
+                check(&w);
+            }
+        }
+        let report = w.finish();
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        let mut out = BTreeMap::new();
+        for p in &report.partitions {
+            let path = dir.path().join(p.table_file(TableId::Instances.def()));
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+                    .unwrap();
+            let row_groups = reader.metadata().num_row_groups();
+            let mut ids = Vec::new();
+            for b in reader.build().unwrap() {
+                let b = b.unwrap();
+                let col = b.column_by_name("instanceid").unwrap().as_string::<i32>();
+                ids.extend(col.iter().map(|v| v.unwrap().to_string()));
+            }
+            out.insert(p.groupname.to_string(), (ids, row_groups));
+        }
+        out
+    }
+
+    fn ids_of(order: &[Option<&str>], group: &str) -> Vec<String> {
+        (0..order.len())
+            .filter(|&i| order[i] == Some(group))
+            .map(|i| format!("i-{i:017x}"))
+            .collect()
+    }
+
+    #[test]
+    fn rows_reach_their_group_in_runs_or_interleaved() {
+        let runs: Vec<Option<&str>> = [("web", 300), ("api", 200), ("web", 100)]
+            .iter()
+            .flat_map(|&(g, n)| std::iter::repeat_n(Some(g), n))
+            .collect();
+        let interleaved: Vec<Option<&str>> = (0..600)
+            .map(|i| match i % 3 {
+                0 => Some("web"),
+                1 => Some("api"),
+                _ => None,
+            })
+            .collect();
+        let opts = WriterOptions::default();
+        for (what, order) in [("runs", &runs), ("interleaved", &interleaved)] {
+            for batch in [7, 250, 1000] {
+                let got = route(order, batch, &opts, |_| {});
+                let names: Vec<&String> = got.keys().collect();
+                assert_eq!(
+                    names,
+                    ["api", "web"],
+                    "{what}/{batch}: untagged rows have no group"
+                );
+                for g in ["api", "web"] {
+                    assert_eq!(got[g].0, ids_of(order, g), "{what}/{batch}: rows of {g}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_files_of_a_scope_stay_within_its_budget() {
+        let groups = ["g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"];
+        let order: Vec<Option<&str>> = (0..4000).map(|i| Some(groups[i % 8])).collect();
+        let unbounded = WriterOptions {
+            row_group_bytes: 1 << 30,
+            scope_bytes: 1 << 30,
+            ..Default::default()
+        };
+        let budget = WriterOptions {
+            scope_bytes: 256 << 10,
+            ..unbounded.clone()
+        };
+        let open_bytes = |w: &ScopeWriter| -> usize {
+            let files = w.groups.iter().flat_map(|g| g.files.iter().flatten());
+            files.map(PartitionFile::buffered).sum()
+        };
+        let mut peak = 0;
+        let free = route(&order, 100, &unbounded, |w| peak = peak.max(open_bytes(w)));
+        assert!(
+            peak > budget.scope_bytes,
+            "the test writes more than the budget: {peak}"
+        );
+        let mut peak = 0;
+        let held = route(&order, 100, &budget, |w| peak = peak.max(open_bytes(w)));
+        assert!(peak <= budget.scope_bytes, "{peak} bytes held");
+        for g in groups {
+            assert_eq!(free[g].1, 1, "{g}: one row group without a budget");
+            assert!(held[g].1 > 1, "{g}: row groups closed early: {}", held[g].1);
+            assert_eq!(held[g].0, ids_of(&order, g), "{g}: every row, in order");
+        }
+    }
+
+    #[test]
+    fn small_batches_count_their_data_not_their_builders_capacity() {
+        let mut rb = crate::record::RowBuilder::new(TableId::Instances.def(), 0, &[]);
+        rb.append_value(&instance(1, Some("web"))).unwrap();
+        let one = rb.finish();
+        let small = data_bytes(&one);
+        assert!(small < 4096, "one row holds {small} bytes of data");
+        assert!(one.get_array_memory_size() > WriterOptions::default().small_file_bytes);
+        for i in 2..50 {
+            rb.append_value(&instance(i, Some("web"))).unwrap();
+        }
+        let more = data_bytes(&rb.finish());
+        assert!(more > 49 * 200, "49 names of 200+ bytes: {more}");
     }
 }
