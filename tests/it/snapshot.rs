@@ -158,6 +158,28 @@ fn malformed_json_fails_only_its_scope_and_names_file_and_path() {
         msg.contains("ec2-describe-instances-0001.json") && msg.contains("EOF"),
         "{msg}"
     );
+
+    // Bad UTF-8 inside an instance is found, and placed, like bad syntax.
+    let mut bytes = text.into_bytes();
+    let at = bytes
+        .windows(14)
+        .position(|w| w == b"\"InstanceId\": ")
+        .unwrap()
+        + 16;
+    bytes[at] = 0xff;
+    fs::write(&bad_file, bytes).unwrap();
+    let o = export_snapshot(snap.path(), out.path());
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let msg = summary(&o)["failures"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("ec2-describe-instances-0001.json")
+            && msg.contains("invalid unicode")
+            && msg.matches("line ").count() == 1,
+        "{msg}"
+    );
 }
 
 #[test]
