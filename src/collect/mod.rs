@@ -282,6 +282,11 @@ fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Erro
         path: Vec::new(),
         row_error: None,
         raw,
+        page_addr: match &doc.body {
+            Body::Bytes(b) => b.as_ptr() as usize,
+            Body::Value(_) => 0,
+        },
+        row_start: None,
     };
     let result = match &doc.body {
         // UTF-8 is checked once over the page rather than string by string
@@ -297,16 +302,54 @@ fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Erro
         let msg = e.to_string();
         match state.row_error.take() {
             Some(row) => {
-                let at = if e.line() > 0 && !row.message.contains(" at line ") {
-                    format!(" (line {}, column {})", e.line(), e.column())
-                } else {
-                    String::new()
+                let (message, at) = split_position(&row.message);
+                let at = match (at, state.row_start, &doc.body) {
+                    // A volume parsed again from its own slice counts from there.
+                    (Some((line, col)), Some(start), Body::Bytes(b)) => {
+                        Some(page_position(b, start, line, col))
+                    }
+                    (Some(at), _, _) => Some(at),
+                    (None, _, _) => (e.line() > 0).then(|| (e.line(), e.column())),
                 };
-                Error::input(&origin, row.path, format!("{}{at}", row.message))
+                let message = match at {
+                    Some((line, col)) => format!("{message} (line {line}, column {col})"),
+                    None => message.to_string(),
+                };
+                Error::input(&origin, row.path, message)
             }
             None => Error::input(&origin, format_path(&state.path), msg),
         }
     })
+}
+
+/// `msg` split from the " at line L column C" serde_json ends its errors with.
+fn split_position(msg: &str) -> (&str, Option<(usize, usize)>) {
+    let Some(at) = msg.rfind(" at line ") else {
+        return (msg, None);
+    };
+    let numbers = msg[at + " at line ".len()..]
+        .split_once(" column ")
+        .and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)));
+    match numbers {
+        Some(lc) => (&msg[..at], Some(lc)),
+        None => (msg, None),
+    }
+}
+
+/// Where `line`:`col` of a row parsed from its own slice, which starts at
+/// byte `start` of `page`, is in the page.
+fn page_position(page: &[u8], start: usize, line: usize, col: usize) -> (usize, usize) {
+    let before = &page[..start.min(page.len())];
+    let lines = before.iter().filter(|&&b| b == b'\n').count();
+    if line == 1 {
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        (lines + 1, before.len() - line_start + col)
+    } else {
+        (lines + line, col)
+    }
 }
 
 fn parse_page<'de, R: serde_json::de::Read<'de>>(
@@ -325,6 +368,11 @@ struct PageState<'w, 'a> {
     row_error: Option<RowError>,
     /// The page is JSON text: rows can be borrowed as raw slices.
     raw: bool,
+    /// Where the page's text starts in memory, to place a raw slice in it.
+    page_addr: usize,
+    /// Byte offset in the page of the raw row that failed, whose error
+    /// positions count from its own start.
+    row_start: Option<usize>,
 }
 
 /// `{"Reservations": [{"Instances": [..]}]}` or `{"Volumes": [..]}`.
@@ -424,7 +472,8 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
                 // JSON text: borrow the volume's bytes, find its instance
                 // without building a DOM, then append from the same bytes.
                 let raw = <&serde_json::value::RawValue>::deserialize(d)?;
-                match raw_volume_group(s.w, raw.get()) {
+                let start = (raw.get().as_ptr() as usize).checked_sub(s.page_addr);
+                let r = match raw_volume_group(s.w, raw.get()) {
                     Ok(Some(g)) => {
                         let mut de = serde_json::Deserializer::from_str(raw.get());
                         s.w.append_routed(s.table, Route::Group(g), &s.path, &mut de)
@@ -434,7 +483,11 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
                         path: format!("{}.Attachments", format_path(&s.path)),
                         message: e.to_string(),
                     }),
+                };
+                if r.is_err() {
+                    s.row_start = start;
                 }
+                r
             }
             TableId::Volumes => {
                 let v = Value::deserialize(d)?;
@@ -486,6 +539,73 @@ fn volume_group(w: &ScopeWriter, v: &Value) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::local::LocalDestination;
+    use crate::sink::parquet::WriterOptions;
+    use crate::sink::partition::PartitionValue;
+
+    #[test]
+    fn row_errors_give_their_position_in_the_page_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = LocalDestination::new(dir.path()).unwrap();
+        let opts = WriterOptions::default();
+        let scope = Scope {
+            accountid: PartitionValue::parse("111111111111", "account", "test").unwrap(),
+            region: PartitionValue::parse("eu-west-1", "region", "test").unwrap(),
+        };
+        let mut w = ScopeWriter::new(scope, &dest, &opts, 0, "clonesquad:group-name");
+        let page = |origin: &str, text: &str| Doc {
+            origin: origin.into(),
+            body: Body::Bytes(text.as_bytes().to_vec()),
+        };
+        let instances = r#"{"Reservations": [{"Instances": [
+  {"InstanceId": "i-1", "Tags": [{"Key": "clonesquad:group-name", "Value": "web"}]}]}]}"#;
+        stream_page(&mut w, TableId::Instances, page("i.json", instances)).unwrap();
+        w.flush_routed();
+        // A volume is parsed again from its own slice, where it starts at line 1.
+        let volumes = r#"{"Volumes": [
+  {"VolumeId": "vol-1",
+   "Attachments": [{"InstanceId": "i-1"}],
+   "Size": "big"}]}"#;
+        let e = stream_page(&mut w, TableId::Volumes, page("v.json", volumes))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("v.json") && e.contains("Volumes[0].size") && e.contains("(line 4, column"),
+            "{e}"
+        );
+        assert_eq!(e.matches("line ").count(), 1, "{e}");
+        let bad = r#"{"Reservations": [{"Instances": [
+  {"InstanceId": "i-2",
+   "State": {"Code": "sixteen"}}]}]}"#;
+        let e = stream_page(&mut w, TableId::Instances, page("i2.json", bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(".state.code") && e.contains("(line 3, column"),
+            "{e}"
+        );
+        assert_eq!(e.matches("line ").count(), 1, "{e}");
+    }
+
+    #[test]
+    fn only_a_trailing_serde_position_is_split_off() {
+        assert_eq!(
+            split_position("expected `,` at line 4 column 12"),
+            ("expected `,`", Some((4, 12)))
+        );
+        assert_eq!(split_position("no position"), ("no position", None));
+        let quoted = "name \"x at line 1 column y\"";
+        assert_eq!(split_position(quoted), (quoted, None));
+    }
+
+    #[test]
+    fn a_slice_position_is_placed_in_its_page() {
+        let page = b"{\"Volumes\": [\n  {\"a\": 1,\n   \"b\": 2}]}";
+        let start = 16; // the `{` of the volume, line 2 column 3
+        assert_eq!(page[start], b'{');
+        assert_eq!(page_position(page, start, 1, 1), (2, 3));
+        assert_eq!(page_position(page, start, 2, 5), (3, 5));
+    }
 
     #[test]
     fn templates_match_and_expand() {
