@@ -72,9 +72,9 @@ impl PageText {
         self.text.extend_from_slice(s.as_bytes());
     }
 
-    fn value(&mut self, v: &Value) {
+    fn value(&mut self, v: &(impl serde::Serialize + ?Sized)) {
         self.raw("");
-        serde_json::to_writer(&mut self.text, v).expect("a Value always serializes");
+        serde_json::to_writer(&mut self.text, v).expect("values and strings always serialize");
     }
 
     /// Starts the next array element with raw text.
@@ -648,9 +648,9 @@ impl ScopeInputs for DemoScope<'_> {
         let close = |page: &mut PageText, open: &mut Option<String>| {
             if let Some(id) = open.take() {
                 page.raw("],\"OwnerId\":");
-                page.value(&json!(owner));
+                page.value(owner);
                 page.raw(",\"ReservationId\":");
-                page.value(&json!(id));
+                page.value(&id);
                 page.raw("}");
             }
         };
