@@ -216,17 +216,11 @@ pub fn export(
         // bounded by the requests in flight, not by threads.
         Some(_) => {
             let (tx, rx) = tokio::sync::mpsc::channel(2 * s.jobs);
-            let rx = Mutex::new(rx);
             std::thread::scope(|ts| {
                 ts.spawn(|| source.stream(&scopes, tx));
-                pool.install(|| {
-                    rayon::iter::repeat(())
-                        .map(|_| rx.lock().expect("not poisoned").blocking_recv())
-                        .while_some()
-                        .for_each(|(i, inputs)| match inputs {
-                            Ok(inputs) => one(&scopes[i], Ok(inputs.as_ref())),
-                            Err(e) => one(&scopes[i], Err(e)),
-                        })
+                drain(&pool, rx, |(i, inputs)| match inputs {
+                    Ok(inputs) => one(&scopes[i], Ok(inputs.as_ref())),
+                    Err(e) => one(&scopes[i], Err(e)),
                 });
             });
         }
@@ -246,6 +240,29 @@ pub fn export(
     summary.notes = source.notes();
     summary.api_calls = source.api_calls();
     Ok(summary)
+}
+
+/// Runs `work` on every item `rx` receives, on each thread of `pool`, until
+/// the channel is closed and empty. (Not `par_bridge`/`while_some`: once one
+/// thread sees the end, `while_some` drops items other threads already hold.)
+fn drain<T: Send>(
+    pool: &rayon::ThreadPool,
+    rx: tokio::sync::mpsc::Receiver<T>,
+    work: impl Fn(T) + Sync,
+) {
+    let rx = Mutex::new(rx);
+    pool.scope(|ps| {
+        for _ in 0..pool.current_num_threads() {
+            ps.spawn(|_| loop {
+                // The lock is released at the end of this statement.
+                let next = rx.lock().expect("not poisoned").blocking_recv();
+                match next {
+                    Some(item) => work(item),
+                    None => break,
+                }
+            });
+        }
+    });
 }
 
 /// Deletes the files of partitions under `scope` whose group was not
@@ -314,4 +331,35 @@ pub fn run(s: &ExportSettings) -> Result<ExitCode, Error> {
         eprint!("{}", summary.to_text());
     }
     Ok(summary.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_sent_is_worked_on_exactly_once() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        // Few items, many rounds: the end of the channel races with the
+        // last items, which is where a parallel `while_some` loses some.
+        for round in 0..10_000 {
+            let n = round % 4;
+            let (tx, rx) = tokio::sync::mpsc::channel(2);
+            let done = Mutex::new(Vec::new());
+            std::thread::scope(|ts| {
+                ts.spawn(move || {
+                    for i in 0..n {
+                        tx.blocking_send(i).unwrap();
+                    }
+                });
+                drain(&pool, rx, |i| done.lock().unwrap().push(i));
+            });
+            let mut done = done.into_inner().unwrap();
+            done.sort();
+            assert_eq!(done, (0..n).collect::<Vec<_>>(), "round {round}");
+        }
+    }
 }
