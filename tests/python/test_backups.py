@@ -74,7 +74,7 @@ def backed_up(moto, tmp_path_factory):
             "--as-of", "2026-11-22T03:00:00Z", "--json")
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
-    assert summary["backups"] == 2 and summary["files"] == 0, summary
+    assert summary["backups"] == 2 and summary["files"] == 0, json.dumps(summary)
     calls = summary["api_calls"]
     assert calls.get("dynamodb:Scan") == 2 and not any(k.startswith(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ssm:")) for k in calls), \
         f"a backup reads only what it backs up: {calls}"
