@@ -1,72 +1,19 @@
 //! DynamoDB items (typed JSON, as `aws dynamodb scan` prints them) → rows.
 //!
 //! Owns the conversion from `{"Key": {"S": "…"}}` items to the plain
-//! key/value records of the `configuration` and `scheduler` tables.
+//! key/value records of the `configuration` and `scheduler` tables; the
+//! typed values themselves are read by [`crate::dynamo::typed`].
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::field;
+use crate::dynamo::typed;
 use crate::error::Error;
 use crate::tables::TableId;
 
-/// Converts one typed attribute value to plain JSON. Sets become arrays,
-/// numbers stay exact (as JSON numbers when they fit, else strings), binary stays base64.
-pub fn plain(attr: &Value) -> Result<Value, String> {
-    let obj = attr
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or("expected a typed attribute like {\"S\": ...}")?;
-    let (ty, v) = obj.iter().next().unwrap();
-    Ok(match ty.as_str() {
-        "S" | "B" => Value::String(
-            v.as_str()
-                .ok_or(format!("{ty} must be a string"))?
-                .to_string(),
-        ),
-        "N" => {
-            let s = v.as_str().ok_or("N must be a string")?;
-            match s.parse::<i64>() {
-                Ok(i) => json!(i),
-                Err(_) => s
-                    .parse::<f64>()
-                    .map(|f| json!(f))
-                    .map_err(|_| format!("N {s:?} is not a number"))?,
-            }
-        }
-        "BOOL" => Value::Bool(v.as_bool().ok_or("BOOL must be a boolean")?),
-        "NULL" => Value::Null,
-        "SS" | "NS" | "BS" => v.clone(),
-        "L" => Value::Array(
-            v.as_array()
-                .ok_or("L must be an array")?
-                .iter()
-                .map(plain)
-                .collect::<Result<_, _>>()?,
-        ),
-        "M" => {
-            let m = v.as_object().ok_or("M must be an object")?;
-            let mut out = Map::new();
-            for (k, v) in m {
-                out.insert(k.clone(), plain(v)?);
-            }
-            Value::Object(out)
-        }
-        other => return Err(format!("unknown DynamoDB type {other:?}")),
-    })
-}
-
-/// Renders a plain value as the text stored in a `value` column.
-fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
 /// The rows of the configuration or scheduler table from a scan output.
 pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<Value>, Error> {
-    let items = scan
-        .get("Items")
+    let items = field(scan, "Items")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::input(origin, "$.Items", "expected an array of items"))?;
     let mut rows = Vec::with_capacity(items.len());
@@ -75,14 +22,13 @@ pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<
         let obj = item
             .as_object()
             .ok_or_else(|| Error::input(origin, at(""), "expected an object"))?;
-        let get = |name: &str| -> Result<Option<Value>, Error> {
-            obj.get(name)
-                .map(plain)
-                .transpose()
-                .map_err(|m| Error::input(origin, at(&format!(".{name}")), m))
-        };
-        let key = match get("Key")? {
-            Some(Value::String(k)) => k,
+        // Attribute names are data, matched exactly (CloneSquad's own).
+        let bad = |name: &str, m: String| Error::input(origin, at(&format!(".{name}")), m);
+        let key = match obj.get("Key").map(|k| (k, k.get("S"))) {
+            Some((_, Some(Value::String(k)))) => k.clone(),
+            Some((k, _)) if typed::value_text(k).is_err() => {
+                return Err(bad("Key", typed::value_text(k).unwrap_err()))
+            }
             _ => {
                 return Err(Error::input(
                     origin,
@@ -91,10 +37,15 @@ pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<
                 ))
             }
         };
-        let mut row = json!({ "key": key, "value": get("Value")?.as_ref().and_then(as_text) });
+        let value = match obj.get("Value") {
+            Some(v) => typed::value_text(v).map_err(|m| bad("Value", m))?,
+            None => None,
+        };
+        let mut row = json!({ "key": key, "value": value });
         if table == TableId::Scheduler {
-            if let Some(exp) = get("ExpirationTime")? {
-                row["expirationtime"] = exp;
+            if let Some(exp) = obj.get("ExpirationTime") {
+                row["expirationtime"] =
+                    typed::value_json(exp).map_err(|m| bad("ExpirationTime", m))?;
             }
         }
         rows.push(row);

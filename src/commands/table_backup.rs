@@ -115,7 +115,7 @@ pub fn backup(a: &TableBackupArgs) -> Result<ExitCode, Error> {
         }
     }
     if a.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"tables": report})).expect("json")
         );
@@ -168,7 +168,7 @@ fn backup_one(
     for (seg, seg_items) in items.into_iter().enumerate() {
         let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
         for it in &seg_items {
-            let line = serde_json::to_string(&crate::aws::convert::item(it)).expect("json");
+            let line = serde_json::to_string(&dynamo::typed::item_to_json(it)).expect("json");
             gz.write_all(line.as_bytes())
                 .and_then(|_| gz.write_all(b"\n"))
                 .map_err(|e| Error::io(&dir, e))?;
@@ -373,7 +373,8 @@ pub fn restore(a: &TableRestoreArgs) -> Result<ExitCode, Error> {
             let line = line.map_err(|e| bad(&file, format!("not gzip JSON Lines: {e}")))?;
             let v: Value = serde_json::from_str(&line)
                 .map_err(|e| bad(&file, format!("line {}: {e}", n + 1)))?;
-            let item = dynamo::item(&v).map_err(|m| bad(&file, format!("line {}: {m}", n + 1)))?;
+            let item = dynamo::typed::item_from_json(&v)
+                .map_err(|m| bad(&file, format!("line {}: {m}", n + 1)))?;
             batch.push(
                 WriteRequest::builder()
                     .put_request(
@@ -392,9 +393,11 @@ pub fn restore(a: &TableRestoreArgs) -> Result<ExitCode, Error> {
     }
     let want = manifest["items"].as_u64().unwrap_or(0) as usize;
     if written != want {
-        return Err(Error::Internal(format!(
-            "wrote {written} items but the manifest lists {want}"
-        )));
+        return Err(Error::input(
+            "manifest.json",
+            "$.items",
+            format!("the manifest lists {want} items but the files hold {written}"),
+        ));
     }
     eprintln!("restored {written} items into {} ({})", a.table, db.region);
     Ok(ExitCode::Success)

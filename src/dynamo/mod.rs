@@ -1,74 +1,20 @@
 //! DynamoDB for restores and table dumps.
 //!
-//! Owns what fleetcmdb writes to DynamoDB and how it reads whole tables:
-//! typed JSON ⇄ `AttributeValue` without loss (numbers stay text, binary is
-//! base64, sets stay sets), paginated parallel Scan by segments, batched
+//! Owns what fleetcmdb writes to DynamoDB and how it reads whole tables
+//! (typed JSON lives in [`typed`]): paginated parallel Scan by segments, batched
 //! writes that retry unprocessed items with backoff, table creation and
 //! waiting, point-in-time-recovery status, and selection of tables by tag.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, WriteRequest};
-use aws_smithy_types::base64;
-use serde_json::Value;
+use aws_sdk_dynamodb::types::WriteRequest;
 
 use crate::aws::{connect, sdk_error, AwsSettings};
 use crate::error::Error;
 
-pub type Item = HashMap<String, AttributeValue>;
+pub mod typed;
 
-/// Typed JSON (`{"S": "…"}`) → attribute value. The inverse of
-/// [`crate::aws::convert::attribute`].
-pub fn attribute(v: &Value) -> Result<AttributeValue, String> {
-    let obj = v
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or("expected a typed attribute like {\"S\": ...}")?;
-    let (ty, v) = obj.iter().next().expect("one entry");
-    let s = |v: &Value| -> Result<String, String> {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or(format!("{ty} needs a string"))
-    };
-    let b = |v: &Value| -> Result<Blob, String> {
-        base64::decode(s(v)?)
-            .map(Blob::new)
-            .map_err(|e| format!("{ty}: bad base64: {e}"))
-    };
-    let list = |v: &Value| -> Result<Vec<Value>, String> {
-        v.as_array().cloned().ok_or(format!("{ty} needs an array"))
-    };
-    Ok(match ty.as_str() {
-        "S" => AttributeValue::S(s(v)?),
-        "N" => AttributeValue::N(s(v)?),
-        "B" => AttributeValue::B(b(v)?),
-        "BOOL" => AttributeValue::Bool(v.as_bool().ok_or("BOOL needs true or false")?),
-        "NULL" => AttributeValue::Null(v.as_bool().unwrap_or(true)),
-        "SS" => AttributeValue::Ss(list(v)?.iter().map(s).collect::<Result<_, _>>()?),
-        "NS" => AttributeValue::Ns(list(v)?.iter().map(s).collect::<Result<_, _>>()?),
-        "BS" => AttributeValue::Bs(list(v)?.iter().map(b).collect::<Result<_, _>>()?),
-        "L" => AttributeValue::L(list(v)?.iter().map(attribute).collect::<Result<_, _>>()?),
-        "M" => AttributeValue::M(
-            v.as_object()
-                .ok_or("M needs an object")?
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), attribute(v)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => return Err(format!("unknown DynamoDB type {other:?}")),
-    })
-}
-
-/// A typed-JSON item → an item.
-pub fn item(v: &Value) -> Result<Item, String> {
-    v.as_object()
-        .ok_or("an item must be an object")?
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), attribute(v).map_err(|e| format!("{k}: {e}"))?)))
-        .collect()
-}
+pub use typed::Item;
 
 pub struct Dynamo {
     pub rt: tokio::runtime::Runtime,
@@ -341,30 +287,4 @@ pub fn pitr_enabled(d: Option<&aws_sdk_dynamodb::types::ContinuousBackupsDescrip
     d.and_then(|d| d.point_in_time_recovery_description())
         .and_then(|p| p.point_in_time_recovery_status())
         == Some(&aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Enabled)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn typed_json_round_trips_every_type() {
-        let v = json!({
-            "S": {"S": ""}, "N": {"N": "12345678901234567890123456789012345678"},
-            "B": {"B": "AAEC/w=="}, "BOOL": {"BOOL": false}, "NULL": {"NULL": true},
-            "SS": {"SS": ["a", ""]}, "NS": {"NS": ["1", "-0.5E10"]}, "BS": {"BS": ["AA==", "/w=="]},
-            "L": {"L": [{"S": "x"}, {"M": {"k": {"N": "1"}}}]},
-            "M": {"M": {"nested": {"L": []}, "e": {"S": ""}}}
-        });
-        let it = item(&v).unwrap();
-        let back = crate::aws::convert::item(&it);
-        assert_eq!(back, v);
-        assert!(item(&json!({"a": {"X": 1}}))
-            .unwrap_err()
-            .contains("a: unknown DynamoDB type"));
-        assert!(item(&json!({"a": {"B": "!!"}}))
-            .unwrap_err()
-            .contains("base64"));
-    }
 }
