@@ -206,57 +206,9 @@ mod organizations {
     use super::*;
     use aws_sdk_organizations::types::*;
 
-    enums!(AccountStatus, AccountJoinedMethod);
+    enums!(AccountStatus, AccountState, AccountJoinedMethod);
     structs! {
         Account { "Id" => id, "Arn" => arn, "Email" => email, "Name" => name, "Status" => status,
-            "JoinedMethod" => joined_method, "JoinedTimestamp" => joined_timestamp }
+            "State" => state, "JoinedMethod" => joined_method, "JoinedTimestamp" => joined_timestamp }
     }
-}
-
-/// A DynamoDB item in typed JSON (`{"S": "…"}`), as `aws dynamodb scan` prints it. Lossless.
-pub fn attribute(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    use aws_smithy_types::base64;
-    let one = |k: &str, v: Value| Value::Object(Map::from_iter([(k.to_string(), v)]));
-    match v {
-        A::S(s) => one("S", Value::String(s.clone())),
-        A::N(n) => one("N", Value::String(n.clone())),
-        A::B(b) => one("B", Value::String(base64::encode(b.as_ref()))),
-        A::Bool(b) => one("BOOL", Value::Bool(*b)),
-        A::Null(b) => one("NULL", Value::Bool(*b)),
-        A::Ss(v) => one("SS", v.iter().cloned().map(Value::String).collect()),
-        A::Ns(v) => one("NS", v.iter().cloned().map(Value::String).collect()),
-        A::Bs(v) => one(
-            "BS",
-            v.iter()
-                .map(|b| Value::String(base64::encode(b.as_ref())))
-                .collect(),
-        ),
-        A::L(l) => one("L", l.iter().map(attribute).collect()),
-        A::M(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            one(
-                "M",
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), attribute(&m[k])))
-                        .collect(),
-                ),
-            )
-        }
-        _ => Value::Null,
-    }
-}
-
-pub fn item(
-    m: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Value {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    Value::Object(
-        keys.into_iter()
-            .map(|k| (k.clone(), attribute(&m[k])))
-            .collect(),
-    )
 }

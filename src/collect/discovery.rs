@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{Doc, Naming};
+use super::{field, Doc, Naming};
 use crate::error::Error;
 use crate::record::parse_timestamp_ms;
 
@@ -15,18 +15,19 @@ pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<Stri
     for doc in pages {
         let origin = doc.origin.clone();
         let v = doc.into_value()?;
-        let stacks = v
-            .get("Stacks")
+        let stacks = field(&v, "Stacks")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::input(&origin, "$.Stacks", "expected an array of stacks"))?;
         for (i, s) in stacks.iter().enumerate() {
-            let name = s.get("StackName").and_then(Value::as_str).ok_or_else(|| {
-                Error::input(
-                    &origin,
-                    format!("$.Stacks[{i}].StackName"),
-                    "expected a string",
-                )
-            })?;
+            let name = field(s, "StackName")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::input(
+                        &origin,
+                        format!("$.Stacks[{i}].StackName"),
+                        "expected a string",
+                    )
+                })?;
             if let Some(g) = Naming::match_template(&naming.stack, name) {
                 out.insert(g.to_string(), s.clone());
             }
@@ -43,12 +44,26 @@ fn pairs<'v>(
 ) -> impl Iterator<Item = (&'v str, &'v Value)> {
     let k = k.to_string();
     let v = v.to_string();
-    stack
-        .get(list)
+    field(stack, list)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(move |p| Some((p.get(&k)?.as_str()?, p.get(&v).unwrap_or(&Value::Null))))
+        .filter_map(move |p| {
+            Some((
+                field(p, &k)?.as_str()?,
+                field(p, &v).unwrap_or(&Value::Null),
+            ))
+        })
+}
+
+/// The state of an Organizations account: `State` (`ACTIVE`, `SUSPENDED`,
+/// `PENDING_CLOSURE`, `CLOSED`), or, from before `Status` was retired on
+/// 2026-09-09, its `Status` (`ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`).
+/// `None` when neither is present.
+pub fn account_state(account: &Value) -> Option<&str> {
+    field(account, "State")
+        .and_then(Value::as_str)
+        .or_else(|| field(account, "Status").and_then(Value::as_str))
 }
 
 /// The discovery record of one group (keys are column names).
@@ -72,14 +87,14 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
         }
         rec.insert(
             "stackname".into(),
-            stack.get("StackName").cloned().unwrap_or_default(),
+            field(stack, "StackName").cloned().unwrap_or_default(),
         );
         rec.insert(
             "stackstatus".into(),
-            stack.get("StackStatus").cloned().unwrap_or_default(),
+            field(stack, "StackStatus").cloned().unwrap_or_default(),
         );
         if !rec.contains_key("installtime") {
-            if let Some(t) = stack.get("CreationTime") {
+            if let Some(t) = field(stack, "CreationTime") {
                 rec.insert("installtime".into(), t.clone());
             }
         }
@@ -109,8 +124,8 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
                 })
                 .collect::<Map<_, _>>()
         });
-    if let Some(acct) = account.and_then(|a| a.get("Account")) {
-        for (col, field) in [
+    if let Some(acct) = account.and_then(|a| field(a, "Account")) {
+        for (col, name) in [
             ("accountarn", "Arn"),
             ("accountemail", "Email"),
             ("accountname", "Name"),
@@ -118,9 +133,12 @@ pub fn row(stack: Option<&Value>, account: Option<&Value>, subfleets: &[String])
             ("accountjoinedmethod", "JoinedMethod"),
             ("accountjoinedtimestamp", "JoinedTimestamp"),
         ] {
-            if let Some(v) = acct.get(field) {
+            if let Some(v) = field(acct, name) {
                 rec.insert(col.into(), v.clone());
             }
+        }
+        if let Some(state) = account_state(acct) {
+            rec.insert("accountstate".into(), Value::String(state.into()));
         }
     }
     rec.insert("subfleets".into(), json!(subfleets));
@@ -160,6 +178,25 @@ mod tests {
         );
         assert_eq!(r["usermetadata"], json!({"team": "core", "n": "3"}));
         assert_eq!(r["accountname"], "prod");
+        assert!(r.get("accountstate").is_none(), "no State nor Status");
+        // The AWS CLI's own example spells it JoinedTimeStamp; State replaced Status.
+        let acct = json!({"Account": {"Id": "1", "JoinedTimeStamp": 1481756563.134, "State": "SUSPENDED"}});
+        let r = row(None, Some(&acct), &[]);
+        assert_eq!(r["accountjoinedtimestamp"], 1481756563.134);
+        assert_eq!(r["accountstate"], "SUSPENDED");
+        assert!(r.get("accountstatus").is_none());
+        let old = json!({"account": {"Status": "ACTIVE"}});
+        let r = row(None, Some(&old), &[]);
+        assert_eq!(
+            (&r["accountstatus"], &r["accountstate"]),
+            (&json!("ACTIVE"), &json!("ACTIVE"))
+        );
+        let stack = json!({"stackName": "CloneSquad-web", "PARAMETERS": [{"parameterKey": "TimeZone", "ParameterValue": "Europe/Paris"}]});
+        let r = row(Some(&stack), None, &[]);
+        assert_eq!(
+            (&r["stackname"], &r["timezone"]),
+            (&json!("CloneSquad-web"), &json!("Europe/Paris"))
+        );
         let bare = row(None, None, &[]);
         assert_eq!(bare["parameters"], json!({}));
     }

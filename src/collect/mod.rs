@@ -78,6 +78,18 @@ pub trait ScopeInputs {
     }
 }
 
+/// The field `name` of a JSON object, matched as AWS's own SDKs match
+/// member names: exactly, else ignoring ASCII case (the AWS documentation
+/// prints `JoinedTimeStamp` beside `JoinedTimestamp`).
+pub fn field<'v>(obj: &'v Value, name: &str) -> Option<&'v Value> {
+    let m = obj.as_object()?;
+    m.get(name).or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
 /// Whether a DescribeContinuousBackups answer says PITR is on.
 pub fn pitr_status(doc: Option<Doc>) -> Result<Option<bool>, Error> {
     let Some(doc) = doc else { return Ok(None) };

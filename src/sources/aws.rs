@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use super::{push_scope, Source};
-use crate::aws::convert::{item, ToJson};
+use crate::aws::convert::ToJson;
 use crate::aws::{
     assume_role, connect, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
 };
 use crate::collect::{Doc, Naming, ScopeInputs};
+use crate::dynamo::typed::item_to_json;
 use crate::error::Error;
 use crate::sink::partition::{PartitionValue, Scope};
 use crate::sink::scope::Failure;
@@ -218,9 +219,20 @@ impl AwsSource {
                 }
             };
             for a in accounts {
-                let active = a.status().map(|s| s.as_str() == "ACTIVE").unwrap_or(true);
-                if let (Some(id), true) = (a.id(), active) {
-                    out.push(id.to_string());
+                let Some(id) = a.id() else { continue };
+                // State replaced Status on 2026-09-09; either may be absent.
+                let state = a
+                    .state()
+                    .map(|s| s.as_str())
+                    .or_else(|| a.status().map(|s| s.as_str()));
+                match state {
+                    Some("ACTIVE") => out.push(id.to_string()),
+                    Some(other) => self.note(format!(
+                        "account {id}: skipped, its state is {other} (only ACTIVE accounts are collected)"
+                    )),
+                    None => self.note(format!(
+                        "account {id}: skipped, Organizations gave neither State nor Status"
+                    )),
                 }
             }
             token = next;
@@ -727,7 +739,7 @@ impl Fetcher<'_> {
                 }
                 Err(e) => return Err(self.err(sdk_error("dynamodb:Scan", &e))),
             };
-            items.extend(r.items().iter().map(item));
+            items.extend(r.items().iter().map(item_to_json));
             start = r.last_evaluated_key().cloned();
             if start.is_none() {
                 return Ok(Some(json!({ "Items": items, "Count": items.len() })));

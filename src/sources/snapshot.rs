@@ -34,6 +34,8 @@ pub const SCAN: &str = "dynamodb-scan-";
 pub const PITR: &str = "dynamodb-describe-continuous-backups-";
 pub const STACKS: &str = "cloudformation-describe-stacks";
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 pub struct Snapshot {
     root: PathBuf,
 }
@@ -127,7 +129,11 @@ struct SnapshotScope {
 
 impl SnapshotScope {
     fn read(&self, path: &Path) -> Result<Doc, Error> {
-        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        let mut bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        // Windows PowerShell writes a UTF-8 byte-order mark; JSON has none.
+        if bytes.starts_with(UTF8_BOM) {
+            bytes.drain(..UTF8_BOM.len());
+        }
         Ok(Doc {
             origin: path.display().to_string(),
             body: Body::Bytes(bytes),

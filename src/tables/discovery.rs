@@ -97,7 +97,11 @@ pub static DISCOVERY: TableDef = TableDef {
         s("accountname", "Name of the account."),
         s(
             "accountstatus",
-            "Status of the account, for example ACTIVE.",
+            "Status of the account as Organizations reported it (retired on 2026-09-09 in favour of State).",
+        ),
+        s(
+            "accountstate",
+            "State of the account (ACTIVE, SUSPENDED, PENDING_CLOSURE or CLOSED), from State, else Status.",
         ),
         s(
             "accountjoinedmethod",
