@@ -40,7 +40,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_discovery` (
   `accountarn` string COMMENT 'ARN of the account in AWS Organizations.',
   `accountemail` string COMMENT 'Email of the account.',
   `accountname` string COMMENT 'Name of the account.',
-  `accountstatus` string COMMENT 'Status of the account, for example ACTIVE.',
+  `accountstatus` string COMMENT 'Status of the account as Organizations reported it (retired on 2026-09-09 in favour of State).',
+  `accountstate` string COMMENT 'State of the account (ACTIVE, SUSPENDED, PENDING_CLOSURE or CLOSED), from State, else Status.',
   `accountjoinedmethod` string COMMENT 'How the account joined the organization.',
   `accountjoinedtimestamp` timestamp COMMENT 'When the account joined the organization.',
   `subfleets` array<string> COMMENT 'Subfleet names seen on the instances of the group.',
@@ -57,7 +58,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/discovery/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='2'
+  'fleetcmdb.schema_version'='3'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_discovery`;

@@ -3,9 +3,9 @@
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_maintenance_windows` (
   `fleet` string COMMENT '__main__ for the main fleet, else the subfleet name.',
-  `maintenancewindows` array<struct<`windowid`:string,`name`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`enabled`:boolean,`nextexecutiontime`:timestamp,`tags`:map<string,string>>> COMMENT 'Every window that applies to the fleet; periods are cumulative.',
+  `maintenancewindows` array<struct<`windowid`:string,`name`:string,`description`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`scheduleoffset`:int,`startdate`:timestamp,`enddate`:timestamp,`enabled`:boolean,`nextexecutiontime`:timestamp,`computednextexecutiontime`:timestamp,`tags`:map<string,string>>> COMMENT 'Every window that applies to the fleet; periods are cumulative.',
   `ismaintenancetime` boolean COMMENT 'Whether the fleet was in a maintenance period at collection time.',
-  `nextmaintenancewindowdetails` struct<`starttime`:timestamp,`endtime`:timestamp,`matchingwindow`:struct<`windowid`:string,`name`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`enabled`:boolean,`nextexecutiontime`:timestamp,`tags`:map<string,string>>,`matchingwindowmessage`:string,`nextwindowmessage`:string> COMMENT 'The current or next maintenance period, if any.',
+  `nextmaintenancewindowdetails` struct<`starttime`:timestamp,`endtime`:timestamp,`matchingwindow`:struct<`windowid`:string,`name`:string,`description`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`scheduleoffset`:int,`startdate`:timestamp,`enddate`:timestamp,`enabled`:boolean,`nextexecutiontime`:timestamp,`computednextexecutiontime`:timestamp,`tags`:map<string,string>>,`matchingwindowmessage`:string,`nextwindowmessage`:string> COMMENT 'The current or next maintenance period, if any.',
   `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
 )
 COMMENT 'SSM maintenance windows that apply to each fleet of a group.'
@@ -15,7 +15,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/maintenance_windows/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='2'
+  'fleetcmdb.schema_version'='3'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_maintenance_windows`;

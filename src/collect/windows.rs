@@ -13,14 +13,25 @@
 //! - Windows are cumulative: a fleet is in maintenance when any enabled
 //!   matching window is open; overlapping or touching periods are merged.
 //! - A period starts at each schedule occurrence (in the window's time zone)
-//!   and lasts `Duration` hours. Disabled windows are listed but never open.
+//!   plus `ScheduleOffset` days (cron only, as SSM applies it) and lasts
+//!   `Duration` hours. No period starts before `StartDate`, none starts after
+//!   `EndDate`, and a period that reaches past `EndDate` ends there: a window
+//!   past its end date is never open and has no next start.
+//! - Disabled windows are listed but never open.
+//! - SSM's own `NextExecutionTime` is kept as SSM gave it
+//!   (`nextexecutiontime`); ours is `computednextexecutiontime`.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::{Naming, ScopeInputs};
+use super::{field, Naming, ScopeInputs};
 use crate::error::Error;
-use crate::record::parse_timestamp_ms;
+use crate::record::{json_timestamp_ms, MAX_TIMESTAMP_MS};
+
+/// Whether a computed time can be written (a timestamp column holds years 0 to 9999).
+fn representable(t: DateTime<Utc>) -> bool {
+    t.timestamp_millis() <= MAX_TIMESTAMP_MS
+}
 use crate::schedule::{self, Schedule};
 
 pub const MAIN_FLEET: &str = "__main__";
@@ -34,7 +45,12 @@ pub struct Window {
     pub id: String,
     pub enabled: bool,
     pub duration_h: i64,
-    pub schedule: Result<Schedule, schedule::ScheduleError>,
+    /// `None` when SSM gave no schedule (its outputs may omit it).
+    pub schedule: Option<Result<Schedule, schedule::ScheduleError>>,
+    /// `ScheduleOffset`: days after each cron occurrence.
+    pub offset_days: i64,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
     pub reported_next: Option<DateTime<Utc>>,
     pub tags: Vec<(String, String)>,
 }
@@ -45,8 +61,7 @@ pub fn load(inputs: &dyn ScopeInputs) -> Result<Vec<Window>, Error> {
     for doc in inputs.maintenance_windows()? {
         let origin = doc.origin.clone();
         let v = doc.into_value()?;
-        let ids = v
-            .get("WindowIdentities")
+        let ids = field(&v, "WindowIdentities")
             .and_then(Value::as_array)
             .ok_or_else(|| {
                 Error::input(
@@ -57,66 +72,104 @@ pub fn load(inputs: &dyn ScopeInputs) -> Result<Vec<Window>, Error> {
             })?;
         for (i, w) in ids.iter().enumerate() {
             let at = |f: &str| format!("$.WindowIdentities[{i}].{f}");
-            let id = w
-                .get("WindowId")
+            let id = field(w, "WindowId")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::input(&origin, at("WindowId"), "expected a string"))?;
             let tags = match inputs.window_tags(id)? {
                 Some(doc) => {
                     let o = doc.origin.clone();
                     let t = doc.into_value()?;
-                    let list = t.get("TagList").and_then(Value::as_array).ok_or_else(|| {
-                        Error::input(&o, "$.TagList", "expected an array of tags")
-                    })?;
+                    let list = field(&t, "TagList")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| {
+                            Error::input(&o, "$.TagList", "expected an array of tags")
+                        })?;
                     list.iter()
                         .filter_map(|t| {
                             Some((
-                                t.get("Key")?.as_str()?.to_string(),
-                                t.get("Value")?.as_str().unwrap_or("").to_string(),
+                                field(t, "Key")?.as_str()?.to_string(),
+                                field(t, "Value")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_string(),
                             ))
                         })
                         .collect()
                 }
                 None => Vec::new(),
             };
-            out.push(window(w, tags));
+            out.push(window(w, tags).map_err(|(f, m)| Error::input(&origin, at(f), m))?);
         }
     }
     Ok(out)
 }
 
-fn window(w: &Value, tags: Vec<(String, String)>) -> Window {
-    let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let reported_next = w
-        .get("NextExecutionTime")
-        .and_then(Value::as_str)
-        .and_then(parse_timestamp_ms)
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+/// A timestamp field of a window: absent or null is `None`; anything else
+/// must be a time AWS would print.
+fn time_field(
+    w: &Value,
+    name: &'static str,
+) -> Result<Option<DateTime<Utc>>, (&'static str, String)> {
+    match field(w, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => json_timestamp_ms(v)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .map(Some)
+            .ok_or_else(|| (name, format!("expected a timestamp, found {v}"))),
+    }
+}
+
+fn window(w: &Value, tags: Vec<(String, String)>) -> Result<Window, (&'static str, String)> {
+    let s = |k: &str| {
+        field(w, k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let get = |k: &str| field(w, k).cloned().unwrap_or(Value::Null);
+    let reported_next = time_field(w, "NextExecutionTime")?;
+    let start_date = time_field(w, "StartDate")?;
+    let end_date = time_field(w, "EndDate")?;
+    let offset_days = match field(w, "ScheduleOffset") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_i64()
+            .filter(|d| (0..=6).contains(d))
+            .ok_or(("ScheduleOffset", format!("expected 0 to 6 days, found {v}")))?,
+    };
     let mut record = json!({
-        "windowid": s("WindowId"),
-        "name": s("Name"),
-        "schedule": s("Schedule"),
-        "scheduletimezone": w.get("ScheduleTimezone").cloned().unwrap_or(Value::Null),
-        "duration": w.get("Duration").cloned().unwrap_or(Value::Null),
-        "cutoff": w.get("Cutoff").cloned().unwrap_or(Value::Null),
-        "enabled": w.get("Enabled").cloned().unwrap_or(Value::Null),
-        "nextexecutiontime": w.get("NextExecutionTime").cloned().unwrap_or(Value::Null),
+        "windowid": get("WindowId"),
+        "name": get("Name"),
+        "description": get("Description"),
+        "schedule": get("Schedule"),
+        "scheduletimezone": get("ScheduleTimezone"),
+        "duration": get("Duration"),
+        "cutoff": get("Cutoff"),
+        "scheduleoffset": get("ScheduleOffset"),
+        "startdate": get("StartDate"),
+        "enddate": get("EndDate"),
+        "enabled": get("Enabled"),
+        "nextexecutiontime": get("NextExecutionTime"),
     });
     record["tags"] = Value::Object(
         tags.iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect(),
     );
-    Window {
+    Ok(Window {
         name: s("Name"),
         id: s("WindowId"),
-        enabled: w.get("Enabled").and_then(Value::as_bool).unwrap_or(true),
-        duration_h: w.get("Duration").and_then(Value::as_i64).unwrap_or(1),
-        schedule: schedule::parse(&s("Schedule"), &s("ScheduleTimezone")),
+        enabled: field(w, "Enabled").and_then(Value::as_bool).unwrap_or(true),
+        duration_h: field(w, "Duration").and_then(Value::as_i64).unwrap_or(1),
+        schedule: (!s("Schedule").trim().is_empty())
+            .then(|| schedule::parse(&s("Schedule"), &s("ScheduleTimezone"))),
+        offset_days,
+        start_date,
+        end_date,
         reported_next,
         tags,
         record,
-    }
+    })
 }
 
 /// Why `w` applies to `fleet` of `group`, or None.
@@ -157,23 +210,79 @@ struct Period<'w> {
     why: String,
 }
 
-/// The current period of `w` if open at `now`, else its next one.
-fn period(w: &Window, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let s = w.schedule.as_ref().ok()?;
-    let len = Duration::hours(w.duration_h.max(0));
-    if let Some(prev) = s.prev_start(now, w.reported_next) {
-        if now < prev + len {
-            return Some((prev, prev + len));
+impl Window {
+    /// `ScheduleOffset` as SSM applies it: to cron schedules only.
+    fn offset(&self) -> Duration {
+        match self.schedule {
+            Some(Ok(Schedule::Cron(..))) => Duration::days(self.offset_days),
+            _ => Duration::zero(),
         }
     }
-    let next = s
-        .next_start(now, w.reported_next)
-        .or(w.reported_next.filter(|t| *t > now))?;
-    Some((next, next + len))
+
+    /// Whether a period may start at `t` (within `StartDate`..=`EndDate`).
+    fn may_start(&self, t: DateTime<Utc>) -> bool {
+        self.start_date.is_none_or(|s| t >= s) && self.end_date.is_none_or(|e| t <= e)
+    }
+
+    /// The end of a period that starts at `start`: `Duration` hours, cut at
+    /// `EndDate` and at the last instant a timestamp column holds.
+    fn period_end(&self, start: DateTime<Utc>) -> DateTime<Utc> {
+        let end = start + Duration::hours(self.duration_h.clamp(0, 24 * 366));
+        let last = Utc
+            .timestamp_millis_opt(MAX_TIMESTAMP_MS)
+            .single()
+            .expect("in range");
+        self.end_date.map_or(end, |e| end.min(e)).min(last)
+    }
+
+    /// The first start strictly after `now`, by the schedule, the offset and
+    /// the active dates; `None` when the window never starts again. Without
+    /// a schedule, SSM's own next start is all there is to go by.
+    pub fn next_start(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let Some(Ok(s)) = &self.schedule else {
+            return self
+                .reported_next
+                .filter(|t| *t > now && self.may_start(*t));
+        };
+        let off = self.offset();
+        // The first start at or after StartDate counts: search from just before it.
+        let from = match self.start_date {
+            Some(sd) if sd > now => sd - Duration::milliseconds(1),
+            _ => now,
+        };
+        let next = s.next_start(from - off, self.reported_next)? + off;
+        (self.may_start(next) && representable(next)).then_some(next)
+    }
+
+    /// The current period of the window if open at `now`, else its next one.
+    fn period(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let off = self.offset();
+        let prev = match &self.schedule {
+            Some(Ok(s)) => s.prev_start(now - off, self.reported_next).map(|p| p + off),
+            _ => None,
+        };
+        if let Some(prev) = prev {
+            let end = self.period_end(prev);
+            if self.may_start(prev) && now < end {
+                return Some((prev, end));
+            }
+        }
+        let next = self.next_start(now)?;
+        Some((next, self.period_end(next)))
+    }
 }
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The window as the table lists it: SSM's fields untouched, plus the next
+/// start we compute (enabled windows only).
+fn listed_record(w: &Window, now: DateTime<Utc>) -> Value {
+    let mut r = w.record.clone();
+    let next = w.enabled.then(|| w.next_start(now)).flatten();
+    r["computednextexecutiontime"] = next.map(|n| json!(ts(n))).unwrap_or(Value::Null);
+    r
 }
 
 /// One `maintenance_windows` row per fleet of `group`.
@@ -196,7 +305,7 @@ pub fn fleet_rows(
             .filter_map(|w| applies(w, naming, group, fleet).map(|why| (w, why)))
             .collect();
         for (w, _) in &matching {
-            if let Err(e) = &w.schedule {
+            if let Some(Err(e)) = &w.schedule {
                 return Err(Error::input(
                     format!("SSM maintenance window {} ({})", w.id, w.name),
                     "$.Schedule",
@@ -208,7 +317,7 @@ pub fn fleet_rows(
             .iter()
             .filter(|(w, _)| w.enabled)
             .filter_map(|(w, why)| {
-                period(w, now).map(|(start, end)| Period {
+                w.period(now).map(|(start, end)| Period {
                     start,
                     end,
                     window: w,
@@ -227,16 +336,7 @@ pub fn fleet_rows(
                 }
             }
             open = first.start <= now && now < end;
-            let mut win = first.window.record.clone();
-            if let Some(n) = first
-                .window
-                .schedule
-                .as_ref()
-                .ok()
-                .and_then(|s| s.next_start(now, first.window.reported_next))
-            {
-                win["nextexecutiontime"] = json!(ts(n));
-            }
+            let win = listed_record(first.window, now);
             let msg = if open {
                 format!(
                     "In maintenance until {} (window {})",
@@ -258,20 +358,7 @@ pub fn fleet_rows(
         }
         let listed: Vec<Value> = matching
             .iter()
-            .map(|(w, _)| {
-                let mut r = w.record.clone();
-                if r["nextexecutiontime"].is_null() && w.enabled {
-                    if let Some(n) = w
-                        .schedule
-                        .as_ref()
-                        .ok()
-                        .and_then(|s| s.next_start(now, w.reported_next))
-                    {
-                        r["nextexecutiontime"] = json!(ts(n));
-                    }
-                }
-                r
-            })
+            .map(|(w, _)| listed_record(w, now))
             .collect();
         rows.push(json!({
             "fleet": fleet,
@@ -295,10 +382,11 @@ mod tests {
             &json!({"WindowId": format!("mw-{name}"), "Name": name, "Schedule": sched, "Duration": dur, "Cutoff": 0, "Enabled": true}),
             tags,
         )
+        .unwrap()
     }
 
     fn at(s: &str) -> i64 {
-        parse_timestamp_ms(s).unwrap()
+        crate::record::parse_timestamp_ms(s).unwrap()
     }
 
     #[test]
@@ -387,6 +475,18 @@ mod tests {
     }
 
     #[test]
+    fn times_past_year_9999_are_never_produced() {
+        let ws = vec![w(GLOBAL_DEFAULT, "cron(0 2 ? * SUN *)", 2, None)];
+        let rows = fleet_rows(&ws, &Naming::default(), "web", &[], MAX_TIMESTAMP_MS).unwrap();
+        assert!(
+            rows[0]["nextmaintenancewindowdetails"].is_null(),
+            "{}",
+            rows[0]
+        );
+        assert!(rows[0]["maintenancewindows"][0]["computednextexecutiontime"].is_null());
+    }
+
+    #[test]
     fn a_bad_schedule_is_an_error_naming_the_window() {
         let ws = vec![w("CS-web", "cron(0 99 ? * SUN *)", 1, Some("web"))];
         let e = fleet_rows(&ws, &Naming::default(), "web", &[], 0)
@@ -395,6 +495,121 @@ mod tests {
         assert!(
             e.contains("mw-CS-web") && e.contains("cron(0 99 ? * SUN *)"),
             "{e}"
+        );
+    }
+
+    fn win(extra: Value) -> Window {
+        let mut w = json!({"WindowId": "mw-1", "Name": "CS-web", "Schedule": "cron(0 2 ? * SUN *)",
+            "Duration": 2, "Cutoff": 0, "Enabled": true});
+        w.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        window(&w, vec![("clonesquad:group-name".into(), "web".into())]).unwrap()
+    }
+
+    fn one_row(w: Window, now: &str) -> Value {
+        fleet_rows(&[w], &Naming::default(), "web", &[], at(now))
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn schedule_offset_moves_every_period_by_whole_days() {
+        // Sunday 02:00 + 2 days = Tuesday 02:00 (2026-11-24).
+        let r = one_row(win(json!({"ScheduleOffset": 2})), "2026-11-23T12:00:00Z");
+        let d = &r["nextmaintenancewindowdetails"];
+        assert_eq!(d["starttime"], "2026-11-24T02:00:00.000Z");
+        assert_eq!(r["ismaintenancetime"], false);
+        // During the shifted period it is open; on the Sunday itself it is not.
+        assert_eq!(
+            one_row(win(json!({"ScheduleOffset": 2})), "2026-11-24T03:00:00Z")["ismaintenancetime"],
+            true
+        );
+        assert_eq!(
+            one_row(win(json!({"ScheduleOffset": 2})), "2026-11-22T03:00:00Z")["ismaintenancetime"],
+            false
+        );
+        assert!(window(&json!({"ScheduleOffset": 9}), vec![])
+            .unwrap_err()
+            .1
+            .contains("0 to 6"));
+    }
+
+    #[test]
+    fn a_window_past_its_end_date_is_inactive_with_no_next_start() {
+        let w = win(
+            json!({"EndDate": "2026-11-01T00:00Z", "NextExecutionTime": "2026-11-01T02:00-08:00"}),
+        );
+        let r = one_row(w, "2026-11-22T03:00:00Z");
+        assert_eq!(r["ismaintenancetime"], false);
+        assert!(r["nextmaintenancewindowdetails"].is_null());
+        let listed = &r["maintenancewindows"][0];
+        assert!(listed["computednextexecutiontime"].is_null());
+        // SSM's own value is kept as SSM gave it.
+        assert_eq!(listed["nextexecutiontime"], "2026-11-01T02:00-08:00");
+        // A period running into the end date ends there.
+        let w = win(json!({"EndDate": "2026-11-22T03:00Z"}));
+        let r = one_row(w, "2026-11-22T02:30:00Z");
+        assert_eq!(r["ismaintenancetime"], true);
+        assert_eq!(
+            r["nextmaintenancewindowdetails"]["endtime"],
+            "2026-11-22T03:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn no_period_starts_before_the_start_date() {
+        let w = win(json!({"StartDate": "2026-12-10T00:00:00+01:00"}));
+        let r = one_row(w, "2026-11-22T03:00:00Z");
+        assert_eq!(r["ismaintenancetime"], false, "the Sunday before StartDate");
+        assert_eq!(
+            r["nextmaintenancewindowdetails"]["starttime"],
+            "2026-12-13T02:00:00.000Z"
+        );
+        assert_eq!(
+            r["maintenancewindows"][0]["computednextexecutiontime"],
+            "2026-12-13T02:00:00.000Z"
+        );
+        // Exactly at StartDate, an occurrence counts.
+        let w = win(json!({"StartDate": "2026-12-13T02:00:00Z"}));
+        let r = one_row(w, "2026-12-01T00:00:00Z");
+        assert_eq!(
+            r["nextmaintenancewindowdetails"]["starttime"],
+            "2026-12-13T02:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn ssm_next_execution_time_is_never_overwritten() {
+        let w = win(json!({"NextExecutionTime": "2019-02-03T02:00-08:00"}));
+        let r = one_row(w, "2026-11-23T00:00:00Z");
+        let listed = &r["maintenancewindows"][0];
+        assert_eq!(listed["nextexecutiontime"], "2019-02-03T02:00-08:00");
+        assert_eq!(
+            listed["computednextexecutiontime"],
+            "2026-11-29T02:00:00.000Z"
+        );
+        let m = &r["nextmaintenancewindowdetails"]["matchingwindow"];
+        assert_eq!(m["nextexecutiontime"], "2019-02-03T02:00-08:00");
+        // A malformed time names the field.
+        let e = window(&json!({"NextExecutionTime": "soon"}), vec![]).unwrap_err();
+        assert_eq!(e.0, "NextExecutionTime");
+        // Field names match whatever their case.
+        // Without a schedule (SSM's own examples omit it), SSM's next start is used.
+        let w = win(json!({"Schedule": null, "NextExecutionTime": "2026-11-23T02:00-08:00"}));
+        let r = one_row(w, "2026-11-23T00:00:00Z");
+        assert_eq!(
+            r["nextmaintenancewindowdetails"]["starttime"],
+            "2026-11-23T10:00:00.000Z"
+        );
+        let w = window(
+            &json!({"windowid": "mw-2", "NAME": "CS-web", "schedule": "rate(1 day)", "enabled": false}),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            (w.id.as_str(), w.name.as_str(), w.enabled),
+            ("mw-2", "CS-web", false)
         );
     }
 }

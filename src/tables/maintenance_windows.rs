@@ -6,9 +6,10 @@
 use crate::schema::dsl::*;
 use crate::schema::TableDef;
 
-static WINDOW: [Column; 9] = [
+static WINDOW: [Column; 14] = [
     s("windowid", "SSM maintenance window id."),
     s("name", "Window name, for example CS-mygroup-Mainfleet."),
+    s("description", "Window description, as given to SSM."),
     s("schedule", "cron() or rate() expression."),
     s(
         "scheduletimezone",
@@ -20,11 +21,31 @@ static WINDOW: [Column; 9] = [
         Bigint,
         "Hours before the end when no new task starts.",
     ),
+    c(
+        "scheduleoffset",
+        Int,
+        "Days SSM waits after each cron occurrence before the window starts.",
+    ),
+    c(
+        "startdate",
+        Timestamp,
+        "When the window becomes active (no period starts before it).",
+    ),
+    c(
+        "enddate",
+        Timestamp,
+        "When the window becomes inactive (no period runs after it).",
+    ),
     c("enabled", Boolean, "Whether the window is enabled."),
     c(
         "nextexecutiontime",
         Timestamp,
-        "Next start reported by SSM or computed from the schedule.",
+        "Next start as SSM reported it (null when SSM gave none).",
+    ),
+    c(
+        "computednextexecutiontime",
+        Timestamp,
+        "Next start computed by fleetcmdb from the schedule, offset and active dates; SSM reported one when SSM gave no schedule; null when inactive or disabled.",
     ),
     c("tags", Map, "Window tags."),
 ];
