@@ -48,6 +48,10 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// Standard output was closed by its reader: a normal end, exit 0.
+    #[error("standard output closed")]
+    BrokenPipe,
 }
 
 impl Error {
@@ -74,6 +78,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::BadPartitionValue { .. } => ExitCode::Usage,
             Error::Internal(_) => ExitCode::Internal,
+            Error::BrokenPipe => ExitCode::Success,
             _ => ExitCode::Failed,
         }
     }

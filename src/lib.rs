@@ -14,6 +14,7 @@ pub mod commands;
 pub mod dynamo;
 pub mod error;
 pub mod failpoint;
+pub mod output;
 pub mod record;
 pub mod schedule;
 pub mod schema;
@@ -63,8 +64,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
     };
     match run(cli) {
         Ok(code) => code as i32,
+        // The reader closed the pipe: what it wanted, it has.
+        Err(Error::BrokenPipe) => 0,
         Err(e) => {
-            eprintln!("fleetcmdb: error: {e}");
+            eprintln!(
+                "fleetcmdb: error: {}",
+                output::escape_controls(&e.to_string())
+            );
             e.exit_code() as i32
         }
     }

@@ -149,7 +149,7 @@ fn apply(s: &DdlSettings, a: &ApplySettings, opts: &DdlOptions) -> Result<ExitCo
     let steps = apply_plan(opts, &existing);
     if a.dry_run {
         for (i, st) in steps.iter().enumerate() {
-            println!("-- [{}/{}] {}\n{};\n", i + 1, steps.len(), st.what, st.sql);
+            crate::outln!("-- [{}/{}] {}\n{};\n", i + 1, steps.len(), st.what, st.sql);
         }
         eprintln!(
             "dry run: {} statements would run, one per query",
@@ -207,7 +207,7 @@ pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
         Some(dir) => write_dir(dir, &opts)?,
         None => {
             let all: Vec<String> = statements(&opts).into_iter().flat_map(|(_, s)| s).collect();
-            println!("{}", ddl::render(&all));
+            crate::outln!("{}", ddl::render(&all));
         }
     }
     Ok(ExitCode::Success)

@@ -129,18 +129,20 @@ impl Summary {
                 calls as f64 / self.seconds.max(1e-3)
             );
         }
+        // Everything below may quote input: escaped, one line each.
+        let esc = |t: &str| crate::output::escape_controls(t).into_owned();
         for p in &self.pruned {
-            s += &format!("  pruned stale partition {p}\n");
+            s += &format!("  pruned stale partition {}\n", esc(p));
         }
         for n in &self.notes {
-            s += &format!("  note: {n}\n");
+            s += &format!("  note: {}\n", esc(n));
         }
         for f in &self.failures {
             let what = match &f.group {
                 Some(g) => format!("{} group {g}", f.scope),
                 None => f.scope.clone(),
             };
-            s += &format!("  FAILED {what}: {}\n", f.error);
+            s += &format!("  FAILED {}: {}\n", esc(&what), esc(&f.error.to_string()));
         }
         s
     }
@@ -323,10 +325,12 @@ pub fn run(s: &ExportSettings) -> Result<ExitCode, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let summary = export(s, source.as_ref(), dest.as_ref(), &also)?;
     if s.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary.to_json()).expect("json")
-        );
+        // A closed pipe loses the summary, not the run's exit code.
+        let json = serde_json::to_string_pretty(&summary.to_json()).expect("json");
+        match crate::output::line(format_args!("{json}")) {
+            Ok(()) | Err(Error::BrokenPipe) => {}
+            Err(e) => return Err(e),
+        }
     } else {
         eprint!("{}", summary.to_text());
     }

@@ -69,6 +69,6 @@ pub fn run(member_role: Option<&str>) -> Result<ExitCode, Error> {
                            "Action": "sts:AssumeRole"}]
         }
     });
-    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    crate::outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
     Ok(ExitCode::Success)
 }

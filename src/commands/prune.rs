@@ -45,10 +45,10 @@ pub fn run(a: &PruneArgs) -> Result<ExitCode, Error> {
             "deleted": gone,
             "kept": total - gone.len(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         for p in &gone {
-            println!(
+            crate::outln!(
                 "{}{p}",
                 if a.dry_run {
                     "would delete "
