@@ -112,7 +112,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Account/regions converted at once (default: the number of CPUs). Example: --jobs 2
+    /// Account/regions converted at once, 1 to 256 (default: the number of CPUs). Example: --jobs 2
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 

@@ -289,11 +289,16 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         None => chrono::Utc::now().timestamp_millis(),
     };
     // Conversion threads; a live source's --concurrency is open requests.
+    const MAX_JOBS: usize = 256;
     let jobs = match a.jobs {
-        Some(0) => return Err(Error::Usage("--jobs must be at least 1".into())),
+        Some(n) if !(1..=MAX_JOBS).contains(&n) => {
+            return Err(Error::Usage(format!(
+                "--jobs {n}: must be between 1 and {MAX_JOBS} (each is a thread)"
+            )))
+        }
         Some(n) => n,
         None => std::thread::available_parallelism()
-            .map(|n| n.get())
+            .map(|n| n.get().min(MAX_JOBS))
             .unwrap_or(2),
     };
     Ok(ExportSettings {

@@ -15,6 +15,7 @@ use crate::cli::RestoreArgs;
 use crate::dynamo::Dynamo;
 use crate::error::{Error, ExitCode};
 use crate::settings::connection;
+use crate::sink::partition::PartitionValue;
 use crate::sink::{self, Connection, Destination};
 
 pub type Items = BTreeMap<String, Option<String>>;
@@ -195,6 +196,14 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
                 "--latest needs --group, --account and --region".into(),
             ));
         };
+        // They name folders: the same rules as the partitions they come from.
+        for (value, what, flag) in [
+            (group, "group name", "--group"),
+            (account, "account id", "--account"),
+            (region, "region", "--region"),
+        ] {
+            PartitionValue::parse(value, what, flag)?;
+        }
         let rel = backup::latest_path(account, region, group, kind);
         let mut dests = vec![(
             sink::open(a.out.as_deref().unwrap_or("./cmdb"), &conn)?,
@@ -253,15 +262,17 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
         Items::new()
     };
     let d = diff(&items, &current);
-    println!("restore {from} -> dynamodb table {table} ({})", db.region);
+    crate::outln!("restore {from} -> dynamodb table {table} ({})", db.region);
     if !exists {
-        println!("  table {table} does not exist: it will be created (partition key Key, string)");
+        crate::outln!(
+            "  table {table} does not exist: it will be created (partition key Key, string)"
+        );
     }
     for k in &d.added {
-        println!("  + {k}: {}", backup::scalar(&items[k]));
+        crate::outln!("  + {k}: {}", backup::scalar(&items[k]));
     }
     for k in &d.changed {
-        println!(
+        crate::outln!(
             "  ~ {k}: {} -> {}",
             backup::scalar(&current[k]),
             backup::scalar(&items[k])
@@ -273,9 +284,9 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
         } else {
             "  (kept: needs --force)"
         };
-        println!("  - {k}{note}");
+        crate::outln!("  - {k}{note}");
     }
-    println!(
+    crate::outln!(
         "  {} added, {} changed, {} removed, {} unchanged",
         d.added.len(),
         d.changed.len(),

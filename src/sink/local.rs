@@ -44,6 +44,7 @@ fn temp_path(final_path: &Path) -> PathBuf {
 }
 
 struct StagedFile {
+    root: PathBuf,
     temp: PathBuf,
     dest: PathBuf,
     out: Option<BufWriter<File>>,
@@ -96,7 +97,20 @@ impl Drop for StagedFile {
     fn drop(&mut self) {
         if self.out.take().is_some() {
             let _ = fs::remove_file(&self.temp);
+            // A partition that never committed leaves no folder behind.
+            remove_empty_parents(&self.root, &self.temp);
         }
+    }
+}
+
+/// Removes the folders above `path` that are empty, up to (never) `root`.
+fn remove_empty_parents(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| *d != root && d.starts_with(root)) {
+        if fs::remove_dir(d).is_err() {
+            break; // not empty (or gone): stop
+        }
+        dir = d.parent();
     }
 }
 
@@ -113,12 +127,25 @@ impl Destination for LocalDestination {
 
     fn stage(&self, rel_path: &str) -> Result<Box<dyn StagedObject>, Error> {
         let dest = self.path(rel_path)?;
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
         let temp = temp_path(&dest);
-        let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+        // Another partition's abandoned write may remove a shared folder
+        // that has just become empty: create it again and retry once.
+        let mut tries = 0;
+        let file = loop {
+            if let Some(dir) = dest.parent() {
+                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            match File::create(&temp) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                Err(e) => {
+                    remove_empty_parents(&self.root, &temp);
+                    return Err(Error::io(&temp, e));
+                }
+            }
+        };
         Ok(Box::new(StagedFile {
+            root: self.root.clone(),
             out: Some(BufWriter::with_capacity(256 * 1024, file)),
             temp,
             dest,
@@ -155,13 +182,7 @@ impl Destination for LocalDestination {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
             _ => {}
         }
-        let mut dir = p.parent();
-        while let Some(d) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
-            if fs::remove_dir(d).is_err() {
-                break; // not empty (or gone): stop
-            }
-            dir = d.parent();
-        }
+        remove_empty_parents(&self.root, &p);
         Ok(())
     }
 }
@@ -220,6 +241,15 @@ mod tests {
             d.list("").unwrap(),
             vec!["a/b/x.parquet".to_string()],
             "and no temporary file"
+        );
+        // An abandoned write to a new folder leaves no folder either.
+        let mut o = d.stage("a/c/d/y.parquet").unwrap();
+        o.write_all(b"half").unwrap();
+        drop(o);
+        assert!(!dir.path().join("a/c").exists(), "no empty folder is left");
+        assert!(
+            dir.path().join("a/b").exists(),
+            "a folder holding files stays"
         );
         d.healthcheck().unwrap();
         assert_eq!(d.list("").unwrap().len(), 1);

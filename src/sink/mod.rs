@@ -83,9 +83,13 @@ pub fn check_rel_path(rel: &str) -> Result<(), Error> {
             .split('/')
             .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad {
-        return Err(Error::Internal(format!(
-            "refusing path {rel:?} outside the destination"
-        )));
+        // The path came from input (a file name, a manifest, a flag):
+        // refusing it is a data error, not a bug.
+        return Err(Error::input(
+            rel,
+            "the path",
+            "refusing a path outside the destination (empty, absolute, or with '.', '..' or '\\' segments)",
+        ));
     }
     Ok(())
 }
