@@ -3,4 +3,5 @@
 mod common;
 mod export;
 mod generated;
+mod input;
 mod snapshot;

@@ -253,12 +253,15 @@ class FaultProxy:
     - `fail_put`: answers 500 to every S3 PUT whose path contains this text;
     - `fail_athena`: Athena queries whose text contains this marker end FAILED
       (GetQueryExecution answers are rewritten with a reason);
+    - `rewrite(target, doc)`: rewrites the JSON answer of every successful
+      JSON-protocol call (X-Amz-Target), so that moto answers as AWS does;
     - `requests` records (method, path, X-Amz-Target) of every request, and
       `statements` the QueryString of every StartQueryExecution, in order.
     """
 
     def __init__(self, upstream_port: int, fault_region: str | None = None,
-                 fail_put: str | None = None, fail_athena: str | None = None):
+                 fail_put: str | None = None, fail_athena: str | None = None, rewrite=None):
+        self.rewrite = rewrite
         self.fault_region = fault_region
         self.fail_put = fail_put
         self.fail_athena = fail_athena
@@ -305,6 +308,8 @@ class FaultProxy:
                         q["Status"]["State"] = "FAILED"
                         q["Status"]["StateChangeReason"] = "FAILED: injected: HIVE_METASTORE_ERROR on " + proxy.fail_athena
                         data = json.dumps(doc).encode()
+                if proxy.rewrite and target and r.status == 200 and data:
+                    data = json.dumps(proxy.rewrite(target, json.loads(data))).encode()
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):

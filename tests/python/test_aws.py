@@ -128,6 +128,102 @@ def test_snapshot_of_the_same_inventory_gives_identical_parquet(org, good, tmp_p
         assert a.equals(b), f
 
 
+BIG, SMALL = "12345678901234567890123456789012345678", "0.1234567890123456789"
+# What AWS prints where moto prints its own way: SSM's minute-precision times with offsets.
+NEXT_FORMS = ["2026-11-29T02:00-08:00", "2026-11-30T04:00Z", "2026-12-07T09:30+0530"]
+
+
+def aws_forms(suspended):
+    """Rewrites moto's answers into the forms AWS documents (issue: what AWS really returns)."""
+    def rewrite(target, doc):
+        op = target.split(".")[-1]
+        if op == "DescribeMaintenanceWindows":
+            for i, w in enumerate(doc.get("WindowIdentities", [])):
+                w["NextExecutionTime"] = NEXT_FORMS[i % len(NEXT_FORMS)]
+                if w.get("Name") == "CS-GlobalDefaultMaintenanceWindow":
+                    w["StartDate"] = "2026-01-01T00:00-08:00"
+                    w["ScheduleOffset"] = 1
+        if op in ("DescribeAccount", "ListAccounts"):
+            for a in doc.get("Accounts", []) + ([doc["Account"]] if "Account" in doc else []):
+                # Status retired on 2026-09-09: State only.
+                a["State"] = "SUSPENDED" if a["Id"] == suspended else a.pop("Status", "ACTIVE")
+                a.pop("Status", None)
+        if op == "Scan":
+            for item in doc.get("Items", []):
+                forms = {"key.00": {"N": BIG}, "key.01": {"N": SMALL}, "key.02": {"M": {"n": {"N": BIG}}}}
+                if item.get("Key", {}).get("S") in forms:
+                    item["Value"] = forms[item["Key"]["S"]]
+        return doc
+    return rewrite
+
+
+def test_aws_forms_give_the_same_parquet_live_and_from_a_snapshot(org, tmp_path):
+    server, creds, accounts, _ = org
+    staging = accounts["staging"]
+    proxy = awsorg.FaultProxy(server.port, rewrite=aws_forms(staging))
+    try:
+        code, s = export_org(org, tmp_path / "live", endpoint=proxy.url)
+        assert code == 0, s
+        assert any(staging in n and "SUSPENDED" in n for n in s["notes"]), s["notes"]
+        snap = tmp_path / "snap"
+        awsorg.dump_snapshot(proxy.url, creds, {k: v for k, v in accounts.items() if k not in ("locked", "staging")}, snap)
+    finally:
+        proxy.stop()
+    p = subprocess.run([binary(), "export", "--snapshot", str(snap), "--out", str(tmp_path / "snap-out"), "--as-of", AS_OF,
+                        "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr + p.stdout
+    live = tmp_path / "live"
+    assert files(tmp_path / "snap-out") == files(live)
+    assert not any(f"accountid={staging}" in f for f in files(live)), "a suspended account is not collected"
+    for f in files(live):
+        a, b = pq.read_table(live / f), pq.read_table(tmp_path / "snap-out" / f)
+        assert a.equals(b), f
+    c = con(live)
+    values = dict(c.execute("SELECT key, value FROM configuration WHERE groupname = 'web' AND accountid = ?",
+                            [accounts["prod"]]).fetchall())
+    assert values["key.00"] == BIG and values["key.01"] == SMALL and values["key.02"] == '{"n":' + BIG + "}"
+    states = set(c.execute("SELECT DISTINCT accountstate, accountstatus FROM discovery").fetchall())
+    assert states == {("ACTIVE", None)}
+    nexts = {r[0] for r in c.execute(
+        "SELECT strftime(w.nextexecutiontime, '%Y-%m-%dT%H:%M') FROM (SELECT unnest(maintenancewindows) AS w "
+        "FROM maintenance_windows)").fetchall()}
+    assert nexts <= {"2026-11-29T10:00", "2026-11-30T04:00", "2026-12-07T04:00"} and nexts, nexts
+    # ScheduleOffset 1 on the Sunday 02:00 global window: open on Monday, not on the Sunday of AS_OF.
+    (open_now,) = c.execute("SELECT bool_or(ismaintenancetime) FROM maintenance_windows WHERE region = 'eu-west-1'"
+                            " AND groupname = 'batch'").fetchone()
+    assert open_now is False
+
+
+def test_published_list_accounts_and_list_tables_answers_are_read(org, tmp_path):
+    """The AWS CLI's own ListAccounts and ListTables outputs, served to the SDK as they are
+    (account ids mapped onto moto's accounts; the real table names appended after the published ones)."""
+    server, creds, accounts, expected = org
+    responses = awsorg.Path(__file__).resolve().parents[1] / "fixtures/aws/responses"
+    listing = json.loads((responses / "organizations-list-accounts.json").read_text())
+    ids = dict(zip(["111111111111", "222222222222", "333333333333", "444444444444"],
+                   [accounts[k] for k in ("management", "prod", "staging", "locked")]))
+    tables = json.loads((responses / "dynamodb-list-tables.json").read_text())["TableNames"]
+
+    def rewrite(target, doc):
+        op = target.split(".")[-1]
+        if op == "ListAccounts":
+            doc = json.loads(json.dumps(listing))
+            for a in doc["Accounts"]:
+                a["Id"] = ids[a["Id"]]
+        if op == "ListTables" and "LastEvaluatedTableName" not in doc:
+            doc["TableNames"] = tables + doc.get("TableNames", [])
+        return doc
+    proxy = awsorg.FaultProxy(server.port, rewrite=rewrite)
+    try:
+        code, s = export_org(org, tmp_path, endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert code == 0, s
+    got = {p.name.removeprefix("accountid=") for p in (tmp_path / "metadata/discovery").glob("accountid=*")}
+    assert got == {a for a in ids.values() if a != accounts["locked"]}, "every ACTIVE account (Status only) is collected"
+    assert s["partitions"] == 9, "the published tables (Forum, Thread, ...) make no group"
+
+
 def test_rerun_gives_no_duplicates(org, good):
     out, summary = good
     before = files(out)

@@ -296,3 +296,27 @@ def test_table_dump_round_trip_preserves_every_type(moto, users, tmp_path):
     p = run(moto, "restore-table", str(dump), "--table", "Users-3", "--region", REGION)
     assert p.returncode == 4 and "checksum mismatch" in p.stderr
     assert "Users-3" not in ddb(moto).list_tables()["TableNames"], "nothing created before the dump is verified"
+
+
+def test_numbers_keep_every_digit_through_backup_and_restore(moto, tmp_path):
+    """A 38-digit DynamoDB number, backed up as YAML and restored, is the same text."""
+    big, small = "12345678901234567890123456789012345678", "0.1234567890123456789"
+    c = ddb(moto)
+    name = "CloneSquad-digits-Configuration"
+    c.create_table(TableName=name, KeySchema=[{"AttributeName": "Key", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "Key", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    items = {"big": {"N": big}, "small": {"N": small}, "nested": {"M": {"n": {"N": big}}}}
+    for k, v in items.items():
+        c.put_item(TableName=name, Item={"Key": {"S": k}, "Value": v})
+    c.create_table(TableName="CloneSquad-digits-Scheduler", KeySchema=[{"AttributeName": "Key", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "Key", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    out = tmp_path / "cmdb"
+    p = run(moto, "backup", "--aws", "--regions", REGION, "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    (yaml_file,) = out.glob("backups/**/latest-*-configuration-cs-digits.yaml")
+    text = yaml_file.read_text()
+    assert f'"big": "{big}"' in text and f'"small": "{small}"' in text, text
+    assert '"nested": "{\\"n\\":' + big + '}"' in text, text
+    p = run(moto, "restore", str(yaml_file), "--table", "CloneSquad-digits-copy", "--region", REGION)
+    assert p.returncode == 0, p.stderr
+    assert table_kv(moto, "CloneSquad-digits-copy") == {"big": big, "small": small, "nested": '{"n":' + big + "}"}
