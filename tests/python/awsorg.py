@@ -255,13 +255,16 @@ class FaultProxy:
       (GetQueryExecution answers are rewritten with a reason);
     - `rewrite(target, doc)`: rewrites the JSON answer of every successful
       JSON-protocol call (X-Amz-Target), so that moto answers as AWS does;
+    - `answer(action)`: for query-protocol calls (EC2, STS: `Action=` in the
+      body), XML to answer instead of moto, or None to forward;
     - `requests` records (method, path, X-Amz-Target) of every request, and
       `statements` the QueryString of every StartQueryExecution, in order.
     """
 
     def __init__(self, upstream_port: int, fault_region: str | None = None,
-                 fail_put: str | None = None, fail_athena: str | None = None, rewrite=None):
+                 fail_put: str | None = None, fail_athena: str | None = None, rewrite=None, answer=None):
         self.rewrite = rewrite
+        self.answer = answer
         self.fault_region = fault_region
         self.fail_put = fail_put
         self.fail_athena = fail_athena
@@ -293,6 +296,11 @@ class FaultProxy:
                         proxy.statements.append(json.loads(body)["QueryString"])
                 if proxy.fault_region and f"/{proxy.fault_region}/" in auth:
                     return self._reply(500, b'{"__type":"InternalFailure","message":"injected regional outage"}')
+                if proxy.answer and not target and b"Action=" in body:
+                    action = urllib.parse.parse_qs(body.decode()).get("Action", [""])[0]
+                    xml = proxy.answer(action)
+                    if xml is not None:
+                        return self._reply(200, xml.encode(), "text/xml")
                 if proxy.fail_put and self.command == "PUT" and proxy.fail_put in urllib.parse.unquote(self.path):
                     return self._reply(500, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError</Code>"
                                             b"<Message>injected PUT failure</Message></Error>", "application/xml")

@@ -224,6 +224,40 @@ def test_published_list_accounts_and_list_tables_answers_are_read(org, tmp_path)
     assert s["partitions"] == 9, "the published tables (Forum, Thread, ...) make no group"
 
 
+def test_published_describe_regions_and_get_caller_identity_answers_are_read(org, tmp_path):
+    """The AWS CLI's DescribeRegions and GetCallerIdentity outputs, rendered as the XML
+    that EC2 and STS send on the wire (the CLI prints the same members as JSON)."""
+    server, creds, accounts, _ = org
+    responses = awsorg.Path(__file__).resolve().parents[1] / "fixtures/aws/responses"
+    regions = json.loads((responses / "ec2-describe-regions.json").read_text())["Regions"]
+    ident = json.loads((responses / "sts-get-caller-identity.json").read_text())
+
+    def answer(action):
+        if action == "DescribeRegions":
+            items = "".join(f"<item><regionName>{r['RegionName']}</regionName><regionEndpoint>{r['Endpoint']}"
+                            f"</regionEndpoint><optInStatus>{r['OptInStatus']}</optInStatus></item>" for r in regions)
+            return ('<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+                    f"<requestId>r-1</requestId><regionInfo>{items}</regionInfo></DescribeRegionsResponse>")
+        if action == "GetCallerIdentity":
+            return ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+                    f"<Arn>{ident['Arn']}</Arn><UserId>{ident['UserId']}</UserId><Account>{ident['Account']}</Account>"
+                    "</GetCallerIdentityResult><ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata>"
+                    "</GetCallerIdentityResponse>")
+        return None
+    proxy = awsorg.FaultProxy(server.port, answer=answer)
+    try:
+        code, s = run(creds, "export", "--aws", "--regions", "all", "--out", str(tmp_path), endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert code == 0, s
+    # The published caller is 123456789012, moto's management account; of the published
+    # regions, eu-north-1 and us-east-1 are enabled, ap-east-1 is not opted in.
+    assert ident["Account"] == accounts["management"]
+    assert s["scopes"] == 2, s
+    got = {p.relative_to(tmp_path / "metadata/discovery").parts[:2] for p in (tmp_path / "metadata/discovery").glob("*/*")}
+    assert got == {(f"accountid={ident['Account']}", "region=us-east-1")}, got
+
+
 def test_rerun_gives_no_duplicates(org, good):
     out, summary = good
     before = files(out)
