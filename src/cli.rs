@@ -78,6 +78,10 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
 
+    /// Refuse snapshot files larger than this many bytes, before reading them. Example: --max-page-bytes 1073741824
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    pub max_page_bytes: u64,
+
     /// Collect live from AWS with the default credential chain. Example: --aws --regions eu-west-1
     #[arg(long)]
     pub aws: bool,
@@ -155,6 +159,9 @@ pub struct ConnArgs {
     /// Region of the DynamoDB table or of Athena, else the default chain's (with restore --latest, also the backup's). Example: --region eu-west-1
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
+
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +256,10 @@ pub struct TableRestoreArgs {
     /// Table to create (or fill, if it exists and is empty). Example: --table Users-restored
     #[arg(long, value_name = "NAME")]
     pub table: String,
+
+    /// Refuse dump files (compressed) larger than this many bytes, before reading them. Example: --max-file-bytes 4294967296
+    #[arg(long, value_name = "BYTES", default_value_t = 2 << 30)]
+    pub max_file_bytes: u64,
 
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -351,6 +362,25 @@ pub struct AwsArgs {
     /// Attempts per AWS call, with adaptive backoff for throttling (default 5). Example: --max-attempts 8
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+/// Time limits of every AWS call.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TimeoutArgs {
+    /// Seconds to open a connection to an AWS endpoint (default 10). Example: --connect-timeout 5
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+
+    /// Seconds to wait for each read of an answer (default 60). Example: --read-timeout 30
+    #[arg(long, value_name = "SECS")]
+    pub read_timeout: Option<f64>,
+
+    /// Seconds one AWS call may take in all, retries included (default 300). Example: --operation-timeout 120
+    #[arg(long, value_name = "SECS")]
+    pub operation_timeout: Option<f64>,
 }
 
 /// Options of an S3 destination.

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::aws::AwsSettings;
+use std::time::Duration;
+
+use crate::aws::{AwsSettings, Timeouts};
 use crate::cli::{AwsArgs, DdlArgs, DemoArgs, DestArgs, ExportArgs, NamingArgs};
 use crate::collect::Naming;
 use crate::error::Error;
@@ -24,7 +26,8 @@ use crate::sources::demo::DemoOptions;
 #[derive(Debug, Clone)]
 pub enum SourceSettings {
     Demo(DemoOptions),
-    Snapshot(PathBuf),
+    /// A snapshot folder, and the largest file read from it.
+    Snapshot(PathBuf, u64),
     Aws(Box<AwsSourceSettings>),
 }
 
@@ -62,6 +65,9 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub page_size: Option<i32>,
     pub max_attempts: Option<u32>,
+    pub connect_timeout: Option<f64>,
+    pub read_timeout: Option<f64>,
+    pub operation_timeout: Option<f64>,
     pub group_tag: Option<String>,
     pub configuration_table_template: Option<String>,
     pub scheduler_table_template: Option<String>,
@@ -186,7 +192,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         return Err(Error::Usage("--page-size must be positive".into()));
     }
     Ok(AwsSourceSettings {
-        aws: aws_settings(a, f),
+        aws: aws_settings(a, f)?,
         accounts,
         regions,
         include_ous,
@@ -199,15 +205,44 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
 }
 
 /// The AWS connection of a collection or its destination, flags over file.
-fn aws_settings(a: &AwsArgs, f: &FileConfig) -> AwsSettings {
-    AwsSettings {
+fn aws_settings(a: &AwsArgs, f: &FileConfig) -> Result<AwsSettings, Error> {
+    Ok(AwsSettings {
         profile: a.profile.clone().or(f.profile.clone()),
         endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
         region: None,
         member_role: a.member_role.clone().or(f.member_role.clone()),
         external_id: a.external_id.clone().or(f.external_id.clone()),
         max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
-    }
+        timeouts: timeouts(&a.timeouts, f)?,
+    })
+}
+
+/// Time limits from flags over the file over the defaults; each must be a
+/// positive number of seconds of at most a day.
+pub fn timeouts(a: &crate::cli::TimeoutArgs, f: &FileConfig) -> Result<Timeouts, Error> {
+    let d = Timeouts::default();
+    let one = |flag: &str, v: Option<f64>, default: Duration| -> Result<Duration, Error> {
+        match v {
+            None => Ok(default),
+            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+            Some(s) => Err(Error::Usage(format!(
+                "{flag} {s}: expected seconds greater than 0 and at most 86400"
+            ))),
+        }
+    };
+    Ok(Timeouts {
+        connect: one(
+            "--connect-timeout",
+            a.connect_timeout.or(f.connect_timeout),
+            d.connect,
+        )?,
+        read: one("--read-timeout", a.read_timeout.or(f.read_timeout), d.read)?,
+        operation: one(
+            "--operation-timeout",
+            a.operation_timeout.or(f.operation_timeout),
+            d.operation,
+        )?,
+    })
 }
 
 /// The connection of a destination: the AWS settings (used only by s3://)
@@ -229,7 +264,7 @@ pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Conn
         return Err(Error::Usage("--kms-key-id needs --sse aws:kms".into()));
     }
     Ok(Connection {
-        aws: aws_settings(a, f),
+        aws: aws_settings(a, f)?,
         s3: S3Options {
             sse,
             part_size: part_size_from_env()?,
@@ -239,17 +274,18 @@ pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Conn
 
 /// The connection of the commands that are not collections (restore,
 /// table dumps, `ddl --apply`).
-pub fn connection(c: &crate::cli::ConnArgs) -> Connection {
-    Connection {
+pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
+    Ok(Connection {
         aws: AwsSettings {
             profile: c.profile.clone(),
             endpoint_url: c.endpoint_url.clone(),
             region: c.region.clone(),
             max_attempts: 5,
+            timeouts: timeouts(&c.timeouts, &FileConfig::default())?,
             ..Default::default()
         },
         s3: Default::default(),
-    }
+    })
 }
 
 /// `FLEETCMDB_S3_PART_SIZE`: a testing hook (bytes) to exercise multipart
@@ -269,7 +305,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
     let file = FileConfig::load(a.config.as_deref())?;
     let naming = naming(&a.naming, &file)?;
     let source = match (&a.snapshot, a.demo, a.aws) {
-        (Some(dir), false, false) => SourceSettings::Snapshot(dir.clone()),
+        (Some(dir), false, false) => SourceSettings::Snapshot(dir.clone(), a.max_page_bytes),
         (None, true, false) => SourceSettings::Demo(demo(&a.demo_opts)),
         (None, false, true) => {
             SourceSettings::Aws(Box::new(aws_source(&a.live, &file, naming.clone())?))
@@ -422,6 +458,6 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
                 })
             }
         },
-        conn: connection(&a.conn),
+        conn: connection(&a.conn)?,
     })
 }

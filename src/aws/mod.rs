@@ -34,6 +34,28 @@ pub struct AwsSettings {
     pub member_role: Option<String>,
     pub external_id: Option<String>,
     pub max_attempts: u32,
+    pub timeouts: Timeouts,
+}
+
+/// Time limits of every AWS call: so a stalled endpoint (one that accepts
+/// the connection and never answers) ends the call, and the run, in time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Each read of an answer (the time between bytes).
+    pub read: Duration,
+    /// A whole call, retries and backoff included.
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(60),
+            operation: Duration::from_secs(300),
+        }
+    }
 }
 
 /// Counts API calls by `service:Operation` (the IAM action name).
@@ -74,8 +96,17 @@ pub async fn base_config(s: &AwsSettings) -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
+    let t = s.timeouts;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(t.connect)
+                .read_timeout(t.read)
+                .operation_attempt_timeout(t.operation.min(t.connect + t.read * 4))
+                .operation_timeout(t.operation)
+                .build(),
+        )
         .retry_config(
             RetryConfig::adaptive()
                 .with_max_attempts(s.max_attempts.max(1))

@@ -151,7 +151,7 @@ impl Summary {
 pub fn open_source(s: &ExportSettings) -> Result<Box<dyn Source>, Error> {
     Ok(match &s.source {
         SourceSettings::Demo(o) => Box::new(Demo::new(o.clone(), s.naming.clone())?),
-        SourceSettings::Snapshot(dir) => Box::new(Snapshot::new(dir.clone())?),
+        SourceSettings::Snapshot(dir, max) => Box::new(Snapshot::new(dir.clone(), *max)?),
         SourceSettings::Aws(a) => Box::new(AwsSource::new(a.as_ref().clone())?),
     })
 }

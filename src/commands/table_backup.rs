@@ -31,6 +31,76 @@ use crate::sink::{self, Destination};
 
 pub const FORMAT: &str = "fleetcmdb-dynamodb-dump/1";
 
+/// The largest manifest read.
+const MAX_MANIFEST: u64 = 64 << 20;
+
+/// The longest line of a dump: one item is at most 400 KB in DynamoDB, and
+/// its typed JSON at most a few times that even when every byte is escaped.
+const MAX_LINE: usize = 4 << 20;
+
+/// One dump file, size-limited and checked against its manifest entry.
+fn read_dump_file(
+    parent: &dyn Destination,
+    dump: &str,
+    file: &str,
+    entry: &Value,
+    max_bytes: u64,
+) -> Result<Vec<u8>, Error> {
+    let data = parent.read(&format!("{dump}/{file}"), max_bytes)?;
+    let got = hex::encode(Sha256::digest(&data));
+    if Some(got.as_str()) != entry["sha256"].as_str() {
+        return Err(Error::input(
+            format!("{}/{dump}/{file}", parent.url()),
+            "$",
+            format!(
+                "checksum mismatch: manifest says {}, file has {got}",
+                entry["sha256"]
+            ),
+        ));
+    }
+    Ok(data)
+}
+
+/// Decodes the gzip JSON Lines of one dump file in bounded memory and calls
+/// `f` with each item. Stops, with an error naming the line, at a line over
+/// [`MAX_LINE`], at anything that is not a typed item, and as soon as the
+/// file holds more than `max_items` (so a decompression bomb costs at most
+/// `max_items` lines of work). Returns how many items it holds.
+fn each_item(
+    file: &str,
+    gz: &[u8],
+    max_items: usize,
+    f: &mut dyn FnMut(dynamo::Item) -> Result<(), String>,
+) -> Result<usize, String> {
+    use std::io::Read;
+    let mut r = std::io::BufReader::new(GzDecoder::new(gz));
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let got = (&mut r)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("{file}: not gzip JSON Lines after line {n}: {e}"))?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += 1;
+        if line.len() > MAX_LINE {
+            return Err(format!("line {n} is longer than {MAX_LINE} bytes"));
+        }
+        if n > max_items {
+            return Err(format!(
+                "holds more items than the {max_items} its manifest lists (line {n})"
+            ));
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let v: Value = serde_json::from_slice(text).map_err(|e| format!("line {n}: {e}"))?;
+        let item = dynamo::typed::item_from_json(&v).map_err(|m| format!("line {n}: {m}"))?;
+        f(item)?;
+    }
+}
+
 fn keys_json(k: &[KeySchemaElement]) -> Value {
     k.iter()
         .map(|e| json!({"AttributeName": e.attribute_name(), "KeyType": e.key_type().as_str()}))
@@ -86,7 +156,7 @@ fn parse_tag(s: &str) -> Result<(String, String), Error> {
 }
 
 pub fn backup(a: &TableBackupArgs) -> Result<ExitCode, Error> {
-    let conn = connection(&a.conn);
+    let conn = connection(&a.conn)?;
     let dest = sink::open(&a.out, &conn)?;
     dest.healthcheck()?;
     let db = Dynamo::new(&conn.aws)?;
@@ -296,45 +366,64 @@ fn create_like(db: &Dynamo, table: &str, s: &Value) -> Result<(), Error> {
 }
 
 pub fn restore(a: &TableRestoreArgs) -> Result<ExitCode, Error> {
-    let conn = connection(&a.conn);
+    let conn = connection(&a.conn)?;
     let (parent, name) = open_file(&a.dump, &conn)?;
     let bad =
         |what: &str, m: String| Error::input(format!("{}/{name}/{what}", parent.url()), "$", m);
-    let manifest: Value =
-        serde_json::from_slice(&parent.read(&format!("{name}/manifest.json")).map_err(
-            |e| match e {
+    let manifest: Value = serde_json::from_slice(
+        &parent
+            .read(&format!("{name}/manifest.json"), MAX_MANIFEST)
+            .map_err(|e| match e {
                 Error::NotFound(p) => Error::input(
                     p,
                     "manifest.json",
                     "no manifest: the dump is incomplete or this is not a dump folder",
                 ),
                 e => e,
-            },
-        )?)
-        .map_err(|e| bad("manifest.json", format!("not valid JSON: {e}")))?;
+            })?,
+    )
+    .map_err(|e| bad("manifest.json", format!("not valid JSON: {e}")))?;
     if manifest["format"] != FORMAT {
         return Err(bad(
             "manifest.json",
             format!("format {} is not {FORMAT}", manifest["format"]),
         ));
     }
-    // Read and verify every file before touching the table.
+    // Read, verify, decode and count every item of every file before the
+    // table is touched; nothing is held but one compressed file and one line.
     let mut files = Vec::new();
-    for f in manifest["files"].as_array().into_iter().flatten() {
+    let mut total = 0usize;
+    for (i, f) in manifest["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let file = f["file"].as_str().unwrap_or_default();
         crate::sink::check_rel_path(file)?;
-        let data = parent.read(&format!("{name}/{file}"))?;
-        let got = hex::encode(Sha256::digest(&data));
-        if Some(got.as_str()) != f["sha256"].as_str() {
+        let want = f["items"].as_u64().ok_or_else(|| {
+            bad(
+                "manifest.json",
+                format!("$.files[{i}].items: expected the item count of {file}"),
+            )
+        })? as usize;
+        let data = read_dump_file(parent.as_ref(), &name, file, f, a.max_file_bytes)?;
+        let got = each_item(file, &data, want, &mut |_| Ok(())).map_err(|m| bad(file, m))?;
+        if got != want {
             return Err(bad(
                 file,
-                format!(
-                    "checksum mismatch: manifest says {}, file has {got}",
-                    f["sha256"]
-                ),
+                format!("holds {got} items but the manifest lists {want}"),
             ));
         }
-        files.push((file.to_string(), data));
+        total += got;
+        files.push((file.to_string(), f.clone()));
+    }
+    let listed = manifest["items"].as_u64().unwrap_or(0) as usize;
+    if total != listed {
+        return Err(bad(
+            "manifest.json",
+            format!("$.items is {listed} but its files hold {total} items"),
+        ));
     }
     let db = Dynamo::new(&conn.aws)?;
     match db.describe(&a.table)? {
@@ -364,17 +453,13 @@ pub fn restore(a: &TableRestoreArgs) -> Result<ExitCode, Error> {
         None => create_like(&db, &a.table, &manifest["settings"])?,
     }
     let mut written = 0usize;
-    for (file, data) in files {
+    for (file, f) in &files {
+        // Read again, and checked again: the files may have changed since.
+        let data = read_dump_file(parent.as_ref(), &name, file, f, a.max_file_bytes)?;
+        let want = f["items"].as_u64().unwrap_or(0) as usize;
         let mut batch = Vec::new();
-        for (n, line) in std::io::BufReader::new(GzDecoder::new(&data[..]))
-            .lines()
-            .enumerate()
-        {
-            let line = line.map_err(|e| bad(&file, format!("not gzip JSON Lines: {e}")))?;
-            let v: Value = serde_json::from_str(&line)
-                .map_err(|e| bad(&file, format!("line {}: {e}", n + 1)))?;
-            let item = dynamo::typed::item_from_json(&v)
-                .map_err(|m| bad(&file, format!("line {}: {m}", n + 1)))?;
+        let mut failed = None;
+        let decoded = each_item(file, &data, want, &mut |item| {
             batch.push(
                 WriteRequest::builder()
                     .put_request(
@@ -386,18 +471,33 @@ pub fn restore(a: &TableRestoreArgs) -> Result<ExitCode, Error> {
                     .build(),
             );
             if batch.len() >= 1000 {
-                written += db.batch_write(&a.table, std::mem::take(&mut batch))?;
+                match db.batch_write(&a.table, std::mem::take(&mut batch)) {
+                    Ok(n) => written += n,
+                    Err(e) => {
+                        failed = Some(e);
+                        return Err("a write failed".into());
+                    }
+                }
             }
-        }
-        written += db.batch_write(&a.table, batch)?;
+            Ok(())
+        });
+        decoded
+            .map_err(|m| failed.take().unwrap_or_else(|| bad(file, m)))
+            .and_then(|_| db.batch_write(&a.table, std::mem::take(&mut batch)))
+        .map(|n| written += n)
+        .map_err(|e| Error::Aws {
+            scope: format!("dynamodb table {}", a.table),
+            message: format!(
+                "{e}; {written} of {total} items were written before it (from the files before {file} \
+                 and the first batches of {file}); the rest were not. Re-run into an empty table."
+            ),
+        })?;
     }
-    let want = manifest["items"].as_u64().unwrap_or(0) as usize;
-    if written != want {
-        return Err(Error::input(
-            "manifest.json",
-            "$.items",
-            format!("the manifest lists {want} items but the files hold {written}"),
-        ));
+    if written != total {
+        return Err(Error::Aws {
+            scope: format!("dynamodb table {}", a.table),
+            message: format!("wrote {written} of {total} items"),
+        });
     }
     eprintln!("restored {written} items into {} ({})", a.table, db.region);
     Ok(ExitCode::Success)

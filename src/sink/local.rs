@@ -6,7 +6,7 @@
 //! leaves at most a hidden temporary file; the previous file stays intact.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -84,12 +84,26 @@ impl Write for StagedFile {
 impl StagedObject for StagedFile {
     fn commit(mut self: Box<Self>) -> Result<u64, Error> {
         let out = self.out.take().expect("committed once");
-        let file = out
+        // The last buffered bytes are written here: on a full disk this is
+        // where it fails, and the staged file must not stay behind.
+        let done = out
             .into_inner()
-            .map_err(|e| Error::io(&self.temp, e.into_error()))?;
-        drop(file);
-        fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
-        Ok(self.written)
+            .map_err(|e| Error::io(&self.temp, e.into_error()))
+            .and_then(|file| {
+                if failpoint::armed("fail-commit", &self.dest.to_string_lossy()) {
+                    return Err(Error::io(
+                        &self.temp,
+                        io::Error::other("injected commit failure (FLEETCMDB_FAILPOINT)"),
+                    ));
+                }
+                drop(file);
+                fs::rename(&self.temp, &self.dest).map_err(|e| Error::io(&self.dest, e))
+            });
+        if done.is_err() {
+            let _ = fs::remove_file(&self.temp);
+            remove_empty_parents(&self.root, &self.temp);
+        }
+        done.map(|()| self.written)
     }
 }
 
@@ -167,12 +181,26 @@ impl Destination for LocalDestination {
         Ok(out)
     }
 
-    fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error> {
-        let p = self.path(rel_path)?;
-        fs::read(&p).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound(p.display().to_string()),
-            _ => Error::io(&p, e),
-        })
+    fn read(&self, rel_path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+        read_file(&self.path(rel_path)?, max_bytes)
+    }
+
+    fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error> {
+        let dest = self.path(rel_path)?;
+        let dir = dest.parent().expect("a relative path has a parent");
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let temp = temp_path(&dest);
+        let written =
+            File::create(&temp).and_then(|mut f| f.write_all(data).and_then(|()| f.sync_data()));
+        // A hard link fails if the name exists: exclusive, and the content
+        // is complete before the name appears.
+        let made = written.and_then(|()| match fs::hard_link(&temp, &dest) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        });
+        let _ = fs::remove_file(&temp);
+        made.map_err(|e| Error::io(&dest, e))
     }
 
     /// Deletes a file, then the folders it leaves empty (never the root).
@@ -185,6 +213,54 @@ impl Destination for LocalDestination {
         remove_empty_parents(&self.root, &p);
         Ok(())
     }
+}
+
+#[cfg(unix)]
+fn open_nonblocking(p: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(p)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(p: &Path) -> io::Result<File> {
+    File::open(p)
+}
+
+/// Reads a regular file of at most `max_bytes`, refusing anything else
+/// (a FIFO, a device, a folder) and anything larger before reading it.
+pub fn read_file(p: &Path, max_bytes: u64) -> Result<Vec<u8>, Error> {
+    let origin = p.display().to_string();
+    // Non-blocking, so that opening a FIFO returns at once instead of
+    // waiting for a writer; no effect on a regular file.
+    let mut f = open_nonblocking(p).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::NotFound(origin.clone()),
+        _ => Error::io(p, e),
+    })?;
+    // The open file's own metadata: what is read is what was checked.
+    let meta = f.metadata().map_err(|e| Error::io(p, e))?;
+    if !meta.is_file() {
+        return Err(Error::input(
+            &origin,
+            "the file",
+            "not a regular file (a FIFO, device or folder is never read)",
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(super::too_big(&origin, meta.len(), max_bytes));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    // A file that grows while being read is cut at the limit and refused.
+    (&mut f)
+        .take(max_bytes + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(p, e))?;
+    if data.len() as u64 > max_bytes {
+        return Err(super::too_big(&origin, data.len() as u64, max_bytes));
+    }
+    Ok(data)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
@@ -227,13 +303,13 @@ mod tests {
         );
         assert!(!dir.path().join("a/b/x.parquet").exists());
         assert_eq!(o.commit().unwrap(), 3);
-        assert_eq!(d.read("a/b/x.parquet").unwrap(), b"new");
+        assert_eq!(d.read("a/b/x.parquet", 3).unwrap(), b"new");
 
         let mut o = d.stage("a/b/x.parquet").unwrap();
         o.write_all(b"half").unwrap();
         drop(o);
         assert_eq!(
-            d.read("a/b/x.parquet").unwrap(),
+            d.read("a/b/x.parquet", 1 << 20).unwrap(),
             b"new",
             "an abandoned write leaves the old file"
         );
@@ -253,6 +329,46 @@ mod tests {
         );
         d.healthcheck().unwrap();
         assert_eq!(d.list("").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reads_are_bounded_and_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDestination::new(dir.path()).unwrap();
+        d.put("f", b"12345").unwrap();
+        assert_eq!(d.read("f", 5).unwrap(), b"12345");
+        let e = d.read("f", 4).unwrap_err().to_string();
+        assert!(
+            e.contains("5 bytes is over the size limit of 4 bytes"),
+            "{e}"
+        );
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        let e = d.read("sub", 10).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_file(&fifo, 10).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_file(Path::new("/dev/zero"), 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn put_new_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = LocalDestination::new(dir.path()).unwrap();
+        assert!(d.put_new("a/x", b"first").unwrap());
+        assert!(!d.put_new("a/x", b"second").unwrap());
+        assert_eq!(d.read("a/x", 100).unwrap(), b"first");
+        assert_eq!(
+            d.list("").unwrap(),
+            vec!["a/x".to_string()],
+            "no staged file left"
+        );
     }
 
     #[test]

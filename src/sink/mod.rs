@@ -35,8 +35,14 @@ pub trait Destination: Send + Sync {
     fn stage(&self, rel_path: &str) -> Result<Box<dyn StagedObject>, Error>;
     /// Every object path under `rel_prefix`, relative to the root, sorted.
     fn list(&self, rel_prefix: &str) -> Result<Vec<String>, Error>;
-    fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error>;
+    /// Reads a whole object of at most `max_bytes`: the size is checked
+    /// before anything is read, and only regular files are read.
+    fn read(&self, rel_path: &str, max_bytes: u64) -> Result<Vec<u8>, Error>;
     fn delete(&self, rel_path: &str) -> Result<(), Error>;
+    /// Writes a whole object only if nothing has that name yet, atomically:
+    /// `Ok(false)` when one exists (it is left as it was). On disk a hard
+    /// link of the staged file; on S3 a PUT with `If-None-Match: *`.
+    fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error>;
     /// Writes a whole object at once: staged, then committed. Returns the
     /// bytes written.
     fn put(&self, rel_path: &str, data: &[u8]) -> Result<u64, Error> {
@@ -44,6 +50,15 @@ pub trait Destination: Send + Sync {
         o.write_all(data).map_err(|e| Error::io(rel_path, e))?;
         o.commit()
     }
+}
+
+/// The error for an object over its size limit, before it is read.
+pub fn too_big(origin: &str, size: u64, max_bytes: u64) -> Error {
+    Error::input(
+        origin,
+        "the file",
+        format!("{size} bytes is over the size limit of {max_bytes} bytes"),
+    )
 }
 
 /// How to reach a destination that needs a connection (S3).

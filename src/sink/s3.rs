@@ -448,7 +448,7 @@ impl Destination for S3Destination {
         Ok(out)
     }
 
-    fn read(&self, rel_path: &str) -> Result<Vec<u8>, Error> {
+    fn read(&self, rel_path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
         let i = &self.inner;
         let key = i.key(rel_path)?;
         i.block(async {
@@ -466,12 +466,53 @@ impl Destination for S3Destination {
                         i.err("s3:GetObject", &key, &e)
                     }
                 })?;
-            let data = out.body.collect().await.map_err(|e| Error::Aws {
+            // The declared length is checked before the body is read; the
+            // body is then read in chunks and cut at the limit regardless.
+            let declared = out.content_length().unwrap_or(0).max(0) as u64;
+            if declared > max_bytes {
+                return Err(super::too_big(&i.url(&key), declared, max_bytes));
+            }
+            let mut body = out.body;
+            let mut data = Vec::with_capacity(declared as usize);
+            while let Some(chunk) = body.try_next().await.map_err(|e| Error::Aws {
                 scope: i.url(&key),
                 message: format!("s3:GetObject: reading the body: {e}"),
-            })?;
-            Ok(data.into_bytes().to_vec())
+            })? {
+                data.extend_from_slice(&chunk);
+                if data.len() as u64 > max_bytes {
+                    return Err(super::too_big(&i.url(&key), data.len() as u64, max_bytes));
+                }
+            }
+            Ok(data)
         })
+    }
+
+    fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error> {
+        let i = &self.inner;
+        let key = i.key(rel_path)?;
+        let (sse, kms) = i.sse();
+        let req = i
+            .client
+            .put_object()
+            .bucket(&i.bucket)
+            .key(&key)
+            .if_none_match("*")
+            .set_server_side_encryption(sse)
+            .set_ssekms_key_id(kms)
+            .body(ByteStream::from(data.to_vec()));
+        match i.block(req.send()) {
+            Ok(_) => Ok(true),
+            // 412: an object has that name; 409: a concurrent conditional write won.
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412 | 409)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(i.err("s3:PutObject", &key, &e)),
+        }
     }
 
     fn delete(&self, rel_path: &str) -> Result<(), Error> {

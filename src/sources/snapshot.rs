@@ -38,10 +38,11 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub struct Snapshot {
     root: PathBuf,
+    max_page_bytes: u64,
 }
 
 impl Snapshot {
-    pub fn new(root: impl Into<PathBuf>) -> Result<Self, Error> {
+    pub fn new(root: impl Into<PathBuf>, max_page_bytes: u64) -> Result<Self, Error> {
         let root = root.into();
         if !root.is_dir() {
             return Err(Error::Usage(format!(
@@ -49,23 +50,42 @@ impl Snapshot {
                 root.display()
             )));
         }
-        Ok(Snapshot { root })
+        Ok(Snapshot {
+            root,
+            max_page_bytes,
+        })
     }
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<String>, Error> {
-    let mut v = Vec::new();
+/// The folders of `dir`, sorted, and the entries that are symbolic links
+/// (never followed: a link could lead anywhere on the machine).
+fn subdirs(dir: &Path) -> Result<(Vec<String>, Vec<String>), Error> {
+    let (mut dirs, mut links) = (Vec::new(), Vec::new());
     for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let e = e.map_err(|e| Error::io(dir, e))?;
-        if e.file_type()
-            .map_err(|err| Error::io(e.path(), err))?
-            .is_dir()
-        {
-            v.push(e.file_name().to_string_lossy().into_owned());
+        let ft = e.file_type().map_err(|err| Error::io(e.path(), err))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if ft.is_dir() {
+            dirs.push(name);
+        } else if ft.is_symlink() {
+            links.push(name);
         }
     }
-    v.sort();
-    Ok(v)
+    dirs.sort();
+    links.sort();
+    Ok((dirs, links))
+}
+
+fn link_failure(scope: String, path: &Path) -> Failure {
+    Failure {
+        scope,
+        group: None,
+        error: Error::input(
+            path.display().to_string(),
+            "the folder",
+            "a symbolic link: not followed (copy the folder into the snapshot instead)",
+        ),
+    }
 }
 
 impl Source for Snapshot {
@@ -76,24 +96,34 @@ impl Source for Snapshot {
     fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error> {
         let mut scopes = Vec::new();
         let mut failures = Vec::new();
-        for a in subdirs(&self.root)? {
+        let (accounts, links) = subdirs(&self.root)?;
+        for l in links {
+            failures.push(link_failure(l.clone(), &self.root.join(&l)));
+        }
+        for a in accounts {
             let adir = self.root.join(&a);
-            let accountid = match PartitionValue::parse(
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                failures.push(Failure {
+                    scope: a.clone(),
+                    group: None,
+                    error: Error::input(
+                        adir.display().to_string(),
+                        "the folder name",
+                        format!("{a:?} is not an account id: a snapshot holds one folder per 12-digit account id"),
+                    ),
+                });
+                continue;
+            }
+            let accountid = PartitionValue::parse(
                 &a,
                 "account id",
                 &format!("snapshot folder {}", adir.display()),
-            ) {
-                Ok(v) => v,
-                Err(e) => {
-                    failures.push(Failure {
-                        scope: a.clone(),
-                        group: None,
-                        error: e,
-                    });
-                    continue;
-                }
-            };
-            for r in subdirs(&adir)? {
+            )?;
+            let (regions, links) = subdirs(&adir)?;
+            for l in links {
+                failures.push(link_failure(format!("{a}/{l}"), &adir.join(&l)));
+            }
+            for r in regions {
                 let origin = format!("snapshot folder {}", adir.join(&r).display());
                 push_scope(&mut scopes, &mut failures, &accountid, &r, &origin);
             }
@@ -116,6 +146,7 @@ impl Source for Snapshot {
             account_dir,
             dir,
             files,
+            max_page_bytes: self.max_page_bytes,
         }))
     }
 }
@@ -125,11 +156,13 @@ struct SnapshotScope {
     account_dir: PathBuf,
     dir: PathBuf,
     files: Vec<String>,
+    max_page_bytes: u64,
 }
 
 impl SnapshotScope {
     fn read(&self, path: &Path) -> Result<Doc, Error> {
-        let mut bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        // Regular files only (a FIFO would block forever), size checked first.
+        let mut bytes = crate::sink::local::read_file(path, self.max_page_bytes)?;
         // Windows PowerShell writes a UTF-8 byte-order mark; JSON has none.
         if bytes.starts_with(UTF8_BOM) {
             bytes.drain(..UTF8_BOM.len());
