@@ -90,9 +90,38 @@ pub fn archive_path(
     )
 }
 
+/// A YAML double-quoted scalar that reads back as exactly `s`. JSON's
+/// escaping is valid YAML, but leaves as they are characters YAML reads
+/// otherwise: it folds U+0085, U+2028 and U+2029 as line breaks and does
+/// not allow DEL, C1 controls or U+FFFE/U+FFFF. Those are escaped too.
+/// (Hand-written rather than a YAML emitter: the bytes, and so the
+/// checksum, stay the same from version to version.)
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
+    let json = serde_json::to_string(s).expect("strings serialise");
+    let yaml_reads_otherwise = |c: char| {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
+    };
+    if !json.contains(yaml_reads_otherwise) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if yaml_reads_otherwise(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
+
+/// The longest key written as a plain `"key": value` line: YAML parsers
+/// refuse implicit keys over 1024 characters; longer ones are written as
+/// explicit keys (`? "key"` then `: value`).
+const IMPLICIT_KEY_MAX: usize = 1000;
 
 /// A value as the backup writes it (and as `restore` shows it): a
 /// double-quoted string, or `null`.
@@ -104,7 +133,12 @@ pub fn scalar(v: &Option<String>) -> String {
 pub fn render(what: &str, ts: &str, items: &BTreeMap<String, Option<String>>) -> Vec<u8> {
     let mut body = Vec::new();
     for (k, v) in items {
-        let _ = writeln!(body, "{}: {}", quote(k), scalar(v));
+        let key = quote(k);
+        if key.chars().count() > IMPLICIT_KEY_MAX {
+            let _ = writeln!(body, "? {key}\n: {}", scalar(v));
+        } else {
+            let _ = writeln!(body, "{key}: {}", scalar(v));
+        }
     }
     if items.is_empty() {
         body.extend_from_slice(b"{}\n");
@@ -136,8 +170,10 @@ pub fn verified_body<'a>(origin: &str, data: &'a [u8]) -> Result<&'a [u8], Error
 }
 
 /// Writes one backup: the archive copy first, then `latest-`. An archive
-/// is never overwritten: an archive of the same name with other content
-/// gets the next free `.{n}` suffix on its timestamp.
+/// is never overwritten: it is created only if its name is free (a hard
+/// link on disk, `If-None-Match: *` on S3), so two backups of one group in
+/// the same second both stay; the second gets the next free `.{n}` suffix
+/// on its timestamp, unless it is the very same bytes.
 pub fn write(
     dest: &dyn Destination,
     scope: &Scope,
@@ -156,14 +192,19 @@ pub fn write(
             format!("{ts}.{n}")
         };
         let path = archive_path(a, r, group, kind, &stamp, label);
-        match dest.read(&path) {
-            Err(Error::NotFound(_)) => {
-                dest.put(&path, data)?;
-                break;
-            }
+        if dest.put_new(&path, data)? {
+            break;
+        }
+        match dest.read(&path, data.len() as u64) {
             Ok(old) if old == data => break, // the same backup is already archived
-            Ok(_) => n += 1,
+            Ok(_) | Err(Error::Input { .. }) => n += 1,
+            Err(Error::NotFound(_)) => {} // pruned meanwhile: try the name again
             Err(e) => return Err(e),
+        }
+        if n > 10_000 {
+            return Err(Error::Internal(format!(
+                "no free archive name for {path} after 10000 tries"
+            )));
         }
     }
     dest.put(&latest_path(a, r, group, kind), data).map(|_| ())
@@ -404,8 +445,12 @@ mod tests {
             "the same backup is archived once"
         );
         write(&dest, &scope, "web", Kind::Configuration, ts, None, &b).unwrap();
-        assert_eq!(dest.read(&archive(ts)).unwrap(), a, "never overwritten");
-        assert_eq!(dest.read(&archive(&format!("{ts}.1"))).unwrap(), b);
-        assert_eq!(dest.read(&latest).unwrap(), b);
+        assert_eq!(
+            dest.read(&archive(ts), 1 << 20).unwrap(),
+            a,
+            "never overwritten"
+        );
+        assert_eq!(dest.read(&archive(&format!("{ts}.1")), 1 << 20).unwrap(), b);
+        assert_eq!(dest.read(&latest, 1 << 20).unwrap(), b);
     }
 }

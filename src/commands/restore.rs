@@ -32,9 +32,112 @@ pub fn open_file(url: &str, conn: &Connection) -> Result<(Box<dyn Destination>, 
     Ok((sink::open(dir, conn)?, name.to_string()))
 }
 
+/// Refuses, before any YAML parsing, what a backup never holds: anchors and
+/// aliases (`&a`, `*a`, which can expand a small file into gigabytes), tags
+/// (`!t`), block scalars (`|`, `>`), flow collections (`[`, `{`), block
+/// sequences (`- `) and indented lines (nested values, whose parsing time
+/// grows with depth). What remains is a flat mapping of scalars; the scan
+/// is one pass over the bytes.
+pub fn check_flat(origin: &str, body: &[u8]) -> Result<(), Error> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Error::input(origin, "the document", format!("not UTF-8: {e}")))?;
+    if text.trim() == "{}" {
+        return Ok(()); // the body of a backup of an empty table
+    }
+    #[derive(PartialEq)]
+    enum In {
+        Plain,
+        Double,
+        Single,
+        Comment,
+    }
+    let refuse = |line: usize, col: usize, what: &str| {
+        Err(Error::input(
+            origin,
+            format!("line {line}, column {col}"),
+            format!(
+                "{what}: a fleetcmdb backup is a flat mapping of quoted scalars \
+                 (refused before parsing)"
+            ),
+        ))
+    };
+    let mut state = In::Plain;
+    // Lines count from the file's start: the body follows two header lines.
+    let (mut line, mut col) = (3usize, 0usize);
+    // The last character of the line outside quotes and blanks, if any.
+    let mut prev: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    let mut line_start = true;
+    while let Some(c) = chars.next() {
+        col += 1;
+        if c == '\n' {
+            (line, col) = (line + 1, 0);
+            if state == In::Comment {
+                state = In::Plain;
+            }
+            prev = None;
+            line_start = state == In::Plain;
+            continue;
+        }
+        match state {
+            In::Double if c == '\\' => {
+                chars.next();
+                col += 1;
+            }
+            In::Double if c == '"' => {
+                state = In::Plain;
+                prev = Some('"');
+            }
+            In::Single if c == '\'' => {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    col += 1;
+                } else {
+                    state = In::Plain;
+                    prev = Some('\'');
+                }
+            }
+            In::Double | In::Single | In::Comment => {}
+            In::Plain => {
+                let blank = matches!(c, ' ' | '\t' | '\r');
+                if line_start && blank {
+                    // Indentation outside a quoted scalar: a nested value,
+                    // unless the line holds nothing but blanks or a comment.
+                    let rest: String = chars.clone().take_while(|c| *c != '\n').collect();
+                    let t = rest.trim_start();
+                    if !t.is_empty() && !t.starts_with('#') {
+                        return refuse(line, col, "an indented line (a nested value)");
+                    }
+                }
+                let first = prev.is_none();
+                let token_start = matches!(prev, None | Some(':' | '?' | '-' | ','));
+                line_start = false;
+                if blank {
+                    continue;
+                }
+                match c {
+                    '#' => state = In::Comment,
+                    '"' if token_start => state = In::Double,
+                    '\'' if token_start => state = In::Single,
+                    '&' | '*' if token_start => return refuse(line, col, "an anchor or alias"),
+                    '!' if token_start => return refuse(line, col, "a tag"),
+                    '|' | '>' if token_start => return refuse(line, col, "a block scalar"),
+                    '[' | '{' if token_start => return refuse(line, col, "a flow collection"),
+                    '-' if first && matches!(chars.peek(), None | Some(' ' | '\t' | '\n')) => {
+                        return refuse(line, col, "a sequence entry")
+                    }
+                    _ => prev = Some(c),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses a verified body: a mapping of string → scalar, nothing else.
 pub fn parse_yaml(origin: &str, body: &[u8]) -> Result<Items, Error> {
     use serde_yaml_ng::Value as Y;
+    check_flat(origin, body)?;
     let v: Y = serde_yaml_ng::from_slice(body).map_err(|e| {
         let at = e
             .location()
@@ -89,17 +192,8 @@ pub fn parse_yaml(origin: &str, body: &[u8]) -> Result<Items, Error> {
 /// Reads, size-checks, verifies and parses one backup object.
 pub fn load(dest: &dyn Destination, rel: &str, max_size: usize) -> Result<Items, Error> {
     let origin = format!("{}/{rel}", dest.url());
-    let data = dest.read(rel)?;
-    if data.len() > max_size {
-        return Err(Error::input(
-            &origin,
-            "the file",
-            format!(
-                "{} bytes is over the size limit of {max_size} bytes (--max-size)",
-                data.len()
-            ),
-        ));
-    }
+    // Checked before reading: a huge, sparse or endless file is never read.
+    let data = dest.read(rel, max_size as u64)?;
     let body = backup::verified_body(&origin, &data)?;
     parse_yaml(&origin, body)
 }
@@ -153,8 +247,49 @@ pub fn find_valid(
             .map(|(d, r)| format!("{}/{r}", d.url()))
             .unwrap_or_default(),
         json_path: "every candidate".into(),
-        message: format!("no valid backup found:\n  {}", passed.join("\n  ")),
+        message: format!("no valid backup found: {}", passed.join("; then ")),
     })
+}
+
+/// DynamoDB's limits: a partition key of 1 to 2048 bytes, an item of at
+/// most 400 KB (attribute names and values, in UTF-8 bytes).
+const MAX_KEY_BYTES: usize = 2048;
+const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// Checks every item against DynamoDB's limits before anything is written,
+/// so a restore never stops half-way on an item DynamoDB would refuse.
+pub fn check_limits(origin: &str, items: &Items) -> Result<(), Error> {
+    let mut bad = Vec::new();
+    for (k, v) in items {
+        let size = "Key".len() + k.len() + v.as_ref().map_or(0, |v| "Value".len() + v.len());
+        if k.is_empty() {
+            bad.push("an empty key (DynamoDB keys are 1 to 2048 bytes)".to_string());
+        } else if k.len() > MAX_KEY_BYTES {
+            bad.push(format!(
+                "key {:?}… of {} bytes (over DynamoDB's {MAX_KEY_BYTES})",
+                k.chars().take(40).collect::<String>(),
+                k.len()
+            ));
+        } else if size > MAX_ITEM_BYTES {
+            bad.push(format!(
+                "key {k:?}: an item of {size} bytes (over DynamoDB's {MAX_ITEM_BYTES})"
+            ));
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let n = bad.len();
+    bad.truncate(10);
+    Err(Error::input(
+        origin,
+        "its items",
+        format!(
+            "{n} item(s) DynamoDB would refuse: {}{}. Nothing was written.",
+            bad.join("; "),
+            if n > 10 { "; …" } else { "" }
+        ),
+    ))
 }
 
 /// What a restore changes.
@@ -183,7 +318,7 @@ pub fn diff(backup: &Items, table: &Items) -> Diff {
 }
 
 pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
-    let conn = connection(&a.conn);
+    let conn = connection(&a.conn)?;
     let kind = if a.kind == "scheduler" {
         Kind::Scheduler
     } else {
@@ -241,6 +376,7 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
             Error::Usage("--table NAME: which DynamoDB table to restore into".into())
         })?;
     let (items, from, passed) = find_valid(&dests, a.max_size)?;
+    check_limits(&from, &items)?;
     if !passed.is_empty() {
         eprintln!("fleetcmdb restore: fell back to {from}; passed over:");
         for p in &passed {
@@ -315,7 +451,9 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
         db.create_key_table(&table)?;
     }
     let mut requests = Vec::new();
+    let mut keys: Vec<&String> = Vec::new();
     for k in d.added.iter().chain(&d.changed) {
+        keys.push(k);
         let mut put = PutRequest::builder().item("Key", AttributeValue::S(k.clone()));
         if let Some(v) = &items[k] {
             put = put.item("Value", AttributeValue::S(v.clone()));
@@ -328,6 +466,7 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
     }
     if a.force {
         for k in &d.removed {
+            keys.push(k);
             requests.push(
                 WriteRequest::builder()
                     .delete_request(
@@ -340,7 +479,30 @@ pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
             );
         }
     }
-    let n = db.batch_write(&table, requests)?;
+    let total = requests.len();
+    let n = db
+        .batch_write_in_order(&table, requests)
+        .map_err(|(done, e)| {
+            let list = |ks: &[&String]| {
+                let shown: Vec<String> = ks.iter().take(5).map(|k| format!("{k:?}")).collect();
+                let more = ks.len().saturating_sub(shown.len());
+                format!(
+                    "{}{}",
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
+            };
+            Error::Aws {
+                scope: format!("dynamodb table {table}"),
+                message: format!(
+                    "{e}; {done} of {total} writes were made before it (keys {}), the other {} were not (keys {}). \
+                     Running the restore again redoes only what differs.",
+                    if done == 0 { "none".to_string() } else { list(&keys[..done]) },
+                    total - done,
+                    list(&keys[done..])
+                ),
+            }
+        })?;
     eprintln!("restored {table}: {n} writes");
     Ok(ExitCode::Success)
 }
@@ -356,16 +518,88 @@ mod tests {
         assert_eq!(ok["b"].as_deref(), Some("2"));
         assert_eq!(ok["d"], None);
         for (bad, why) in [
-            (&b"- a\n- b\n"[..], "found a sequence"),
-            (b"a: [1, 2]\n", "values must be scalars"),
-            (b"a: {b: 1}\n", "values must be scalars"),
-            (b"? [1]\n: x\n", "keys must be strings"),
+            (&b"- a\n- b\n"[..], "a sequence entry"),
+            (b"a: [1, 2]\n", "a flow collection"),
+            (b"a: {b: 1}\n", "a flow collection"),
+            (b"? [1]\n: x\n", "a flow collection"),
+            (b"a:\n  b: 1\n", "an indented line"),
             (b"a: \"unterminated\n", "not valid YAML"),
             (b"just text", "found a single scalar"),
+            (b"1: x\n", "keys must be strings"),
+            (b"\"seed\": &x \"v\"\n\"b\": *x\n", "an anchor or alias"),
+            (b"a: !!binary AAAA\n", "a tag"),
+            (b"a: |\n  text\n", "a block scalar"),
         ] {
             let e = parse_yaml("f.yaml", bad).unwrap_err().to_string();
-            assert!(e.contains("f.yaml") && e.contains(why), "{e}");
+            assert!(e.contains("f.yaml") && e.contains(why), "{bad:?}: {e}");
         }
+        // What looks like YAML syntax inside quotes, or mid-scalar, is data.
+        let ok = parse_yaml(
+            "f",
+            b"\"&a\": \"*b [c] {d} |e\"\n'x': 'it''s & more'\nplain: a&b # note\n# c\n\n",
+        )
+        .unwrap();
+        assert_eq!(ok["&a"].as_deref(), Some("*b [c] {d} |e"));
+        assert_eq!(ok["x"].as_deref(), Some("it's & more"));
+        assert_eq!(ok["plain"].as_deref(), Some("a&b"));
+        assert!(parse_yaml("f", b"{}\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_and_alias_bombs_are_refused_in_one_pass() {
+        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse_yaml("f", deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("a flow collection"), "{e}");
+        let mut bomb = format!("\"seed\": &x \"{}\"\n", "y".repeat(1 << 20));
+        for i in 0..1500 {
+            bomb += &format!("\"k{i}\": *x\n");
+        }
+        let e = parse_yaml("f", bomb.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3, column 9") && e.contains("anchor"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_string_dynamodb_accepts_round_trips_through_the_backup() {
+        let long_key = "k".repeat(2048);
+        let items: Items = [
+            (long_key.as_str(), Some("long key")),
+            ("line\u{2028}sep\u{2029}para", Some("a\u{85}b")),
+            (
+                "tab\tnl\ncr\r",
+                Some("\u{7f}\u{9f}\u{feff}\u{fffe}\u{ffff}"),
+            ),
+            ("quote\"back\\slash: # &x *y", Some("- [ ] { } ! | > ' \"")),
+            ("", Some("")),
+            ("null", None),
+            ("emoji 🦀 and é", Some("\u{10ffff}")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+        .collect();
+        let file = backup::render("t", "ts", &items);
+        let body = backup::verified_body("f", &file).unwrap();
+        assert_eq!(parse_yaml("f", body).unwrap(), items);
+    }
+
+    #[test]
+    fn items_dynamodb_would_refuse_are_found_before_any_write() {
+        let mut items = Items::new();
+        items.insert("ok".into(), Some("v".repeat(MAX_ITEM_BYTES - 20)));
+        items.insert("k".repeat(MAX_KEY_BYTES), None);
+        check_limits("b.yaml", &items).unwrap();
+        items.insert("big".into(), Some("v".repeat(MAX_ITEM_BYTES)));
+        items.insert("k".repeat(MAX_KEY_BYTES + 1), None);
+        items.insert(String::new(), Some("x".into()));
+        let e = check_limits("b.yaml", &items).unwrap_err().to_string();
+        assert!(e.contains("b.yaml") && e.contains("3 item(s)"), "{e}");
+        assert!(
+            e.contains("\"big\"") && e.contains("2049 bytes") && e.contains("an empty key"),
+            "{e}"
+        );
+        assert!(e.contains("Nothing was written"), "{e}");
     }
 
     #[test]

@@ -156,8 +156,26 @@ impl Dynamo {
     /// Writes `requests` in batches of 25, retrying unprocessed items with
     /// exponential backoff. Returns the number of requests applied.
     pub fn batch_write(&self, table: &str, requests: Vec<WriteRequest>) -> Result<usize, Error> {
+        self.batch_write_in_order(table, requests)
+            .map_err(|(_, e)| e)
+    }
+
+    /// [`Dynamo::batch_write`], in order, 25 at a time; on failure, how many
+    /// of the requests (the first ones) were written before it.
+    pub fn batch_write_in_order(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<usize, (usize, Error)> {
         let n = requests.len();
-        for chunk in requests.chunks(25) {
+        for (i, chunk) in requests.chunks(25).enumerate() {
+            self.write_chunk(table, chunk).map_err(|e| (i * 25, e))?;
+        }
+        Ok(n)
+    }
+
+    fn write_chunk(&self, table: &str, chunk: &[WriteRequest]) -> Result<(), Error> {
+        {
             let mut pending = chunk.to_vec();
             let mut delay = Duration::from_millis(50);
             for attempt in 0.. {
@@ -190,7 +208,7 @@ impl Dynamo {
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        Ok(n)
+        Ok(())
     }
 
     /// Whether point-in-time recovery is enabled (`None`: unknown).
