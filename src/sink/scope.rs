@@ -82,6 +82,11 @@ pub enum Route {
 struct RoutedLane {
     builder: RowBuilder,
     row_groups: Vec<Option<u32>>,
+    /// The file each row came from (an index in `ScopeWriter::origins`).
+    row_origins: Vec<u32>,
+    /// Rows whose group tag is not a valid group name: (row, name, path).
+    /// Reported at flush, when the row's instance id is known.
+    bad_tags: Vec<(usize, String, String)>,
 }
 
 pub struct ScopeWriter<'a> {
@@ -94,7 +99,11 @@ pub struct ScopeWriter<'a> {
     index: HashMap<String, Option<usize>>,
     lanes: HashMap<TableId, RoutedLane>,
     builders: HashMap<TableId, RowBuilder>,
-    instance_groups: HashMap<String, usize>,
+    /// Group and file of every instance routed so far: an instance id is
+    /// listed once per account/region.
+    instance_groups: HashMap<String, (usize, u32)>,
+    /// Files read so far, for messages; the last is the current one.
+    origins: Vec<String>,
     /// What the open files hold, as last seen ([`WriterOptions::scope_bytes`]).
     buffered: usize,
     scope_failed: Option<Error>,
@@ -127,6 +136,7 @@ impl<'a> ScopeWriter<'a> {
             lanes: HashMap::new(),
             builders: HashMap::new(),
             instance_groups: HashMap::new(),
+            origins: Vec::new(),
             buffered: 0,
             scope_failed: None,
             failures: Vec::new(),
@@ -217,9 +227,20 @@ impl<'a> ScopeWriter<'a> {
         self.groups[group].subfleets.iter().cloned().collect()
     }
 
+    /// Rows appended from now on come from `origin` (a file, or an API call).
+    pub fn begin_file(&mut self, origin: &str) {
+        if self.origins.last().map(String::as_str) != Some(origin) {
+            self.origins.push(origin.to_string());
+        }
+    }
+
+    fn origin(&self, i: u32) -> &str {
+        self.origins.get(i as usize).map_or("?", String::as_str)
+    }
+
     /// The group of an instance routed earlier in this scope.
     pub fn instance_group(&self, instance_id: &str) -> Option<usize> {
-        self.instance_groups.get(instance_id).copied()
+        self.instance_groups.get(instance_id).map(|(g, _)| *g)
     }
 
     pub fn is_failed(&self, group: usize) -> bool {
@@ -318,6 +339,8 @@ impl<'a> ScopeWriter<'a> {
         let lane = self.lanes.entry(table).or_insert_with(|| RoutedLane {
             builder: RowBuilder::new(table.def(), run_time, &[&self.group_tag, SUBFLEET_TAG]),
             row_groups: Vec::with_capacity(BATCH_ROWS),
+            row_origins: Vec::with_capacity(BATCH_ROWS),
+            bad_tags: Vec::new(),
         });
         lane.builder.ctx.path.clear();
         lane.builder.ctx.path.extend_from_slice(path);
@@ -331,8 +354,10 @@ impl<'a> ScopeWriter<'a> {
             Route::Group(g) => Some(g),
             Route::ByGroupTag => self.route_by_tag(table, path),
         };
+        let origin = self.origins.len().saturating_sub(1) as u32;
         let lane = self.lanes.get_mut(&table).expect("created above");
         lane.row_groups.push(group.map(|g| g as u32));
+        lane.row_origins.push(origin);
         if lane.row_groups.len() >= BATCH_ROWS {
             self.flush_lane(table).map_err(|e| RowError {
                 path: format_path(path),
@@ -350,6 +375,15 @@ impl<'a> ScopeWriter<'a> {
             None => None,
             Some(name) => match self.index.get(name) {
                 Some(known) => *known,
+                None if PartitionValue::parse(name, "group name", "").is_err() => {
+                    // Reported at flush, with the instance id and the file.
+                    let name = name.to_string();
+                    let lane = self.lanes.get_mut(&table).expect("a lane");
+                    let row = lane.row_groups.len();
+                    lane.bad_tags.push((row, name.clone(), format_path(path)));
+                    self.index.insert(name, None);
+                    None
+                }
                 None => {
                     let name = name.to_string();
                     let origin = format!("tag {} at {}", self.group_tag, format_path(path));
@@ -375,15 +409,51 @@ impl<'a> ScopeWriter<'a> {
         }
         let batch = lane.builder.finish();
         let row_groups = std::mem::take(&mut lane.row_groups);
+        let row_origins = std::mem::take(&mut lane.row_origins);
+        let bad_tags = std::mem::take(&mut lane.bad_tags);
         if table == TableId::Instances {
             let ids = batch
                 .column_by_name("instanceid")
                 .expect("declared")
                 .as_string::<i32>();
+            for (row, name, path) in bad_tags {
+                let id = if ids.is_valid(row) {
+                    ids.value(row)
+                } else {
+                    "?"
+                };
+                self.failures.push(Failure {
+                    scope: self.scope.to_string(),
+                    group: Some(name.clone()),
+                    error: Error::BadPartitionValue {
+                        what: "group name".into(),
+                        value: name,
+                        origin: format!(
+                            "tag {} of instance {id} at {path} in {}",
+                            self.group_tag,
+                            self.origin(row_origins[row])
+                        ),
+                    },
+                });
+            }
             for (row, g) in row_groups.iter().enumerate() {
                 if let (Some(g), true) = (g, ids.is_valid(row)) {
-                    self.instance_groups
-                        .insert(ids.value(row).to_string(), *g as usize);
+                    let id = ids.value(row);
+                    let here = (*g as usize, row_origins[row]);
+                    if let Some(&(g0, o0)) = self.instance_groups.get(id) {
+                        return Err(Error::input(
+                            self.origin(here.1),
+                            "$",
+                            format!(
+                                "instance {id} (group {}) was already listed in {} (group {}): \
+                                 an instance appears once per account/region, so these pages overlap",
+                                self.groups[here.0].name,
+                                self.origin(o0),
+                                self.groups[g0].name
+                            ),
+                        ));
+                    }
+                    self.instance_groups.insert(id.to_string(), here);
                 }
             }
         }
