@@ -118,9 +118,10 @@ fn quote(s: &str) -> String {
     out
 }
 
-/// The longest key written as a plain `"key": value` line: YAML parsers
-/// refuse implicit keys over 1024 characters; longer ones are written as
-/// explicit keys (`? "key"` then `: value`).
+/// The longest key, in bytes of its quoted form, written as a plain
+/// `"key": value` line: libyaml refuses implicit keys over 1024 (it counts
+/// bytes, so 300 four-byte characters are already too many); longer ones
+/// are written as explicit keys (`? "key"` then `: value`).
 const IMPLICIT_KEY_MAX: usize = 1000;
 
 /// A value as the backup writes it (and as `restore` shows it): a
@@ -134,7 +135,7 @@ pub fn render(what: &str, ts: &str, items: &BTreeMap<String, Option<String>>) ->
     let mut body = Vec::new();
     for (k, v) in items {
         let key = quote(k);
-        if key.chars().count() > IMPLICIT_KEY_MAX {
+        if key.len() > IMPLICIT_KEY_MAX {
             let _ = writeln!(body, "? {key}\n: {}", scalar(v));
         } else {
             let _ = writeln!(body, "{key}: {}", scalar(v));

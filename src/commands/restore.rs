@@ -621,4 +621,39 @@ mod tests {
             }
         );
     }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A string DynamoDB accepts: any Unicode scalar values, as UTF-8.
+        fn text(max_chars: usize) -> impl Strategy<Value = String> {
+            prop::collection::vec(any::<char>(), 0..max_chars).prop_map(String::from_iter)
+        }
+
+        fn items() -> impl Strategy<Value = Items> {
+            let key = prop_oneof![
+                4 => text(40),
+                1 => text(1200),
+            ]
+            .prop_filter("a key is 1 to 2048 bytes", |k| {
+                !k.is_empty() && k.len() <= MAX_KEY_BYTES
+            });
+            let value = prop_oneof![1 => Just(None), 6 => text(300).prop_map(Some)];
+            prop::collection::btree_map(key, value, 0..12)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Whatever DynamoDB holds reads back from the backup unchanged.
+            #[test]
+            fn every_item_round_trips_through_the_yaml_backup(items in items()) {
+                check_limits("p", &items).unwrap();
+                let file = backup::render("t", "ts", &items);
+                let body = backup::verified_body("p", &file).unwrap();
+                prop_assert_eq!(parse_yaml("p", body).unwrap(), items);
+            }
+        }
+    }
 }
