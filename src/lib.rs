@@ -14,6 +14,7 @@ pub mod commands;
 pub mod dynamo;
 pub mod error;
 pub mod failpoint;
+pub mod fuzz;
 pub mod output;
 pub mod record;
 pub mod schedule;

@@ -285,7 +285,7 @@ fn collect_inner(
 }
 
 /// Streams one describe-instances or describe-volumes page into the writer.
-fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Error> {
+pub(crate) fn stream_page(w: &mut ScopeWriter, table: TableId, doc: Doc) -> Result<(), Error> {
     let origin = doc.origin;
     w.begin_file(&origin);
     let raw = matches!(doc.body, Body::Bytes(_));

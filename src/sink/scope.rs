@@ -345,10 +345,15 @@ impl<'a> ScopeWriter<'a> {
         lane.builder.ctx.path.clear();
         lane.builder.ctx.path.extend_from_slice(path);
         if let Err(e) = lane.builder.append(d) {
-            return Err(RowError {
+            let err = RowError {
                 path: format_path(&lane.builder.ctx.path),
                 message: e.to_string(),
-            });
+            };
+            // A row that failed half-way leaves its builders misaligned:
+            // drop the lane, so nothing can ever finish it. The caller fails
+            // the scope, which loses nothing else.
+            self.lanes.remove(&table);
+            return Err(err);
         }
         let group = match route {
             Route::Group(g) => Some(g),

@@ -2,6 +2,7 @@
 
 mod common;
 mod export;
+mod fuzz_corpus;
 mod generated;
 mod input;
 mod snapshot;
