@@ -24,7 +24,27 @@ fn keep_glibc_heap() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_glibc_heap() {}
 
+/// `FLEETCMDB_PEAK_RSS_TO=FILE`, a testing hook: writes this process's peak
+/// resident memory (`VmHWM`, KiB) to FILE at exit. Unlike a parent's
+/// `wait4`, which on Linux also counts the memory of the process that ran
+/// `exec`, it measures fleetcmdb alone.
+fn report_peak_rss() {
+    if let Some(path) = std::env::var_os("FLEETCMDB_PEAK_RSS_TO") {
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
+            })
+            .unwrap_or_default();
+        let _ = std::fs::write(path, hwm);
+    }
+}
+
 fn main() {
     keep_glibc_heap();
-    std::process::exit(fleetcmdb::main_with_args(std::env::args_os()));
+    let code = fleetcmdb::main_with_args(std::env::args_os());
+    report_peak_rss();
+    std::process::exit(code);
 }

@@ -327,3 +327,43 @@ def test_numbers_keep_every_digit_through_backup_and_restore(moto, tmp_path):
     items = c.scan(TableName="CloneSquad-digits-copy", ConsistentRead=True)["Items"]
     assert {i["Key"]["S"]: i["Value"]["S"] for i in items} == {
         "big": big, "small": small, "nested": '{"n":' + big + "}"}
+
+
+# --- any item DynamoDB accepts round-trips (property test) -------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+KEYS = st.text(min_size=1, max_size=80).filter(lambda k: len(k.encode()) <= 2048)
+VALUES = st.text(max_size=300)
+ROUNDS = iter(range(1_000_000))
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(conf=st.dictionaries(KEYS, VALUES, max_size=10), sched=st.dictionaries(KEYS, VALUES, max_size=5))
+def test_any_items_round_trip_through_backup_and_restore_into_moto(moto, tmp_path, conf, sched):
+    region = "ap-south-1"  # its own region: only this test's group is there
+    group = f"prop{next(ROUNDS)}"
+    c = awsorg.client(moto.url, "dynamodb", region=region)
+    names = {kind: f"CloneSquad-{group}-{kind.capitalize()}" for kind in ("configuration", "scheduler")}
+    for kind, items in (("configuration", conf), ("scheduler", sched)):
+        c.create_table(TableName=names[kind], KeySchema=[{"AttributeName": "Key", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "Key", "AttributeType": "S"}],
+                       BillingMode="PAY_PER_REQUEST")
+        for k, v in items.items():
+            c.put_item(TableName=names[kind], Item={"Key": {"S": k}, "Value": {"S": v}})
+    out = tmp_path / f"cmdb-{group}"
+    try:
+        p = run(moto, "backup", "--aws", "--regions", region, "--out", str(out))
+        assert p.returncode == 0, p.stderr
+        for kind, items in (("configuration", conf), ("scheduler", sched)):
+            (f,) = out.glob(f"backups/**/latest-*-{kind}-cs-{group}.yaml")
+            copy = f"{names[kind]}-copy"
+            p = run(moto, "restore", str(f), "--table", copy, "--region", region)
+            assert p.returncode == 0, p.stderr
+            got = c.scan(TableName=copy, ConsistentRead=True)["Items"]
+            assert {i["Key"]["S"]: i["Value"]["S"] for i in got} == items
+            c.delete_table(TableName=copy)
+    finally:
+        for name in names.values():
+            c.delete_table(TableName=name)
