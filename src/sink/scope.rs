@@ -445,20 +445,25 @@ impl<'a> ScopeWriter<'a> {
                 if let (Some(g), true) = (g, ids.is_valid(row)) {
                     let id = ids.value(row);
                     let here = (*g as usize, row_origins[row]);
-                    if let Some(&(g0, o0)) = self.instance_groups.get(id) {
-                        return Err(Error::input(
-                            self.origin(here.1),
-                            "$",
-                            format!(
-                                "instance {id} (group {}) was already listed in {} (group {}): \
-                                 an instance appears once per account/region, so these pages overlap",
-                                self.groups[here.0].name,
-                                self.origin(o0),
-                                self.groups[g0].name
-                            ),
-                        ));
-                    }
-                    self.instance_groups.insert(id.to_string(), here);
+                    // One hash per instance: the entry both checks and records.
+                    let (g0, o0) = match self.instance_groups.entry(id.to_string()) {
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(here);
+                            continue;
+                        }
+                        std::collections::hash_map::Entry::Occupied(o) => *o.get(),
+                    };
+                    return Err(Error::input(
+                        self.origin(here.1),
+                        "$",
+                        format!(
+                            "instance {id} (group {}) was already listed in {} (group {}): \
+                             an instance appears once per account/region, so these pages overlap",
+                            self.groups[here.0].name,
+                            self.origin(o0),
+                            self.groups[g0].name
+                        ),
+                    ));
                 }
             }
         }

@@ -255,6 +255,8 @@ class FaultProxy:
       (GetQueryExecution answers are rewritten with a reason);
     - `rewrite(target, doc)`: rewrites the JSON answer of every successful
       JSON-protocol call (X-Amz-Target), so that moto answers as AWS does;
+    - `fail_target=(OPERATION, n)`: answers 500 to every call of that
+      JSON-protocol operation after the first n;
     - `answer(action)`: for query-protocol calls (EC2, STS: `Action=` in the
       body), XML to answer instead of moto, or None to forward;
     - `requests` records (method, path, X-Amz-Target) of every request, and
@@ -262,7 +264,10 @@ class FaultProxy:
     """
 
     def __init__(self, upstream_port: int, fault_region: str | None = None,
-                 fail_put: str | None = None, fail_athena: str | None = None, rewrite=None, answer=None):
+                 fail_put: str | None = None, fail_athena: str | None = None, rewrite=None, answer=None,
+                 fail_target: tuple[str, int] | None = None):
+        self.fail_target = fail_target
+        self.target_calls = 0
         self.rewrite = rewrite
         self.answer = answer
         self.fault_region = fault_region
@@ -294,6 +299,12 @@ class FaultProxy:
                     proxy.requests.append((self.command, self.path, target))
                     if target.endswith("StartQueryExecution"):
                         proxy.statements.append(json.loads(body)["QueryString"])
+                if proxy.fail_target and target.endswith("." + proxy.fail_target[0]):
+                    with proxy.lock:
+                        proxy.target_calls += 1
+                        over = proxy.target_calls > proxy.fail_target[1]
+                    if over:
+                        return self._reply(500, b'{"__type":"InternalFailure","message":"injected write failure"}')
                 if proxy.fault_region and f"/{proxy.fault_region}/" in auth:
                     return self._reply(500, b'{"__type":"InternalFailure","message":"injected regional outage"}')
                 if proxy.answer and not target and b"Action=" in body:

@@ -414,3 +414,49 @@ def test_restore_table_of_a_gzip_bomb_stops_at_once(moto, tmp_path):
         assert code == 4 and ("longer than" in err or "more items than" in err or "line 1" in err), err
         assert rss < 150 * MIB, f"{name}: peak RSS {rss} KiB"
         assert f"R-{name}" not in tables(moto)
+
+
+def test_backups_in_the_same_second_never_lose_an_archive_on_s3(moto, tmp_path):
+    """The same race on S3, where archives are created with If-None-Match: *."""
+    awsorg.client(moto.url, "s3").create_bucket(Bucket="race-cmdb",
+                                                CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    snaps = []
+    for i in range(4):
+        snap = tmp_path / f"snap{i}"
+        _, region = snapshot(snap, groups=1, instances=2)
+        for scan in region.glob("dynamodb-scan-*.json"):
+            doc = json.loads(scan.read_text())
+            doc["Items"].append({"Key": {"S": "run"}, "Value": {"S": str(i)}})
+            scan.write_text(json.dumps(doc))
+        snaps.append(snap)
+    env = awsorg.fleetcmdb_env(CREDS)
+    procs = [subprocess.Popen([binary(), "backup", "--snapshot", str(s), "--out", "s3://race-cmdb/prod", "--as-of",
+                               AS_OF, "--endpoint-url", moto.url], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for s in snaps]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    objects = awsorg.s3_objects(moto.url, "race-cmdb", "prod/")
+    archives = {k: v for k, v in objects.items() if "/archive/" in k}
+    assert len(archives) == 8, sorted(archives)
+    for kind in ("configuration", "scheduler"):
+        runs = {line for k, v in archives.items() if f"-{kind}-" in k
+                for line in v.decode().splitlines() if line.startswith('"run"')}
+        assert runs == {f'"run": "{i}"' for i in range(4)}, (kind, runs)
+
+
+def test_a_restore_that_fails_mid_way_says_what_was_written(moto, tmp_path):
+    c = kv_table(moto, "T-midway", {})
+    items = {f"k{i:02d}": f"v{i}" for i in range(60)}
+    body = "".join(f'"{k}": "{v}"\n' for k, v in sorted(items.items())).encode()
+    f = tmp_path / "latest-midway.yaml"
+    f.write_bytes(signed(body))
+    proxy = awsorg.FaultProxy(moto.port, fail_target=("BatchWriteItem", 1))
+    try:
+        code, _, err, _ = run("restore", f, "--table", "T-midway", "--region", "eu-west-1",
+                              "--endpoint-url", proxy.url, env=awsorg.fleetcmdb_env(CREDS))
+    finally:
+        proxy.stop()
+    assert code == 4, err
+    assert "25 of 60 writes were made" in err and "the other 35 were not" in err, err
+    assert '"k00"' in err and '"k25"' in err, "names the first written and the first not written"
+    assert scan_kv(c, "T-midway") == {k: v for k, v in items.items() if k < "k25"}
