@@ -25,30 +25,36 @@ pub enum Command {
     /// Examples:
     ///   fleetcmdb export --demo
     ///   fleetcmdb export --snapshot ./aws-cli-dump --out ./cmdb --json
+    #[command(verbatim_doc_comment)]
     Export(Box<ExportArgs>),
     /// Back up every group's configuration and scheduler tables as YAML (latest- and archive/), without Parquet.
     ///
     /// Examples:
     ///   fleetcmdb backup --demo --out ./cmdb
     ///   fleetcmdb backup --aws --org --regions all --out s3://org-cmdb/prod --label manual
+    #[command(verbatim_doc_comment)]
     Backup(Box<BackupArgs>),
     /// Restore a group backup (YAML) into a DynamoDB table: verify, diff, then write.
     ///
     /// Examples:
     ///   fleetcmdb restore ./cmdb/backups/accountid=…/region=…/groupname=web/latest-…-configuration-cs-web.yaml --table CloneSquad-web-Configuration --dry-run
     ///   fleetcmdb restore --latest --out s3://org-cmdb/prod --group web --account 111111111111 --region eu-west-1 --also ./cmdb-copy
+    #[command(verbatim_doc_comment)]
     Restore(Box<RestoreArgs>),
     /// Dump any DynamoDB table, losslessly (typed JSON Lines, gzip, with a manifest).
     ///
     /// Example: fleetcmdb backup-table --table Users --out ./cmdb --segments 4
+    #[command(verbatim_doc_comment)]
     BackupTable(Box<TableBackupArgs>),
     /// Recreate a table from a backup-table dump (or fill an existing empty one).
     ///
     /// Example: fleetcmdb restore-table ./cmdb/backups/tables/Users/2026-11-22T03-00-00Z --table Users-restored
+    #[command(verbatim_doc_comment)]
     RestoreTable(Box<TableRestoreArgs>),
     /// Apply grandfather-father-son retention to backup archives (never latest-, the newest, or manual ones).
     ///
     /// Example: fleetcmdb prune --out s3://org-cmdb/prod --keep hourly=24,daily=7,weekly=4,monthly=12 --dry-run
+    #[command(verbatim_doc_comment)]
     Prune(PruneArgs),
     /// Print (or write into ddl/) the Athena DDL of the six tables.
     ///
@@ -56,14 +62,17 @@ pub enum Command {
     ///   fleetcmdb ddl --location s3://my-bucket/cmdb
     ///   fleetcmdb ddl --location s3://my-bucket/cmdb --partitions-from ./cmdb
     ///   fleetcmdb ddl --write
+    #[command(verbatim_doc_comment)]
     Ddl(DdlArgs),
     /// Print the least-privilege IAM policies a live export needs (caller and member role).
     ///
     /// Example: fleetcmdb iam-policy --member-role CmdbReader
+    #[command(verbatim_doc_comment)]
     IamPolicy(IamPolicyArgs),
     /// Write the demo organisation as a snapshot directory (AWS CLI JSON), e.g. for benchmarks.
     ///
     /// Example: fleetcmdb gen-snapshot ./snap --demo-accounts 20 --demo-instances 400
+    #[command(verbatim_doc_comment)]
     GenSnapshot(GenSnapshotArgs),
 }
 
@@ -74,7 +83,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub demo: bool,
 
-    /// Convert a directory of AWS CLI JSON output (layout in the README). Example: --snapshot ./dump
+    /// Convert a directory of AWS CLI JSON output (layout in docs/layout.md). Example: --snapshot ./dump
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
 

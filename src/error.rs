@@ -84,7 +84,7 @@ impl Error {
     }
 }
 
-/// How the process ends. Documented in the README; scripts rely on them.
+/// How the process ends. Documented in docs/usage.md; scripts rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Everything asked for was done.

@@ -3,7 +3,7 @@
 //! Owns one environment variable, `FLEETCMDB_FAILPOINT=NAME:SUBSTRING`, read
 //! once. When set, the code path called `NAME` misbehaves for subjects (file
 //! paths) containing `SUBSTRING`. It is inert when unset, costs one branch,
-//! and is documented in the README as a testing hook.
+//! and is documented in docs/testing.md as a testing hook.
 
 use std::sync::OnceLock;
 

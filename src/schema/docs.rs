@@ -1,6 +1,6 @@
-//! The README column reference, derived from the table declarations.
+//! The column reference (`docs/columns.md`), derived from the table declarations.
 //!
-//! Owns the Markdown between the `BEGIN`/`END` markers in README.md. Nested
+//! Owns the Markdown between the `BEGIN`/`END` markers in docs/columns.md. Nested
 //! columns are listed with their dotted path (`state.name`,
 //! `blockdevicemappings[].ebs.volumeid`), as a query would reach them.
 

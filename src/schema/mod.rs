@@ -3,7 +3,7 @@
 //! A table is declared once, as a [`TableDef`] value: its name, a one-line doc,
 //! and its [`Column`]s with their [`ColumnType`], doc and [`Source`]. Everything
 //! users see is derived from that value: the Arrow schema (here), the Athena
-//! DDL ([`ddl`]), the README column reference ([`docs`]) and the way JSON
+//! DDL ([`ddl`]), the column reference in `docs/columns.md` ([`docs`]) and the way JSON
 //! records fill the columns ([`crate::record`]).
 //!
 //! This module owns the declaration types and the Arrow mapping. It must not

@@ -17,7 +17,7 @@ use super::{Destination, StagedObject};
 use crate::error::Error;
 use crate::schema::{leaves, TableDef};
 
-/// Parquet codec choice, see the README's "Compression" section for the measurements.
+/// Parquet codec choice, see docs/performance.md for the measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Codec {
     Zstd,

@@ -1,7 +1,7 @@
 //! The table registry: the six tables users query, each declared once.
 //!
 //! Owns the list [`ALL`]. Adding a table here is all it takes for it to get
-//! an Arrow schema, Parquet files, DDL in `ddl/` and a README section. This
+//! an Arrow schema, Parquet files, DDL in `ddl/` and a section of `docs/columns.md`. This
 //! module must not know how records are collected (that is `crate::collect`).
 
 mod configuration;

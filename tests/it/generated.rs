@@ -1,4 +1,4 @@
-//! The committed `ddl/` and the README column reference are what the code generates.
+//! The committed `ddl/` and the column reference in `docs/columns.md` are what the code generates.
 //! Run with FLEETCMDB_BLESS=1 to rewrite them after changing a table.
 
 use std::fs;
@@ -58,17 +58,18 @@ fn cli_ddl_write_matches_library() {
 
 #[test]
 fn readme_column_reference_is_current() {
-    let readme_path = repo().join("README.md");
+    let readme_path = repo().join("docs/columns.md");
     let readme = fs::read_to_string(&readme_path).unwrap();
     let block = docs::column_reference(&fleetcmdb::tables::ALL, "cmdb_");
-    let updated = docs::splice(&readme, &block).expect("README has the column reference markers");
+    let updated =
+        docs::splice(&readme, &block).expect("docs/columns.md has the column reference markers");
     if std::env::var_os("FLEETCMDB_BLESS").is_some() && updated != readme {
         fs::write(&readme_path, &updated).unwrap();
         return;
     }
     assert!(
         updated == readme,
-        "README column reference is stale: FLEETCMDB_BLESS=1 cargo test readme"
+        "docs/columns.md is stale: FLEETCMDB_BLESS=1 cargo test readme"
     );
     for t in fleetcmdb::tables::ALL {
         assert!(readme.contains(&format!("### `cmdb_{}`", t.name)));

@@ -163,3 +163,16 @@ fn a_closed_pipe_ends_the_command_quietly() {
         assert_eq!(stderr(&o), "", "{args:?}");
     }
 }
+
+#[test]
+fn help_examples_render_one_per_line() {
+    for (cmd, example) in [
+        ("export", "\n  fleetcmdb export --demo\n"),
+        ("ddl", "\n  fleetcmdb ddl --write\n"),
+        ("backup", "\n  fleetcmdb backup --demo --out ./cmdb\n"),
+    ] {
+        let o = run(&[cmd, "--help"]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(example), "{cmd} --help:\n{text}");
+    }
+}
