@@ -26,7 +26,7 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::sink::partition::Scope;
+use crate::partition::Scope;
 use crate::sink::Destination;
 
 /// Which table of a group.
@@ -57,7 +57,10 @@ pub fn timestamp(ms: i64) -> String {
 
 /// The folder of a group's backups, relative to the destination root.
 pub fn group_dir(accountid: &str, region: &str, group: &str) -> String {
-    format!("backups/accountid={accountid}/region={region}/groupname={group}")
+    format!(
+        "backups/{}",
+        crate::partition::hive_dir(accountid, region, group)
+    )
 }
 
 /// `{AccountId}-{Region}-{kind}-cs-{GroupName}.yaml`, the shared tail of every name.
@@ -416,8 +419,8 @@ mod tests {
 
     #[test]
     fn an_archive_is_never_overwritten_and_latest_comes_last() {
+        use crate::partition::PartitionValue;
         use crate::sink::local::LocalDestination;
-        use crate::sink::partition::PartitionValue;
         let dir = tempfile::tempdir().unwrap();
         let dest = LocalDestination::new(dir.path()).unwrap();
         let scope = Scope {

@@ -12,8 +12,8 @@ use chrono::{TimeZone, Utc};
 
 use crate::collect::{stream_page, Body, Doc};
 use crate::error::Error;
+use crate::partition::{PartitionValue, Scope};
 use crate::sink::parquet::WriterOptions;
-use crate::sink::partition::{PartitionValue, Scope};
 use crate::sink::scope::ScopeWriter;
 use crate::sink::{Destination, StagedObject};
 use crate::tables::TableId;

@@ -16,6 +16,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fuzz;
 pub mod output;
+pub mod partition;
 pub mod record;
 pub mod schedule;
 pub mod schema;

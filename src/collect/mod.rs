@@ -16,8 +16,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::partition::Scope;
 use crate::record::{format_path, PathSeg, RowError};
-use crate::sink::partition::Scope;
 use crate::sink::scope::{Route, ScopeWriter};
 use crate::tables::TableId;
 
@@ -552,9 +552,9 @@ fn volume_group(w: &ScopeWriter, v: &Value) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partition::PartitionValue;
     use crate::sink::local::LocalDestination;
     use crate::sink::parquet::WriterOptions;
-    use crate::sink::partition::PartitionValue;
 
     #[test]
     fn row_errors_give_their_position_in_the_page_once() {

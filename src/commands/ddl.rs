@@ -8,9 +8,9 @@ use std::path::Path;
 
 use crate::athena::Athena;
 use crate::error::{Error, ExitCode};
+use crate::partition::Partition;
 use crate::schema::ddl::{self, DdlOptions, PartitionMode};
 use crate::settings::{ApplySettings, DdlSettings};
-use crate::sink::partition::Partition;
 use crate::sink::{self, Destination};
 use crate::tables;
 
@@ -18,19 +18,8 @@ use crate::tables;
 pub fn partitions_in(dest: &dyn Destination) -> Result<Vec<Partition>, Error> {
     let mut set = std::collections::BTreeSet::new();
     for t in tables::ALL {
-        let prefix = format!("metadata/{}", t.name);
-        for path in dest.list(&prefix)? {
-            let Some(rest) = path.strip_prefix(&format!("{prefix}/")) else {
-                continue;
-            };
-            let Some((dir, file)) = rest.rsplit_once('/') else {
-                continue;
-            };
-            if file.ends_with(".parquet") && !file.starts_with('.') && !file.starts_with('_') {
-                if let Some(p) = Partition::from_rel_dir(dir) {
-                    set.insert(p);
-                }
-            }
+        for path in dest.list(&crate::partition::table_dir(t))? {
+            set.extend(crate::partition::partition_of_file(&path));
         }
     }
     Ok(set.into_iter().collect())

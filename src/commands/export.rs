@@ -13,9 +13,10 @@ use serde_json::json;
 
 use crate::collect::collect_scope;
 use crate::error::{Error, ExitCode};
+use crate::partition::Failure;
+use crate::partition::{Partition, Scope};
 use crate::settings::{ExportSettings, SourceSettings};
-use crate::sink::partition::{Partition, Scope};
-use crate::sink::scope::{Failure, ScopeReport, ScopeWriter};
+use crate::sink::scope::{ScopeReport, ScopeWriter};
 use crate::sink::{self, Destination};
 use crate::sources::{aws::AwsSource, demo::Demo, snapshot::Snapshot, Source};
 use crate::tables;
@@ -276,22 +277,8 @@ fn prune_stale(
 ) -> Result<Vec<String>, Error> {
     let mut pruned = std::collections::BTreeSet::new();
     for t in tables::ALL {
-        let prefix = format!(
-            "metadata/{}/accountid={}/region={}",
-            t.name, scope.accountid, scope.region
-        );
-        for path in dest.list(&prefix)? {
-            let Some(dir) = path
-                .strip_prefix("metadata/")
-                .and_then(|p| p.split_once('/'))
-                .map(|(_, d)| d)
-            else {
-                continue;
-            };
-            let Some((part_dir, _file)) = dir.rsplit_once('/') else {
-                continue;
-            };
-            let Some(p) = Partition::from_rel_dir(part_dir) else {
+        for path in dest.list(&crate::partition::scope_dir(t, scope))? {
+            let Some((p, _file)) = crate::partition::partition_of_path(&path) else {
                 continue;
             };
             if !kept.contains(&p) {

@@ -14,8 +14,8 @@ use crate::backup::{self, parse_archive, Kind};
 use crate::cli::RestoreArgs;
 use crate::dynamo::Dynamo;
 use crate::error::{Error, ExitCode};
+use crate::partition::PartitionValue;
 use crate::settings::connection;
-use crate::sink::partition::PartitionValue;
 use crate::sink::{self, Connection, Destination};
 
 pub type Items = BTreeMap<String, Option<String>>;

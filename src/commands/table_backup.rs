@@ -221,7 +221,7 @@ fn backup_one(
     ts: &str,
     a: &TableBackupArgs,
 ) -> Result<Value, Error> {
-    crate::sink::partition::PartitionValue::parse(table, "table name", "--table")?;
+    crate::partition::PartitionValue::parse(table, "table name", "--table")?;
     let desc = db
         .describe(table)?
         .ok_or_else(|| Error::NotFound(format!("dynamodb table {table} ({})", db.region)))?;

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::{Column, ColumnType, TableDef, PARTITION_COLUMNS};
-use crate::sink::partition::Partition;
+use crate::partition::Partition;
 
 /// Athena rejects query strings longer than 262,144 bytes; stay well below it.
 pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 - 4 * 1024;
@@ -61,9 +61,9 @@ impl DdlOptions {
 
     pub fn table_location(&self, table: &TableDef) -> String {
         format!(
-            "{}/metadata/{}/",
+            "{}/{}/",
             self.location.trim_end_matches('/'),
-            table.name
+            crate::partition::table_dir(table)
         )
     }
 }
@@ -236,7 +236,7 @@ pub fn render(statements: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::partition::Partition;
+    use crate::partition::Partition;
     use crate::tables;
 
     fn part(i: usize) -> Partition {

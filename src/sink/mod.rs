@@ -7,7 +7,6 @@
 
 pub mod local;
 pub mod parquet;
-pub mod partition;
 pub mod s3;
 pub mod scope;
 

@@ -14,9 +14,9 @@ use arrow_array::{Array, RecordBatch, UInt32Array};
 use serde::Deserializer;
 
 use super::parquet::{PartitionFile, WriterOptions};
-use super::partition::{Partition, PartitionValue, Scope};
 use super::Destination;
 use crate::error::Error;
+use crate::partition::{Failure, Partition, PartitionValue, Scope};
 use crate::record::{format_path, PathSeg, RowBuilder, RowError};
 use crate::tables::TableId;
 
@@ -26,14 +26,6 @@ pub const BATCH_ROWS: usize = 4096;
 /// Below this many rows per run on average, a batch's rows are copied out
 /// group by group rather than written as one slice per run.
 const MIN_RUN_ROWS: usize = 64;
-
-/// A failure confined to one group (or a whole scope when `group` is None).
-#[derive(Debug)]
-pub struct Failure {
-    pub scope: String,
-    pub group: Option<String>,
-    pub error: Error,
-}
 
 /// What one scope produced.
 #[derive(Debug, Default)]
@@ -709,8 +701,8 @@ fn data_bytes(batch: &RecordBatch) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partition::PartitionValue;
     use crate::sink::local::LocalDestination;
-    use crate::sink::partition::PartitionValue;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     const TAG: &str = "clonesquad:group-name";

@@ -23,8 +23,8 @@ use crate::aws::{
 use crate::collect::{Doc, Naming, ScopeInputs};
 use crate::dynamo::typed::item_to_json;
 use crate::error::Error;
-use crate::sink::partition::{PartitionValue, Scope};
-use crate::sink::scope::Failure;
+use crate::partition::Failure;
+use crate::partition::{PartitionValue, Scope};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Accounts {
@@ -325,21 +325,17 @@ impl AwsSource {
     }
 
     async fn plan(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error> {
+        use futures_util::StreamExt;
         let accounts = self.accounts().await?;
-        let sem = Arc::new(tokio::sync::Semaphore::new(self.s.concurrency.max(1)));
         let mut scopes = Vec::new();
         let mut failures = Vec::new();
-        let results = {
-            let mut futs = Vec::new();
-            for a in &accounts {
-                let sem = sem.clone();
-                futs.push(async move {
-                    let _permit = sem.acquire().await;
-                    (a.clone(), self.plan_account(a).await)
-                });
-            }
-            join_all(futs).await
-        };
+        // At most --concurrency accounts planned at once, results in account order.
+        let results: Vec<(String, Result<Vec<String>, String>)> =
+            futures_util::stream::iter(&accounts)
+                .map(|a| async move { (a.clone(), self.plan_account(a).await) })
+                .buffered(self.s.concurrency.max(1))
+                .collect()
+                .await;
         for (a, r) in results {
             let accountid = match PartitionValue::parse(&a, "account id", "the account list") {
                 Ok(v) => v,
@@ -521,35 +517,6 @@ fn region_partition(region: &str) -> &'static str {
         r if r.starts_with("us-isof-") => "aws-iso-f",
         _ => "aws",
     }
-}
-
-async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut out = Vec::with_capacity(futs.len());
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    // Polls all futures concurrently; small and dependency-free.
-    let mut slots: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if slots[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => slots[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(slots.into_iter().map(|s| s.expect("all ready")));
-    out
 }
 
 /// Calls `page(token)` until it returns no next token; an empty token ends too.

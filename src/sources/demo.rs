@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::Source;
 use crate::collect::{Body, Doc, Naming, ScopeInputs};
 use crate::error::Error;
-use crate::sink::partition::{PartitionValue, Scope};
-use crate::sink::scope::Failure;
+use crate::partition::Failure;
+use crate::partition::{PartitionValue, Scope};
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {

@@ -11,8 +11,8 @@ pub mod snapshot;
 
 use crate::collect::ScopeInputs;
 use crate::error::Error;
-use crate::sink::partition::{PartitionValue, Scope};
-use crate::sink::scope::Failure;
+use crate::partition::Failure;
+use crate::partition::{PartitionValue, Scope};
 
 /// Where [`Source::stream`] sends each fetched scope.
 pub type Fetched = tokio::sync::mpsc::Sender<(usize, Result<Box<dyn ScopeInputs + Send>, Error>)>;

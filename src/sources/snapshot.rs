@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use super::{push_scope, Source};
 use crate::collect::{Body, Doc, ScopeInputs};
 use crate::error::Error;
-use crate::sink::partition::{PartitionValue, Scope};
-use crate::sink::scope::Failure;
+use crate::partition::Failure;
+use crate::partition::{PartitionValue, Scope};
 
 pub const ACCOUNT_FILE: &str = "organizations-describe-account.json";
 pub const INSTANCES: &str = "ec2-describe-instances";

@@ -1,14 +1,71 @@
-//! Partition values and the paths built from them.
+//! The domain of an export: scopes, partitions, their checked values and
+//! failures, and the output layout built from them.
 //!
-//! Owns the rule that no path is ever built from an unchecked value: a
+//! Owns two rules. No path is ever built from an unchecked value: a
 //! [`PartitionValue`] can only be made by [`PartitionValue::parse`], which
-//! accepts `[A-Za-z0-9._-]+` except `.` and `..`. Every path under the
-//! destination is made from those values and static table names.
+//! accepts `[A-Za-z0-9._-]+` except `.` and `..`. And the layout under a
+//! destination is spelled out here and nowhere else:
+//!
+//! ```text
+//! metadata/{table}/accountid={a}/region={r}/groupname={g}/{table}-{a}-{r}-{g}.parquet
+//! backups/accountid={a}/region={r}/groupname={g}/…            (see crate::backup)
+//! ```
+//!
+//! Sources, collection, schema, backups and sinks all use these types; this
+//! module depends on none of them.
 
 use std::fmt;
 
 use crate::error::Error;
 use crate::schema::TableDef;
+
+/// The folder of every table, under the destination root.
+pub const METADATA: &str = "metadata";
+
+/// `metadata/{table}`: the folder of one table (its Athena LOCATION).
+pub fn table_dir(table: &TableDef) -> String {
+    format!("{METADATA}/{}", table.name)
+}
+
+/// `metadata/{table}/accountid=…/region=…`: one scope's partitions of a table.
+pub fn scope_dir(table: &TableDef, scope: &Scope) -> String {
+    format!(
+        "{}/accountid={}/region={}",
+        table_dir(table),
+        scope.accountid,
+        scope.region
+    )
+}
+
+/// The partition of any path in a partition folder
+/// (`metadata/{table}/{partition}/{file}`), and the file's name.
+pub fn partition_of_path(path: &str) -> Option<(Partition, &str)> {
+    let rest = path.strip_prefix(METADATA)?.strip_prefix('/')?;
+    let (_table, rest) = rest.split_once('/')?;
+    let (dir, file) = rest.rsplit_once('/')?;
+    Some((Partition::from_rel_dir(dir)?, file))
+}
+
+/// The partition of a table file that readers see (`….parquet`, not hidden
+/// or temporary), or None for anything else.
+pub fn partition_of_file(path: &str) -> Option<Partition> {
+    let (p, file) = partition_of_path(path)?;
+    (file.ends_with(".parquet") && !file.starts_with('.') && !file.starts_with('_')).then_some(p)
+}
+
+/// `accountid={a}/region={r}/groupname={g}`: the Hive folders of a
+/// partition, under a table (`metadata/{table}/`) or the backups (`backups/`).
+pub fn hive_dir(accountid: &str, region: &str, group: &str) -> String {
+    format!("accountid={accountid}/region={region}/groupname={group}")
+}
+
+/// A failure confined to one group (or a whole scope when `group` is None).
+#[derive(Debug)]
+pub struct Failure {
+    pub scope: String,
+    pub group: Option<String>,
+    pub error: Error,
+}
 
 /// A checked Hive partition value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,16 +153,17 @@ impl Partition {
 
     /// `accountid=…/region=…/groupname=…`
     pub fn rel_dir(&self) -> String {
-        format!(
-            "accountid={}/region={}/groupname={}",
-            self.accountid, self.region, self.groupname
+        hive_dir(
+            self.accountid.as_str(),
+            self.region.as_str(),
+            self.groupname.as_str(),
         )
     }
 
     /// `metadata/{table}/accountid=…/region=…/groupname=…/{table}-{acct}-{region}-{group}.parquet`
     pub fn table_file(&self, table: &TableDef) -> String {
         format!(
-            "metadata/{t}/{dir}/{t}-{a}-{r}-{g}.parquet",
+            "{METADATA}/{t}/{dir}/{t}-{a}-{r}-{g}.parquet",
             t = table.name,
             dir = self.rel_dir(),
             a = self.accountid,
