@@ -28,7 +28,7 @@ pub struct Summary {
     pub destination: String,
     pub scopes: usize,
     pub partitions: Vec<Partition>,
-    pub rows: [u64; 6],
+    pub rows: [u64; tables::COUNT],
     pub bytes: u64,
     pub files: u64,
     pub backups: u64,

@@ -18,7 +18,7 @@ use super::Destination;
 use crate::error::Error;
 use crate::partition::{Failure, Partition, PartitionValue, Scope};
 use crate::record::{format_path, PathSeg, RowBuilder, RowError};
-use crate::tables::TableId;
+use crate::tables::{self, TableId};
 
 /// Rows buffered in Arrow builders before they are split and written.
 pub const BATCH_ROWS: usize = 4096;
@@ -31,7 +31,7 @@ const MIN_RUN_ROWS: usize = 64;
 #[derive(Debug, Default)]
 pub struct ScopeReport {
     pub partitions: Vec<Partition>,
-    pub rows: [u64; 6],
+    pub rows: [u64; tables::COUNT],
     pub bytes: u64,
     pub files: u64,
     pub backups: u64,
@@ -42,10 +42,10 @@ struct GroupState {
     name: PartitionValue,
     /// Files being written; closed (footer written, buffers freed) as soon as
     /// a table's rows for the group are complete, then kept staged.
-    files: [Option<PartitionFile>; 6],
+    files: [Option<PartitionFile>; tables::COUNT],
     staged: Vec<Box<dyn super::StagedObject>>,
-    done: [bool; 6],
-    rows: [u64; 6],
+    done: [bool; tables::COUNT],
+    rows: [u64; tables::COUNT],
     failed: Option<Error>,
     subfleets: BTreeSet<String>,
     /// Configuration and scheduler items, for the YAML backups.
@@ -185,8 +185,8 @@ impl<'a> ScopeWriter<'a> {
                     name: v,
                     files: Default::default(),
                     staged: Vec::new(),
-                    done: [false; 6],
-                    rows: [0; 6],
+                    done: [false; tables::COUNT],
+                    rows: [0; tables::COUNT],
                     failed: None,
                     subfleets: BTreeSet::new(),
                     backups: Vec::new(),

@@ -1,56 +1,47 @@
-//! The table registry: the six tables users query, each declared once.
+//! The table registry: the tables users query, each declared once.
 //!
 //! Owns the list [`ALL`]. Adding a table here is all it takes for it to get
 //! an Arrow schema, Parquet files, DDL in `ddl/` and a section of `docs/columns.md`. This
 //! module must not know how records are collected (that is `crate::collect`).
 
-mod configuration;
-mod discovery;
-mod instances;
-mod maintenance_windows;
-mod scheduler;
-mod volumes;
-
-pub use configuration::CONFIGURATION;
-pub use discovery::DISCOVERY;
-pub use instances::INSTANCES;
-pub use maintenance_windows::MAINTENANCE_WINDOWS;
-pub use scheduler::SCHEDULER;
-pub use volumes::VOLUMES;
-
 use crate::schema::TableDef;
 
-/// Every table, in the order they are collected, written and documented.
-pub const ALL: [&TableDef; 6] = [
-    &DISCOVERY,
-    &CONFIGURATION,
-    &SCHEDULER,
-    &INSTANCES,
-    &VOLUMES,
-    &MAINTENANCE_WINDOWS,
-];
+/// Declares the registry from one line per table: its id, module and
+/// declaration. The id enum, [`ALL`] and [`COUNT`] come from the same list,
+/// so they cannot disagree, and nothing else has a size of its own.
+macro_rules! registry {
+    ($($id:ident => $module:ident :: $def:ident),* $(,)?) => {
+        $(mod $module;)*
+        $(pub use $module::$def;)*
 
-/// Index of a table in [`ALL`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TableId {
-    Discovery = 0,
-    Configuration = 1,
-    Scheduler = 2,
-    Instances = 3,
-    Volumes = 4,
-    MaintenanceWindows = 5,
+        /// A table's index in [`ALL`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum TableId {
+            $($id),*
+        }
+
+        /// How many tables there are.
+        pub const COUNT: usize = [$(stringify!($id)),*].len();
+
+        /// Every table, in the order they are collected, written and documented.
+        pub const ALL: [&TableDef; COUNT] = [$(&$def),*];
+
+        impl TableId {
+            pub const ALL: [TableId; COUNT] = [$(TableId::$id),*];
+        }
+    };
+}
+
+registry! {
+    Discovery => discovery::DISCOVERY,
+    Configuration => configuration::CONFIGURATION,
+    Scheduler => scheduler::SCHEDULER,
+    Instances => instances::INSTANCES,
+    Volumes => volumes::VOLUMES,
+    MaintenanceWindows => maintenance_windows::MAINTENANCE_WINDOWS,
 }
 
 impl TableId {
-    pub const ALL: [TableId; 6] = [
-        TableId::Discovery,
-        TableId::Configuration,
-        TableId::Scheduler,
-        TableId::Instances,
-        TableId::Volumes,
-        TableId::MaintenanceWindows,
-    ];
-
     pub fn def(self) -> &'static TableDef {
         ALL[self as usize]
     }
