@@ -20,16 +20,6 @@ pub struct Athena {
     s: ApplySettings,
 }
 
-/// The first line of a statement, shortened, for messages and progress.
-pub fn headline(sql: &str) -> String {
-    let line = sql.lines().next().unwrap_or("").trim();
-    if line.chars().count() > 100 {
-        format!("{}…", line.chars().take(100).collect::<String>())
-    } else {
-        line.to_string()
-    }
-}
-
 impl Athena {
     pub fn new(aws: &AwsSettings, s: &ApplySettings) -> Result<Self, Error> {
         let (rt, conf) = connect(aws)?;

@@ -5,26 +5,26 @@
 //! (with the language of [`schema`]); [`record`] appends rows into Arrow;
 //! [`sink`] writes Hive-partitioned Parquet atomically to a destination.
 
-pub mod athena;
-pub mod aws;
-pub mod backup;
+pub(crate) mod athena;
+pub(crate) mod aws;
+pub(crate) mod backup;
 pub mod cli;
-pub mod collect;
+pub(crate) mod collect;
 pub mod commands;
-pub mod dynamo;
+pub(crate) mod dynamo;
 pub mod error;
-pub mod failpoint;
+pub(crate) mod failpoint;
 pub mod fuzz;
-pub mod output;
-pub mod partition;
-pub mod record;
-pub mod schedule;
+pub(crate) mod output;
+pub(crate) mod partition;
+pub(crate) mod record;
+pub(crate) mod schedule;
 pub mod schema;
-pub mod settings;
-pub mod sink;
-pub mod sources;
+pub(crate) mod settings;
+pub(crate) mod sink;
+pub(crate) mod sources;
 pub mod tables;
-pub mod views;
+pub(crate) mod views;
 
 use clap::Parser;
 

@@ -80,7 +80,6 @@ pub struct RowCtx {
 
 /// Appends rows of one table into Arrow builders.
 pub struct RowBuilder {
-    table: &'static TableDef,
     schema: SchemaRef,
     root: StructB,
     pub ctx: RowCtx,
@@ -109,7 +108,6 @@ impl RowBuilder {
         }
         let n = capture_keys.len();
         RowBuilder {
-            table,
             schema: table.arrow_schema(),
             root: StructB::new(table.columns),
             ctx: RowCtx {
@@ -121,14 +119,6 @@ impl RowBuilder {
             rows: 0,
             tag_slots,
         }
-    }
-
-    pub fn table(&self) -> &'static TableDef {
-        self.table
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
     }
 
     pub fn is_empty(&self) -> bool {

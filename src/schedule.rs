@@ -5,7 +5,7 @@
 //! the first start after it. AWS cron has six fields (minutes hours
 //! day-of-month month day-of-week year) with `* ? , - /`, `L`, `W` and `#`.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -386,13 +386,6 @@ impl Schedule {
             Schedule::At(at, tz) => resolve(*tz, *at).filter(|a| *a > t),
         }
     }
-}
-
-/// Truncates to the minute (cron resolution).
-pub fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_second(0)
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(t)
 }
 
 #[cfg(test)]

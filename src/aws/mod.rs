@@ -146,7 +146,6 @@ pub fn connect(
 
 /// The clients of one account. The region of each call is set per call.
 pub struct AccountClients {
-    pub account: String,
     pub ec2: aws_sdk_ec2::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -154,9 +153,8 @@ pub struct AccountClients {
 }
 
 impl AccountClients {
-    pub fn new(account: &str, conf: &SdkConfig, calls: &CallCounter) -> Self {
+    pub fn new(conf: &SdkConfig, calls: &CallCounter) -> Self {
         AccountClients {
-            account: account.to_string(),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(conf)
                     .interceptor(calls.clone())

@@ -1,9 +1,9 @@
 //! One module per subcommand. Each takes plain settings and returns an exit code.
 
 pub mod ddl;
-pub mod export;
-pub mod gen_snapshot;
-pub mod iam_policy;
-pub mod prune;
-pub mod restore;
-pub mod table_backup;
+pub(crate) mod export;
+pub(crate) mod gen_snapshot;
+pub(crate) mod iam_policy;
+pub(crate) mod prune;
+pub(crate) mod restore;
+pub(crate) mod table_backup;
