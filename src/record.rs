@@ -21,7 +21,7 @@ use arrow_schema::{FieldRef, Fields, SchemaRef};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::schema::{
-    map_entries_field, struct_fields, Column, ColumnType, Source, TableDef, LIST_ITEM,
+    map_entries_field, struct_fields, Column, ColumnSource, ColumnType, TableDef, LIST_ITEM,
 };
 
 /// One step of the path to a value, for error messages.
@@ -84,7 +84,7 @@ pub struct RowBuilder {
     root: StructB,
     pub ctx: RowCtx,
     rows: usize,
-    /// Capture index of each `Source::Tag` column, by column index.
+    /// Capture index of each `ColumnSource::Tag` column, by column index.
     tag_slots: Vec<Option<usize>>,
 }
 
@@ -96,7 +96,7 @@ impl RowBuilder {
         let mut tag_slots = Vec::new();
         for c in table.columns {
             tag_slots.push(match c.source {
-                Source::Tag(t) => Some(match capture_keys.iter().position(|k| k == t) {
+                ColumnSource::Tag(t) => Some(match capture_keys.iter().position(|k| k == t) {
                     Some(i) => i,
                     None => {
                         capture_keys.push(t.to_string());
@@ -350,7 +350,7 @@ impl StructB {
         }
         let found = self.cols.iter().position(|c| {
             c.name.len() == key.len()
-                && c.source == Source::Field
+                && c.source == ColumnSource::Field
                 && c.name.eq_ignore_ascii_case(key)
         });
         if k.order.len() < KeyCache::MAX {
@@ -560,8 +560,8 @@ fn visit_struct<'de, A: MapAccess<'de>>(
         let col = &b.cols[i];
         let child = &mut b.children[i];
         match (col.source, child) {
-            (Source::RunTime, ColBuilder::Ts(t)) => t.append_value(ctx.run_time_ms),
-            (Source::Tag(_), ColBuilder::Str(s)) => {
+            (ColumnSource::RunTime, ColBuilder::Ts(t)) => t.append_value(ctx.run_time_ms),
+            (ColumnSource::Tag(_), ColBuilder::Str(s)) => {
                 let slot = tag_slots.and_then(|t| t[i]);
                 match slot.and_then(|s| ctx.captured[s].as_deref()) {
                     Some(v) => s.append_value(v),

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ddl::athena_type, Column, ColumnType, Source, TableDef};
+use super::{ddl::athena_type, Column, ColumnSource, ColumnType, TableDef};
 
 pub const BEGIN_MARKER: &str =
     "<!-- BEGIN COLUMN REFERENCE (generated from src/tables; do not edit) -->";
@@ -41,9 +41,9 @@ fn rows(s: &mut String, parent: &str, c: &Column) {
         ref other => athena_type(other),
     };
     let origin = match c.source {
-        Source::Field => String::new(),
-        Source::Tag(tag) => format!(" (derived from tag `{tag}`)"),
-        Source::RunTime => " (set by fleetcmdb)".to_string(),
+        ColumnSource::Field => String::new(),
+        ColumnSource::Tag(tag) => format!(" (derived from tag `{tag}`)"),
+        ColumnSource::RunTime => " (set by fleetcmdb)".to_string(),
     };
     let _ = writeln!(s, "| `{path}` | `{ty}` | {}{origin} |", c.doc);
     match c.ty {

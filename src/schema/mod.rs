@@ -1,7 +1,7 @@
 //! The table description language.
 //!
 //! A table is declared once, as a [`TableDef`] value: its name, a one-line doc,
-//! and its [`Column`]s with their [`ColumnType`], doc and [`Source`]. Everything
+//! and its [`Column`]s with their [`ColumnType`], doc and [`ColumnSource`]. Everything
 //! users see is derived from that value: the Arrow schema (here), the Athena
 //! DDL ([`ddl`]), the column reference in `docs/columns.md` ([`docs`]) and the way JSON
 //! records fill the columns ([`crate::record`]).
@@ -38,7 +38,7 @@ pub enum ColumnType {
 
 /// Where a column's value comes from, for one record.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Source {
+pub enum ColumnSource {
     /// The record's field whose name, lowercased, is the column name.
     Field,
     /// The value of this tag of the record's `Tags` (derived; top level only).
@@ -53,7 +53,7 @@ pub struct Column {
     pub name: &'static str,
     pub ty: ColumnType,
     pub doc: &'static str,
-    pub source: Source,
+    pub source: ColumnSource,
     /// Values are nearly all distinct (ids, addresses): stored without a
     /// Parquet dictionary, which would only add an index per value.
     pub distinct: bool,
@@ -66,7 +66,7 @@ impl Column {
             name,
             ty,
             doc,
-            source: Source::Field,
+            source: ColumnSource::Field,
             distinct: false,
         }
     }
@@ -85,7 +85,7 @@ impl Column {
             name,
             ty: ColumnType::String,
             doc,
-            source: Source::Tag(tag),
+            source: ColumnSource::Tag(tag),
             distinct: false,
         }
     }
@@ -96,7 +96,7 @@ impl Column {
             name: "metadatarecordlastupdatedat",
             ty: ColumnType::Timestamp,
             doc: "When fleetcmdb collected this record (UTC).",
-            source: Source::RunTime,
+            source: ColumnSource::RunTime,
             distinct: false,
         }
     }

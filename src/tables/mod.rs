@@ -54,7 +54,7 @@ pub fn by_name(name: &str) -> Option<&'static TableDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, ColumnType, Source, PARTITION_COLUMNS};
+    use crate::schema::{Column, ColumnSource, ColumnType, PARTITION_COLUMNS};
 
     fn walk(path: &str, cols: &[Column], problems: &mut Vec<String>) {
         let mut seen = std::collections::HashSet::new();
@@ -76,7 +76,7 @@ mod tests {
                     "{p}: partition columns are not declared as columns"
                 ));
             }
-            if path.contains('.') && c.source != Source::Field {
+            if path.contains('.') && c.source != ColumnSource::Field {
                 problems.push(format!("{p}: derived columns are top-level only"));
             }
             match c.ty {
