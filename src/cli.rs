@@ -297,10 +297,7 @@ pub struct PruneArgs {
     pub json: bool,
 
     #[command(flatten)]
-    pub live: AwsArgs,
-
-    #[command(flatten)]
-    pub dest: DestArgs,
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

@@ -288,6 +288,26 @@ pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
     })
 }
 
+/// What `prune` does: where, which retention, and whether to delete.
+#[derive(Debug)]
+pub struct PruneSettings {
+    pub out: String,
+    pub keep: crate::backup::Keep,
+    pub dry_run: bool,
+    pub json: bool,
+    pub conn: Connection,
+}
+
+pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
+    Ok(PruneSettings {
+        out: a.out.clone(),
+        keep: crate::backup::Keep::parse(&a.keep)?,
+        dry_run: a.dry_run,
+        json: a.json,
+        conn: connection(&a.conn)?,
+    })
+}
+
 /// `FLEETCMDB_S3_PART_SIZE`: a testing hook (bytes) to exercise multipart
 /// uploads with small files; S3 itself refuses parts under 5 MiB.
 fn part_size_from_env() -> Result<usize, Error> {

@@ -8,16 +8,14 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::backup::{parse_archive, to_prune, Archive, Keep};
-use crate::cli::PruneArgs;
+use crate::backup::{parse_archive, to_prune, Archive};
 use crate::error::{Error, ExitCode};
-use crate::settings::{dest_connection, FileConfig};
+use crate::settings::PruneSettings;
 use crate::sink;
 
-pub fn run(a: &PruneArgs) -> Result<ExitCode, Error> {
-    let keep = Keep::parse(&a.keep)?;
-    let file = FileConfig::default();
-    let dest = sink::open(&a.out, &dest_connection(&a.live, &a.dest, &file)?)?;
+pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
+    let keep = a.keep;
+    let dest = sink::open(&a.out, &a.conn)?;
     let mut series: BTreeMap<String, Vec<Archive>> = BTreeMap::new();
     let mut kept_other = 0usize;
     for path in dest.list("backups")? {

@@ -176,3 +176,24 @@ fn help_examples_render_one_per_line() {
         assert!(text.contains(example), "{cmd} --help:\n{text}");
     }
 }
+
+#[test]
+fn no_command_accepts_an_option_it_would_ignore() {
+    let out = tmp();
+    for flag in [
+        "--org",
+        "--regions",
+        "--member-role",
+        "--concurrency",
+        "--sse",
+    ] {
+        let mut args = vec!["prune", "--out", out.path().to_str().unwrap(), flag];
+        if flag != "--org" {
+            args.push("x");
+        }
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "prune {flag}: {}", stderr(&o));
+    }
+    let o = run(&["prune", "--out", out.path().to_str().unwrap(), "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
