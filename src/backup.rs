@@ -214,6 +214,64 @@ pub fn write(
     dest.put(&latest_path(a, r, group, kind), data).map(|_| ())
 }
 
+/// Whether and how a run writes group backups.
+#[derive(Debug, Clone, Default)]
+pub struct BackupPlan {
+    /// Only backups: no table files are written.
+    pub only: bool,
+    /// Archive label (`manual`): never pruned.
+    pub label: Option<String>,
+}
+
+/// The configuration or scheduler items of one group, as collected.
+#[derive(Debug)]
+pub struct GroupItems {
+    pub group: String,
+    pub kind: Kind,
+    pub items: BTreeMap<String, Option<String>>,
+}
+
+/// Writes the backups of `groups` (those whose partitions committed) to
+/// every destination; returns how many were written and the failures, one
+/// per group and destination that could not be written.
+pub fn write_groups(
+    plan: &BackupPlan,
+    dests: &[&dyn Destination],
+    scope: &Scope,
+    run_time_ms: i64,
+    groups: Vec<GroupItems>,
+) -> (u64, Vec<crate::partition::Failure>) {
+    let ts = timestamp(run_time_ms);
+    let (mut written, mut failures) = (0, Vec::new());
+    'group: for g in groups {
+        let what = format!("{} of {scope}/{}", g.kind.name(), g.group);
+        let data = render(&what, &ts, &g.items);
+        for dest in dests {
+            if let Err(e) = write(
+                *dest,
+                scope,
+                &g.group,
+                g.kind,
+                &ts,
+                plan.label.as_deref(),
+                &data,
+            ) {
+                failures.push(crate::partition::Failure {
+                    scope: scope.to_string(),
+                    group: Some(g.group.clone()),
+                    error: Error::Aws {
+                        scope: scope.to_string(),
+                        message: format!("writing the backup of {what} to {}: {e}", dest.url()),
+                    },
+                });
+                continue 'group;
+            }
+        }
+        written += 1;
+    }
+    (written, failures)
+}
+
 /// Retention: how many of the newest hourly, daily, weekly and monthly
 /// archives to keep (each the newest archive of its period).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -43,7 +43,7 @@ pub struct ExportSettings {
     pub prune_stale: bool,
     pub conn: Connection,
     /// Group backups written with the export (or instead of it).
-    pub backup: Option<crate::sink::scope::BackupPlan>,
+    pub backup: Option<crate::backup::BackupPlan>,
     /// Second destinations of the backups.
     pub also: Vec<String>,
 }
@@ -391,7 +391,7 @@ pub fn backup(a: &crate::cli::BackupArgs) -> Result<ExportSettings, Error> {
         return Err(Error::Usage("backup --no-backup would do nothing".into()));
     }
     let mut s = export(&a.common)?;
-    s.backup = Some(crate::sink::scope::BackupPlan {
+    s.backup = Some(crate::backup::BackupPlan {
         only: true,
         label: a.label.clone(),
     });

@@ -152,9 +152,6 @@ impl Naming {
     }
 }
 
-/// Collects one scope into `w`. Errors confined to a group fail that group;
-/// anything else fails the scope. Never returns early with partial commits:
-/// the caller's [`ScopeWriter::finish`] decides what becomes visible.
 fn backup_kind(t: TableId) -> crate::backup::Kind {
     match t {
         TableId::Scheduler => crate::backup::Kind::Scheduler,
@@ -173,10 +170,23 @@ fn backup_items(rows: &[serde_json::Value]) -> std::collections::BTreeMap<String
         .collect()
 }
 
-pub fn collect_scope(inputs: &dyn ScopeInputs, w: &mut ScopeWriter, naming: &Naming, now_ms: i64) {
-    if let Err(e) = collect_inner(inputs, w, naming, now_ms) {
+/// Collects one scope into `w`, and returns each group's configuration and
+/// scheduler items when `backups` is set (for [`crate::backup`] to write once
+/// the group has committed). Errors confined to a group fail that group;
+/// anything else fails the scope. Never returns early with partial commits:
+/// the caller's [`ScopeWriter::finish`] decides what becomes visible.
+pub fn collect_scope(
+    inputs: &dyn ScopeInputs,
+    w: &mut ScopeWriter,
+    naming: &Naming,
+    now_ms: i64,
+    backups: bool,
+) -> Vec<crate::backup::GroupItems> {
+    let mut items = Vec::new();
+    if let Err(e) = collect_inner(inputs, w, naming, now_ms, backups.then_some(&mut items)) {
         w.fail_scope(e);
     }
+    items
 }
 
 fn collect_inner(
@@ -184,6 +194,7 @@ fn collect_inner(
     w: &mut ScopeWriter,
     naming: &Naming,
     now_ms: i64,
+    mut backups: Option<&mut Vec<crate::backup::GroupItems>>,
 ) -> Result<(), Error> {
     let stacks = discovery::stacks_by_group(inputs.stacks()?, naming)?;
     for g in stacks.keys() {
@@ -201,7 +212,7 @@ fn collect_inner(
             w.group(g, &format!("DynamoDB table name {t}"));
         }
     }
-    let only_backups = w.backups_only();
+    let only_backups = !w.writes_tables();
     if !only_backups {
         inputs.instance_pages(&mut |doc| stream_page(w, TableId::Instances, doc))?;
         // Volumes are routed through the instances they are attached to.
@@ -232,8 +243,12 @@ fn collect_inner(
                         .and_then(|v| dynamodb::key_value_rows(&origin, &v, table))
                     {
                         Ok(rows) => {
-                            if w.wants_backups() {
-                                w.add_backup(gi, backup_kind(table), backup_items(&rows));
+                            if let Some(b) = backups.as_deref_mut() {
+                                b.push(crate::backup::GroupItems {
+                                    group: g.clone(),
+                                    kind: backup_kind(table),
+                                    items: backup_items(&rows),
+                                });
                             }
                             if !only_backups {
                                 w.append_group(table, gi, &origin, &rows)

@@ -47,7 +47,6 @@ impl Summary {
         }
         self.bytes += r.bytes;
         self.files += r.files;
-        self.backups += r.backups;
         self.failures.extend(r.failures);
     }
 
@@ -189,13 +188,33 @@ pub fn export(
             &s.writer,
             s.as_of_ms,
             &s.naming.group_tag,
-        )
-        .with_backups(s.backup.clone(), also);
-        match inputs {
-            Ok(inputs) => collect_scope(inputs, &mut w, &s.naming, s.as_of_ms),
-            Err(e) => w.fail_scope(e),
+        );
+        if s.backup.as_ref().is_some_and(|b| b.only) {
+            w = w.without_tables();
         }
-        let report = w.finish();
+        let items = match inputs {
+            Ok(inputs) => collect_scope(inputs, &mut w, &s.naming, s.as_of_ms, s.backup.is_some()),
+            Err(e) => {
+                w.fail_scope(e);
+                Vec::new()
+            }
+        };
+        let mut report = w.finish();
+        // Backups of the groups that committed, written by the backup module.
+        let (backups, backup_failures) = match &s.backup {
+            Some(plan) => {
+                let dests: Vec<&dyn Destination> = std::iter::once(dest)
+                    .chain(also.iter().map(|d| d.as_ref()))
+                    .collect();
+                let ok: Vec<_> = items
+                    .into_iter()
+                    .filter(|g| report.ok_groups.contains(&g.group))
+                    .collect();
+                crate::backup::write_groups(plan, &dests, scope, s.as_of_ms, ok)
+            }
+            None => (0, Vec::new()),
+        };
+        report.failures.extend(backup_failures);
         let pruned = if s.prune_stale && report.failures.is_empty() {
             prune_stale(dest, scope, &report.partitions)
         } else {
@@ -211,6 +230,7 @@ pub fn export(
                 error: e,
             }),
         }
+        sum.backups += backups;
         sum.add(report);
     };
     match source.fetch_concurrency() {

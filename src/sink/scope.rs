@@ -7,7 +7,7 @@
 //! failed group, or a failed scope, commits nothing, so files from earlier
 //! runs stay exactly as they were.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch, UInt32Array};
@@ -34,7 +34,8 @@ pub struct ScopeReport {
     pub rows: [u64; tables::COUNT],
     pub bytes: u64,
     pub files: u64,
-    pub backups: u64,
+    /// Groups that finished without failure (their backups may be written).
+    pub ok_groups: Vec<String>,
     pub failures: Vec<Failure>,
 }
 
@@ -48,17 +49,6 @@ struct GroupState {
     rows: [u64; tables::COUNT],
     failed: Option<Error>,
     subfleets: BTreeSet<String>,
-    /// Configuration and scheduler items, for the YAML backups.
-    backups: Vec<(crate::backup::Kind, BTreeMap<String, Option<String>>)>,
-}
-
-/// Whether and how a scope writes group backups (see [`crate::backup`]).
-#[derive(Debug, Clone, Default)]
-pub struct BackupPlan {
-    /// Only backups: no Parquet is written.
-    pub only: bool,
-    /// Archive label (`manual`): never pruned.
-    pub label: Option<String>,
 }
 
 /// How a routed row finds its group.
@@ -100,8 +90,8 @@ pub struct ScopeWriter<'a> {
     buffered: usize,
     scope_failed: Option<Error>,
     failures: Vec<Failure>,
-    backup: Option<BackupPlan>,
-    also: &'a [Box<dyn Destination>],
+    /// Whether table files are written (false for backup-only runs).
+    tables: bool,
 }
 
 /// Capture slots of a routed [`RowBuilder`].
@@ -132,40 +122,18 @@ impl<'a> ScopeWriter<'a> {
             buffered: 0,
             scope_failed: None,
             failures: Vec::new(),
-            backup: None,
-            also: &[],
+            tables: true,
         }
     }
 
-    /// Also (or only) write group backups.
-    pub fn with_backups(
-        mut self,
-        plan: Option<BackupPlan>,
-        also: &'a [Box<dyn Destination>],
-    ) -> Self {
-        self.backup = plan;
-        self.also = also;
+    /// Writes no table files: groups are only tracked (a backup-only run).
+    pub fn without_tables(mut self) -> Self {
+        self.tables = false;
         self
     }
 
-    pub fn backups_only(&self) -> bool {
-        self.backup.as_ref().is_some_and(|b| b.only)
-    }
-
-    pub fn wants_backups(&self) -> bool {
-        self.backup.is_some()
-    }
-
-    /// Keeps a group's configuration or scheduler items for its backup.
-    pub fn add_backup(
-        &mut self,
-        group: usize,
-        kind: crate::backup::Kind,
-        items: BTreeMap<String, Option<String>>,
-    ) {
-        if let Some(g) = self.groups.get_mut(group) {
-            g.backups.push((kind, items));
-        }
+    pub fn writes_tables(&self) -> bool {
+        self.tables
     }
 
     pub fn scope(&self) -> &Scope {
@@ -189,7 +157,6 @@ impl<'a> ScopeWriter<'a> {
                     rows: [0; tables::COUNT],
                     failed: None,
                     subfleets: BTreeSet::new(),
-                    backups: Vec::new(),
                 });
                 Some(self.groups.len() - 1)
             }
@@ -641,7 +608,7 @@ impl<'a> ScopeWriter<'a> {
         if let Some(e) = self.groups[gi].failed.take() {
             return Err(e);
         }
-        if !self.backups_only() {
+        if self.tables {
             for t in TableId::ALL {
                 self.close(t, gi)?;
             }
@@ -657,31 +624,7 @@ impl<'a> ScopeWriter<'a> {
                 .partitions
                 .push(self.scope.partition(&self.groups[gi].name));
         }
-        if let Some(plan) = &self.backup {
-            let ts = crate::backup::timestamp(self.run_time_ms);
-            let group = self.groups[gi].name.to_string();
-            for (kind, items) in std::mem::take(&mut self.groups[gi].backups) {
-                let what = format!("{} of {}/{group}", kind.name(), self.scope);
-                let data = crate::backup::render(&what, &ts, &items);
-                let dests = std::iter::once(self.dest).chain(self.also.iter().map(|d| d.as_ref()));
-                for dest in dests {
-                    crate::backup::write(
-                        dest,
-                        &self.scope,
-                        &group,
-                        kind,
-                        &ts,
-                        plan.label.as_deref(),
-                        &data,
-                    )
-                    .map_err(|e| Error::Aws {
-                        scope: self.scope.to_string(),
-                        message: format!("writing the backup of {what} to {}: {e}", dest.url()),
-                    })?;
-                }
-                report.backups += 1;
-            }
-        }
+        report.ok_groups.push(self.groups[gi].name.to_string());
         Ok(())
     }
 }
@@ -704,6 +647,7 @@ mod tests {
     use crate::partition::PartitionValue;
     use crate::sink::local::LocalDestination;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::collections::BTreeMap;
 
     const TAG: &str = "clonesquad:group-name";
 
