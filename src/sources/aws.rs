@@ -187,45 +187,49 @@ impl AwsSource {
 
     async fn org_accounts(&self, parent: Option<&str>) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let (accounts, next) = match parent {
-                None => {
-                    let r = self
-                        .caller
-                        .organizations
-                        .list_accounts()
-                        .set_next_token(token)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            aws_err("organization", sdk_error("organizations:ListAccounts", &e))
-                        })?;
-                    (r.accounts().to_vec(), r.next_token().map(str::to_string))
+        // The caller's Organizations client has no per-call region, so the
+        // SDK's own paginators apply here (the regional calls below cannot
+        // use them: see `paginate`).
+        let mut pages: Vec<Vec<aws_sdk_organizations::types::Account>> = Vec::new();
+        match parent {
+            None => {
+                let mut stream = self
+                    .caller
+                    .organizations
+                    .list_accounts()
+                    .into_paginator()
+                    .send();
+                while let Some(r) = stream.next().await {
+                    let r = r.map_err(|e| {
+                        aws_err("organization", sdk_error("organizations:ListAccounts", &e))
+                    })?;
+                    pages.push(r.accounts().to_vec());
                 }
-                Some(p) => {
-                    let r = self
-                        .caller
-                        .organizations
-                        .list_accounts_for_parent()
-                        .parent_id(p)
-                        .set_next_token(token)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            aws_err(p, sdk_error("organizations:ListAccountsForParent", &e))
-                        })?;
-                    (r.accounts().to_vec(), r.next_token().map(str::to_string))
+            }
+            Some(p) => {
+                let mut stream = self
+                    .caller
+                    .organizations
+                    .list_accounts_for_parent()
+                    .parent_id(p)
+                    .into_paginator()
+                    .send();
+                while let Some(r) = stream.next().await {
+                    let r = r.map_err(|e| {
+                        aws_err(p, sdk_error("organizations:ListAccountsForParent", &e))
+                    })?;
+                    pages.push(r.accounts().to_vec());
                 }
-            };
-            for a in accounts {
-                let Some(id) = a.id() else { continue };
-                // State replaced Status on 2026-09-09; either may be absent.
-                let state = a
-                    .state()
-                    .map(|s| s.as_str())
-                    .or_else(|| a.status().map(|s| s.as_str()));
-                match state {
+            }
+        }
+        for a in pages.iter().flatten() {
+            let Some(id) = a.id() else { continue };
+            // State replaced Status on 2026-09-09; either may be absent.
+            let state = a
+                .state()
+                .map(|s| s.as_str())
+                .or_else(|| a.status().map(|s| s.as_str()));
+            match state {
                     Some("ACTIVE") => out.push(id.to_string()),
                     Some(other) => self.note(format!(
                         "account {id}: skipped, its state is {other} (only ACTIVE accounts are collected)"
@@ -234,12 +238,8 @@ impl AwsSource {
                         "account {id}: skipped, Organizations gave neither State nor Status"
                     )),
                 }
-            }
-            token = next;
-            if token.is_none() {
-                return Ok(out);
-            }
         }
+        Ok(out)
     }
 
     /// Accounts under an OU and its children.
@@ -248,31 +248,25 @@ impl AwsSource {
         let mut stack = vec![ou.to_string()];
         while let Some(p) = stack.pop() {
             out.extend(self.org_accounts(Some(&p)).await?);
-            let mut token = None;
-            loop {
-                let r = self
-                    .caller
-                    .organizations
-                    .list_organizational_units_for_parent()
-                    .parent_id(&p)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws_err(
-                            &p,
-                            sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
-                        )
-                    })?;
+            let mut ous = self
+                .caller
+                .organizations
+                .list_organizational_units_for_parent()
+                .parent_id(&p)
+                .into_paginator()
+                .send();
+            while let Some(r) = ous.next().await {
+                let r = r.map_err(|e| {
+                    aws_err(
+                        &p,
+                        sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
+                    )
+                })?;
                 stack.extend(
                     r.organizational_units()
                         .iter()
                         .filter_map(|o| o.id().map(str::to_string)),
                 );
-                token = r.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
-                }
             }
         }
         Ok(out)
@@ -520,6 +514,11 @@ fn region_partition(region: &str) -> &'static str {
 }
 
 /// Calls `page(token)` until it returns no next token; an empty token ends too.
+///
+/// Hand-written on purpose: the regional calls set their region per call
+/// (`customize().config_override(…)`, so that an account holds one set of
+/// clients, not one per region), and the SDK's paginators are only on the
+/// plain fluent builders, before `customize()`.
 async fn paginate<F, Fut>(mut page: F) -> Result<Vec<Value>, Error>
 where
     F: FnMut(Option<String>) -> Fut,
