@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Export(a) => commands::export::run(&settings::export(&a)?),
         Command::Backup(a) => commands::export::run(&settings::backup(&a)?),
         Command::Prune(a) => commands::prune::run(&settings::prune(&a)?),
-        Command::Restore(a) => commands::restore::run(&a),
+        Command::Restore(a) => commands::restore::run(&settings::restore(&a)?),
         Command::BackupTable(a) => commands::table_backup::backup(&a),
         Command::RestoreTable(a) => commands::table_backup::restore(&a),
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),

@@ -288,6 +288,83 @@ pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
     })
 }
 
+/// Where `restore` finds its backup.
+#[derive(Debug)]
+pub enum BackupSource {
+    /// `--latest`: the `latest-` file of a group under an export root (`rel`).
+    Latest { out: String, rel: String },
+    /// A backup file, by path or `s3://` URL.
+    File(String),
+}
+
+/// What `restore` does, resolved and checked before anything is read.
+#[derive(Debug)]
+pub struct RestoreSettings {
+    pub source: BackupSource,
+    pub table: String,
+    pub also: Vec<String>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub max_size: usize,
+    pub conn: Connection,
+}
+
+pub fn restore(a: &crate::cli::RestoreArgs) -> Result<RestoreSettings, Error> {
+    use crate::backup::{latest_path, Kind};
+    let kind = if a.kind == "scheduler" {
+        Kind::Scheduler
+    } else {
+        Kind::Configuration
+    };
+    let (source, default_table) = if a.latest {
+        let (Some(group), Some(account), Some(region)) = (&a.group, &a.account, &a.conn.region)
+        else {
+            return Err(Error::Usage(
+                "--latest needs --group, --account and --region".into(),
+            ));
+        };
+        // They name folders: the same rules as the partitions they come from.
+        for (value, what, flag) in [
+            (group, "group name", "--group"),
+            (account, "account id", "--account"),
+            (region, "region", "--region"),
+        ] {
+            PartitionValue::parse(value, what, flag)?;
+        }
+        let cap = if kind == Kind::Scheduler {
+            "Scheduler"
+        } else {
+            "Configuration"
+        };
+        (
+            BackupSource::Latest {
+                out: a.out.clone().unwrap_or_else(|| "./cmdb".into()),
+                rel: latest_path(account, region, group, kind),
+            },
+            Some(format!("CloneSquad-{group}-{cap}")),
+        )
+    } else {
+        let file = a
+            .file
+            .clone()
+            .ok_or_else(|| Error::Usage("restore needs FILE or --latest".into()))?;
+        (BackupSource::File(file), None)
+    };
+    let table =
+        a.table.clone().or(default_table).ok_or_else(|| {
+            Error::Usage("--table NAME: which DynamoDB table to restore into".into())
+        })?;
+    Ok(RestoreSettings {
+        source,
+        table,
+        also: a.also.clone(),
+        dry_run: a.dry_run,
+        force: a.force,
+        max_size: a.max_size,
+        conn: connection(&a.conn)?,
+    })
+}
+
 /// What `prune` does: where, which retention, and whether to delete.
 #[derive(Debug)]
 pub struct PruneSettings {

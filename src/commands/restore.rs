@@ -10,12 +10,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
-use crate::backup::{self, parse_archive, Kind};
-use crate::cli::RestoreArgs;
+use crate::backup::{self, parse_archive};
 use crate::dynamo::Dynamo;
 use crate::error::{Error, ExitCode};
-use crate::partition::PartitionValue;
-use crate::settings::connection;
+use crate::settings::{BackupSource, RestoreSettings};
 use crate::sink::{self, Connection, Destination};
 
 pub type Items = BTreeMap<String, Option<String>>;
@@ -317,64 +315,32 @@ pub fn diff(backup: &Items, table: &Items) -> Diff {
     d
 }
 
-pub fn run(a: &RestoreArgs) -> Result<ExitCode, Error> {
-    let conn = connection(&a.conn)?;
-    let kind = if a.kind == "scheduler" {
-        Kind::Scheduler
-    } else {
-        Kind::Configuration
-    };
-    let (dests, default_table) = if a.latest {
-        let (Some(group), Some(account), Some(region)) = (&a.group, &a.account, &a.conn.region)
-        else {
-            return Err(Error::Usage(
-                "--latest needs --group, --account and --region".into(),
-            ));
-        };
-        // They name folders: the same rules as the partitions they come from.
-        for (value, what, flag) in [
-            (group, "group name", "--group"),
-            (account, "account id", "--account"),
-            (region, "region", "--region"),
-        ] {
-            PartitionValue::parse(value, what, flag)?;
-        }
-        let rel = backup::latest_path(account, region, group, kind);
-        let mut dests = vec![(
-            sink::open(a.out.as_deref().unwrap_or("./cmdb"), &conn)?,
-            rel.clone(),
-        )];
-        for also in &a.also {
-            dests.push((sink::open(also, &conn)?, rel.clone()));
-        }
-        let cap = if kind == Kind::Scheduler {
-            "Scheduler"
-        } else {
-            "Configuration"
-        };
-        (dests, Some(format!("CloneSquad-{group}-{cap}")))
-    } else {
-        let file = a
-            .file
-            .as_deref()
-            .ok_or_else(|| Error::Usage("restore needs FILE or --latest".into()))?;
-        let mut dests = Vec::new();
-        match open_file(file, &conn) {
-            Ok(d) => dests.push(d),
-            Err(e) if a.also.is_empty() => return Err(e),
-            Err(_) => {}
-        }
-        if let Some(i) = file.find("backups/") {
+pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
+    let conn = &a.conn;
+    let table = a.table.clone();
+    let dests = match &a.source {
+        BackupSource::Latest { out, rel } => {
+            let mut dests = vec![(sink::open(out, conn)?, rel.clone())];
             for also in &a.also {
-                dests.push((sink::open(also, &conn)?, file[i..].to_string()));
+                dests.push((sink::open(also, conn)?, rel.clone()));
             }
+            dests
         }
-        (dests, None)
+        BackupSource::File(file) => {
+            let mut dests = Vec::new();
+            match open_file(file, conn) {
+                Ok(d) => dests.push(d),
+                Err(e) if a.also.is_empty() => return Err(e),
+                Err(_) => {}
+            }
+            if let Some(i) = file.find("backups/") {
+                for also in &a.also {
+                    dests.push((sink::open(also, conn)?, file[i..].to_string()));
+                }
+            }
+            dests
+        }
     };
-    let table =
-        a.table.clone().or(default_table).ok_or_else(|| {
-            Error::Usage("--table NAME: which DynamoDB table to restore into".into())
-        })?;
     let (items, from, passed) = find_valid(&dests, a.max_size)?;
     check_limits(&from, &items)?;
     if !passed.is_empty() {
