@@ -255,6 +255,10 @@ class FaultProxy:
       (GetQueryExecution answers are rewritten with a reason);
     - `rewrite(target, doc)`: rewrites the JSON answer of every successful
       JSON-protocol call (X-Amz-Target), so that moto answers as AWS does;
+    - `atomic_conditional_puts`: forwards S3 PUTs with `If-None-Match` one at
+      a time. S3 documents conditional writes as atomic (one wins, the others
+      get 412 or 409); moto 5.2.5 checks for the key and then stores it with
+      no lock in between, so two concurrent PUTs can both succeed;
     - `fail_target=(OPERATION, n)`: answers 500 to every call of that
       JSON-protocol operation after the first n;
     - `answer(action)`: for query-protocol calls (EC2, STS: `Action=` in the
@@ -265,7 +269,9 @@ class FaultProxy:
 
     def __init__(self, upstream_port: int, fault_region: str | None = None,
                  fail_put: str | None = None, fail_athena: str | None = None, rewrite=None, answer=None,
-                 fail_target: tuple[str, int] | None = None):
+                 fail_target: tuple[str, int] | None = None, atomic_conditional_puts: bool = False):
+        self.atomic_conditional_puts = atomic_conditional_puts
+        self.put_lock = threading.Lock()
         self.fail_target = fail_target
         self.target_calls = 0
         self.rewrite = rewrite
@@ -317,9 +323,17 @@ class FaultProxy:
                                             b"<Message>injected PUT failure</Message></Error>", "application/xml")
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                r = conn.getresponse()
-                data = r.read()
+                conditional = (proxy.atomic_conditional_puts and self.command == "PUT"
+                               and self.headers.get("If-None-Match"))
+                if conditional:
+                    proxy.put_lock.acquire()
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    r = conn.getresponse()
+                    data = r.read()
+                finally:
+                    if conditional:
+                        proxy.put_lock.release()
                 if proxy.fail_athena and target.endswith("GetQueryExecution") and r.status == 200:
                     doc = json.loads(data)
                     q = doc["QueryExecution"]

@@ -430,11 +430,16 @@ def test_backups_in_the_same_second_never_lose_an_archive_on_s3(moto, tmp_path):
             scan.write_text(json.dumps(doc))
         snaps.append(snap)
     env = awsorg.fleetcmdb_env(CREDS)
-    procs = [subprocess.Popen([binary(), "backup", "--snapshot", str(s), "--out", "s3://race-cmdb/prod", "--as-of",
-                               AS_OF, "--endpoint-url", moto.url], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for s in snaps]
-    for p in procs:
-        assert p.wait(timeout=120) == 0, p.stderr.read()
+    # S3's conditional writes are atomic; moto's are not (see FaultProxy).
+    proxy = awsorg.FaultProxy(moto.port, atomic_conditional_puts=True)
+    try:
+        procs = [subprocess.Popen([binary(), "backup", "--snapshot", str(s), "--out", "s3://race-cmdb/prod", "--as-of",
+                                   AS_OF, "--endpoint-url", proxy.url], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for s in snaps]
+        for p in procs:
+            assert p.wait(timeout=120) == 0, p.stderr.read()
+    finally:
+        proxy.stop()
     objects = awsorg.s3_objects(moto.url, "race-cmdb", "prod/")
     archives = {k: v for k, v in objects.items() if "/archive/" in k}
     assert len(archives) == 8, sorted(archives)
