@@ -36,6 +36,20 @@ pub fn export_demo(out: &Path, extra: &[&str]) -> Output {
     run(&args)
 }
 
+/// `export --snapshot SNAP --out OUT --as-of AS_OF --json`.
+pub fn export_snapshot(snap: &Path, out: &Path) -> Output {
+    run(&[
+        "export",
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--json",
+    ])
+}
+
 pub fn summary(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(

@@ -19,19 +19,6 @@ fn snapshot(dir: &Path) {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
-fn export(snap: &Path, out: &Path) -> std::process::Output {
-    run(&[
-        "export",
-        "--snapshot",
-        snap.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--as-of",
-        AS_OF,
-        "--json",
-    ])
-}
-
 /// Every folder under `root`, relative.
 fn dirs(root: &Path) -> Vec<String> {
     fn walk(root: &Path, d: &Path, v: &mut Vec<String>) {
@@ -54,7 +41,7 @@ fn dirs(root: &Path) -> Vec<String> {
 fn pages_with_a_byte_order_mark_export_like_any_other() {
     let (snap, plain_out, bom_out) = (tmp(), tmp(), tmp());
     snapshot(snap.path());
-    let o = export(snap.path(), plain_out.path());
+    let o = export_snapshot(snap.path(), plain_out.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Windows PowerShell's `Out-File -Encoding utf8` starts every file with EF BB BF.
     let mut n = 0;
@@ -76,7 +63,7 @@ fn pages_with_a_byte_order_mark_export_like_any_other() {
         }
     }
     assert!(n > 5);
-    let o = export(snap.path(), bom_out.path());
+    let o = export_snapshot(snap.path(), bom_out.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(row_counts(bom_out.path()), row_counts(plain_out.path()));
 }
@@ -103,7 +90,7 @@ fn a_failed_group_leaves_no_folder_behind() {
     let broken = text.replacen("\"Code\": 16", "\"Code\": \"sixteen\"", 1);
     assert_ne!(text, broken);
     fs::write(&page, broken).unwrap();
-    let o = export(snap.path(), out.path());
+    let o = export_snapshot(snap.path(), out.path());
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(files(out.path()), Vec::<String>::new());
     let left: Vec<String> = dirs(out.path())

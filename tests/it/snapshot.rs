@@ -12,19 +12,6 @@ fn gen(dir: &Path, extra: &[&str]) {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
-fn export_snapshot(snap: &Path, out: &Path) -> std::process::Output {
-    run(&[
-        "export",
-        "--snapshot",
-        snap.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--as-of",
-        AS_OF,
-        "--json",
-    ])
-}
-
 /// Scope folders of a snapshot: (account, region) paths, sorted.
 fn scope_dirs(snap: &Path) -> Vec<std::path::PathBuf> {
     let mut v = Vec::new();

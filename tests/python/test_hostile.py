@@ -260,11 +260,10 @@ def test_as_of_out_of_range_is_refused_and_never_produced(exported, tmp_path):
 
 # --- backups -----------------------------------------------------------------
 
-def test_backups_in_the_same_second_never_lose_an_archive(tmp_path):
-    """Eight backups of the same groups at the same instant, with different contents."""
-    out = tmp_path / "out"
+def racing_snapshots(tmp_path, n):
+    """n snapshots of the same group whose tables differ by one item ("run": i)."""
     snaps = []
-    for i in range(8):
+    for i in range(n):
         snap = tmp_path / f"snap{i}"
         _, region = snapshot(snap, groups=1, instances=2)
         for scan in region.glob("dynamodb-scan-*.json"):
@@ -272,6 +271,13 @@ def test_backups_in_the_same_second_never_lose_an_archive(tmp_path):
             doc["Items"].append({"Key": {"S": "run"}, "Value": {"S": str(i)}})
             scan.write_text(json.dumps(doc))
         snaps.append(snap)
+    return snaps
+
+
+def test_backups_in_the_same_second_never_lose_an_archive(tmp_path):
+    """Eight backups of the same groups at the same instant, with different contents."""
+    out = tmp_path / "out"
+    snaps = racing_snapshots(tmp_path, 8)
     procs = [subprocess.Popen([binary(), "backup", "--snapshot", str(s), "--out", str(out), "--as-of", AS_OF],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for s in snaps]
     for p in procs:
@@ -420,15 +426,7 @@ def test_backups_in_the_same_second_never_lose_an_archive_on_s3(moto, tmp_path):
     """The same race on S3, where archives are created with If-None-Match: *."""
     awsorg.client(moto.url, "s3").create_bucket(Bucket="race-cmdb",
                                                 CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    snaps = []
-    for i in range(4):
-        snap = tmp_path / f"snap{i}"
-        _, region = snapshot(snap, groups=1, instances=2)
-        for scan in region.glob("dynamodb-scan-*.json"):
-            doc = json.loads(scan.read_text())
-            doc["Items"].append({"Key": {"S": "run"}, "Value": {"S": str(i)}})
-            scan.write_text(json.dumps(doc))
-        snaps.append(snap)
+    snaps = racing_snapshots(tmp_path, 4)
     env = awsorg.fleetcmdb_env(CREDS)
     # S3's conditional writes are atomic; moto's are not (see FaultProxy).
     proxy = awsorg.FaultProxy(moto.port, atomic_conditional_puts=True)
