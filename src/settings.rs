@@ -83,13 +83,15 @@ impl FileConfig {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from("fleetcmdb.toml"), false),
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self::default())
-            }
-            Err(e) => return Err(Error::Usage(format!("config file {}: {e}", path.display()))),
+        // A config file is a few lines: anything over 1 MiB, or not a
+        // regular file, is refused before it is read.
+        let bytes = match crate::sink::local::read_file(&path, 1 << 20) {
+            Ok(b) => b,
+            Err(Error::NotFound(_)) if !required => return Ok(Self::default()),
+            Err(e) => return Err(Error::Usage(format!("config file: {e}"))),
         };
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::Usage(format!("config file {}: not UTF-8: {e}", path.display())))?;
         toml::from_str(&text)
             .map_err(|e| Error::Usage(format!("config file {}: {e}", path.display())))
     }

@@ -327,6 +327,16 @@ fn config_file_values_apply_and_flags_override_them() {
         d.path().join("missing.toml").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
+    // A config file is read only when small and regular.
+    for bad in ["/dev/zero", d.path().to_str().unwrap()] {
+        let o = run(&["export", "--demo", "--config", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    }
+    std::fs::write(&cfg, vec![b'#'; 2 << 20]).unwrap();
+    let o = run(&["export", "--demo", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("over the size limit"), "{}", stderr(&o));
 }
 
 #[test]
