@@ -38,8 +38,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Backup(a) => commands::export::run(&settings::backup(&a)?),
         Command::Prune(a) => commands::prune::run(&settings::prune(&a)?),
         Command::Restore(a) => commands::restore::run(&settings::restore(&a)?),
-        Command::BackupTable(a) => commands::table_backup::backup(&a),
-        Command::RestoreTable(a) => commands::table_backup::restore(&a),
+        Command::BackupTable(a) => commands::table_backup::backup(&settings::table_backup(&a)?),
+        Command::RestoreTable(a) => commands::table_backup::restore(&settings::table_restore(&a)?),
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
         Command::IamPolicy(a) => commands::iam_policy::run(a.member_role.as_deref()),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(

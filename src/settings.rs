@@ -290,6 +290,66 @@ pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
     })
 }
 
+/// What `backup-table` dumps, and where.
+#[derive(Debug)]
+pub struct TableBackupSettings {
+    pub tables: Vec<String>,
+    /// `--select-tag KEY=VALUE`: also every table carrying that tag.
+    pub select_tag: Option<(String, String)>,
+    pub out: String,
+    /// Parallel Scan segments, 1 to 1000.
+    pub segments: i32,
+    pub enable_pitr: bool,
+    pub json: bool,
+    pub conn: Connection,
+}
+
+pub fn table_backup(a: &crate::cli::TableBackupArgs) -> Result<TableBackupSettings, Error> {
+    let select_tag = match &a.select_tag {
+        None => None,
+        Some(s) => Some(
+            s.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| Error::Usage(format!("--select-tag {s:?}: expected KEY=VALUE")))?,
+        ),
+    };
+    if !(1..=1000).contains(&a.segments) {
+        return Err(Error::Usage(format!(
+            "--segments {}: must be between 1 and 1000",
+            a.segments
+        )));
+    }
+    Ok(TableBackupSettings {
+        tables: a.table.clone(),
+        select_tag,
+        out: a.out.clone(),
+        segments: a.segments,
+        enable_pitr: a.enable_pitr,
+        json: a.json,
+        conn: connection(&a.conn)?,
+    })
+}
+
+/// What `restore-table` restores, into which table.
+#[derive(Debug)]
+pub struct TableRestoreSettings {
+    pub dump: String,
+    pub table: String,
+    pub max_file_bytes: u64,
+    pub conn: Connection,
+}
+
+pub fn table_restore(a: &crate::cli::TableRestoreArgs) -> Result<TableRestoreSettings, Error> {
+    PartitionValue::parse(&a.table, "table name", "--table")?;
+    Ok(TableRestoreSettings {
+        dump: a.dump.clone(),
+        table: a.table.clone(),
+        max_file_bytes: a.max_file_bytes,
+        conn: connection(&a.conn)?,
+    })
+}
+
 /// Where `restore` finds its backup.
 #[derive(Debug)]
 pub enum BackupSource {

@@ -23,10 +23,9 @@ use sha2::{Digest, Sha256};
 
 use super::restore::open_file;
 use crate::backup::timestamp;
-use crate::cli::{TableBackupArgs, TableRestoreArgs};
 use crate::dynamo::{self, Dynamo};
 use crate::error::{Error, ExitCode};
-use crate::settings::connection;
+use crate::settings::{TableBackupSettings, TableRestoreSettings};
 use crate::sink::{self, Destination};
 
 pub const FORMAT: &str = "fleetcmdb-dynamodb-dump/1";
@@ -148,22 +147,14 @@ fn settings_json(d: &aws_sdk_dynamodb::types::TableDescription) -> Value {
     })
 }
 
-fn parse_tag(s: &str) -> Result<(String, String), Error> {
-    s.split_once('=')
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| Error::Usage(format!("--select-tag {s:?}: expected KEY=VALUE")))
-}
-
-pub fn backup(a: &TableBackupArgs) -> Result<ExitCode, Error> {
-    let conn = connection(&a.conn)?;
-    let dest = sink::open(&a.out, &conn)?;
+pub fn backup(a: &TableBackupSettings) -> Result<ExitCode, Error> {
+    let conn = &a.conn;
+    let dest = sink::open(&a.out, conn)?;
     dest.healthcheck()?;
     let db = Dynamo::new(&conn.aws)?;
-    let mut tables = a.table.clone();
-    if let Some(tag) = &a.select_tag {
-        let (k, v) = parse_tag(tag)?;
-        tables.extend(db.tables_with_tag(&k, &v)?);
+    let mut tables = a.tables.clone();
+    if let Some((k, v)) = &a.select_tag {
+        tables.extend(db.tables_with_tag(k, v)?);
     }
     tables.sort();
     tables.dedup();
@@ -219,7 +210,7 @@ fn backup_one(
     dest: &dyn Destination,
     table: &str,
     ts: &str,
-    a: &TableBackupArgs,
+    a: &TableBackupSettings,
 ) -> Result<Value, Error> {
     crate::partition::PartitionValue::parse(table, "table name", "--table")?;
     let desc = db
@@ -231,7 +222,7 @@ fn backup_one(
         pitr = db.pitr(table)?;
     }
     let dir = format!("backups/tables/{table}/{ts}");
-    let segments = a.segments.clamp(1, 1000);
+    let segments = a.segments;
     let items = db.scan_all_segments(table, segments)?;
     let mut files = Vec::new();
     let mut total = 0usize;
@@ -365,9 +356,9 @@ fn create_like(db: &Dynamo, table: &str, s: &Value) -> Result<(), Error> {
     db.wait_active(table)
 }
 
-pub fn restore(a: &TableRestoreArgs) -> Result<ExitCode, Error> {
-    let conn = connection(&a.conn)?;
-    let (parent, name) = open_file(&a.dump, &conn)?;
+pub fn restore(a: &TableRestoreSettings) -> Result<ExitCode, Error> {
+    let conn = &a.conn;
+    let (parent, name) = open_file(&a.dump, conn)?;
     let bad =
         |what: &str, m: String| Error::input(format!("{}/{name}/{what}", parent.url()), "$", m);
     let manifest: Value = serde_json::from_slice(

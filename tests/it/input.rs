@@ -184,3 +184,34 @@ fn no_command_accepts_an_option_it_would_ignore() {
     let o = run(&["prune", "--out", out.path().to_str().unwrap(), "--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn table_dump_options_are_checked_before_anything_runs() {
+    let out = tmp();
+    let o = run(&[
+        "backup-table",
+        "--table",
+        "T",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--segments",
+        "5000",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("between 1 and 1000"), "{}", stderr(&o));
+    let o = run(&[
+        "backup-table",
+        "--select-tag",
+        "no-equals-sign",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&[
+        "restore-table",
+        out.path().to_str().unwrap(),
+        "--table",
+        "../x",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
