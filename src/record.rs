@@ -913,6 +913,7 @@ mod tests {
         name: "t",
         doc: "x.",
         grain: "x",
+        calls: &[],
         columns: &[
             s("instanceid", "x."),
             c("count", Bigint, "x."),

@@ -20,8 +20,15 @@ pub fn column_reference(tables: &[&TableDef], prefix: &str) -> String {
     for t in tables {
         let _ = write!(
             s,
-            "\n### `{prefix}{}`\n\n{}\n\nOne row per {}. Partitioned by `accountid`, `region`, `groupname`.\n\n",
-            t.name, t.doc, t.grain
+            "\n### `{prefix}{}`\n\n{}\n\nOne row per {}. Partitioned by `accountid`, `region`, `groupname`. Filled by {}.\n\n",
+            t.name,
+            t.doc,
+            t.grain,
+            t.calls
+                .iter()
+                .map(|c| format!("`{}`", c.action))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         s.push_str("| column | type | description |\n|---|---|---|\n");
         for c in t.columns {

@@ -114,7 +114,38 @@ pub struct TableDef {
     pub doc: &'static str,
     /// What one row is.
     pub grain: &'static str,
+    /// The AWS API calls (IAM actions) that filling this table makes:
+    /// `iam-policy` is derived from these, never listed apart.
+    pub calls: &'static [Call],
     pub columns: &'static [Column],
+}
+
+/// An AWS API call a table needs, and who makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// The IAM action, for example `ec2:DescribeInstances`.
+    pub action: &'static str,
+    /// Made in every collected account, with the member role; otherwise by
+    /// the caller only (Organizations, from the management account).
+    pub in_member_account: bool,
+}
+
+impl Call {
+    /// A call made in every collected account.
+    pub const fn member(action: &'static str) -> Self {
+        Call {
+            action,
+            in_member_account: true,
+        }
+    }
+
+    /// A call made by the caller only.
+    pub const fn caller(action: &'static str) -> Self {
+        Call {
+            action,
+            in_member_account: false,
+        }
+    }
 }
 
 impl TableDef {
@@ -233,8 +264,8 @@ pub fn map_entries_field() -> Arc<Field> {
 
 /// Shorthand constructors used by the table declarations.
 pub mod dsl {
-    pub use super::Column;
     pub use super::ColumnType::{self, *};
+    pub use super::{Call, Column};
 
     pub const fn c(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
         Column::new(name, ty, doc)

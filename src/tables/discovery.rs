@@ -11,6 +11,11 @@ pub static DISCOVERY: TableDef = TableDef {
     name: "discovery",
     doc: "Deployment parameters and account context of each group.",
     grain: "group",
+    calls: &[
+        Call::member("cloudformation:DescribeStacks"),
+        Call::member("dynamodb:DescribeContinuousBackups"),
+        Call::caller("organizations:DescribeAccount"),
+    ],
     columns: &[
         s("clonesquadversion", "Deployed CloneSquad version."),
         c("installtime", Timestamp, "When the group was deployed."),

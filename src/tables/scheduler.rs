@@ -7,6 +7,7 @@ pub static SCHEDULER: TableDef = TableDef {
     name: "scheduler",
     doc: "Entries of the group scheduler DynamoDB table.",
     grain: "scheduler entry",
+    calls: &[Call::member("dynamodb:Scan")],
     columns: &[
         s("key", "Scheduler entry name."),
         s("value", "Schedule and action, as stored."),
