@@ -74,6 +74,31 @@ pub enum Command {
     /// Example: fleetcmdb gen-snapshot ./snap --demo-accounts 20 --demo-instances 400
     #[command(verbatim_doc_comment)]
     GenSnapshot(GenSnapshotArgs),
+    /// Show when a run schedule would fire: cron() in UTC, localcron() in a time zone, rate(), or disabled.
+    ///
+    /// Examples:
+    ///   fleetcmdb schedule 'cron(0 * * * ? *)' --next 3
+    ///   fleetcmdb schedule 'localcron(0 3 ? * MON *)' --timezone Asia/Tokyo --next 5
+    #[command(verbatim_doc_comment)]
+    Schedule(ScheduleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// cron(MIN HOUR DOM MONTH DOW YEAR), localcron(…), rate(N minutes|hours|days) or disabled. Example: 'cron(0 * * * ? *)'
+    pub expr: String,
+
+    /// IANA time zone of localcron(). Example: --timezone Europe/Paris
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// How many of the next runs to show, 1 to 1000. Example: --next 10
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub next: usize,
+
+    /// Show the runs after this time instead of now. Example: --from 2026-12-01T00:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -290,6 +290,40 @@ pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
     })
 }
 
+/// What `schedule` shows.
+#[derive(Debug)]
+pub struct ScheduleSettings {
+    pub expr: String,
+    pub timezone: Option<String>,
+    pub next: usize,
+    pub from: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn schedule(a: &crate::cli::ScheduleArgs) -> Result<ScheduleSettings, Error> {
+    if !(1..=1000).contains(&a.next) {
+        return Err(Error::Usage(format!(
+            "--next {}: must be between 1 and 1000",
+            a.next
+        )));
+    }
+    let from = match &a.from {
+        Some(s) => parse_timestamp_ms(s)
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--from {s:?}: expected a time such as 2026-12-01T00:00:00Z"
+                ))
+            })?,
+        None => chrono::Utc::now(),
+    };
+    Ok(ScheduleSettings {
+        expr: a.expr.clone(),
+        timezone: a.timezone.clone(),
+        next: a.next,
+        from,
+    })
+}
+
 /// What `backup-table` dumps, and where.
 #[derive(Debug)]
 pub struct TableBackupSettings {

@@ -6,4 +6,5 @@ pub(crate) mod gen_snapshot;
 pub(crate) mod iam_policy;
 pub(crate) mod prune;
 pub(crate) mod restore;
+pub(crate) mod schedule;
 pub(crate) mod table_backup;

@@ -5,4 +5,5 @@ mod export;
 mod fuzz_corpus;
 mod generated;
 mod input;
+mod schedule;
 mod snapshot;
