@@ -249,6 +249,11 @@ pub fn find_valid(
     })
 }
 
+/// Text from a backup or a table, as printed: control characters escaped.
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::output::escape_controls(s)
+}
+
 /// DynamoDB's limits: a partition key of 1 to 2048 bytes, an item of at
 /// most 400 KB (attribute names and values, in UTF-8 bytes).
 const MAX_KEY_BYTES: usize = 2048;
@@ -344,9 +349,12 @@ pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
     let (items, from, passed) = find_valid(&dests, a.max_size)?;
     check_limits(&from, &items)?;
     if !passed.is_empty() {
-        eprintln!("fleetcmdb restore: fell back to {from}; passed over:");
+        eprintln!(
+            "fleetcmdb restore: fell back to {}; passed over:",
+            esc(&from)
+        );
         for p in &passed {
-            eprintln!("  {p}");
+            eprintln!("  {}", esc(p));
         }
     }
     let db = Dynamo::new(&conn.aws)?;
@@ -364,18 +372,23 @@ pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
         Items::new()
     };
     let d = diff(&items, &current);
-    crate::outln!("restore {from} -> dynamodb table {table} ({})", db.region);
+    crate::outln!(
+        "restore {} -> dynamodb table {table} ({})",
+        esc(&from),
+        db.region
+    );
     if !exists {
         crate::outln!(
             "  table {table} does not exist: it will be created (partition key Key, string)"
         );
     }
     for k in &d.added {
-        crate::outln!("  + {k}: {}", backup::scalar(&items[k]));
+        crate::outln!("  + {}: {}", esc(k), backup::scalar(&items[k]));
     }
     for k in &d.changed {
         crate::outln!(
-            "  ~ {k}: {} -> {}",
+            "  ~ {}: {} -> {}",
+            esc(k),
             backup::scalar(&current[k]),
             backup::scalar(&items[k])
         );
@@ -386,7 +399,7 @@ pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
         } else {
             "  (kept: needs --force)"
         };
-        crate::outln!("  - {k}{note}");
+        crate::outln!("  - {}{note}", esc(k));
     }
     crate::outln!(
         "  {} added, {} changed, {} removed, {} unchanged",

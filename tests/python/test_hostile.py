@@ -463,3 +463,13 @@ def test_a_restore_that_fails_mid_way_says_what_was_written(moto, tmp_path):
     assert "25 of 60 writes were made" in err and "the other 35 were not" in err, err
     assert '"k00"' in err and '"k25"' in err, "names the first written and the first not written"
     assert scan_kv(c, "T-midway") == {k: v for k, v in items.items() if k < "k25"}
+
+
+def test_keys_printed_by_restore_cannot_forge_lines(moto, tmp_path):
+    kv_table(moto, "T-forge", {"real\n  - forged  (kept: needs --force)\x1b[2J": "v"})
+    f = tmp_path / "latest-forge.yaml"
+    f.write_bytes(signed(b'"a": "1"\n'))
+    code, out, err, _ = mrun(moto, "restore", f, "--table", "T-forge", "--dry-run")
+    assert code == 0, err
+    assert "\x1b" not in out and "\n  - forged" not in out, out
+    assert "real\\u{a}  - forged" in out, out
