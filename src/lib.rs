@@ -15,6 +15,7 @@ pub(crate) mod dynamo;
 pub mod error;
 pub(crate) mod failpoint;
 pub mod fuzz;
+pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod partition;
 pub(crate) mod record;

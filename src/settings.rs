@@ -85,7 +85,7 @@ impl FileConfig {
         };
         // A config file is a few lines: anything over 1 MiB, or not a
         // regular file, is refused before it is read.
-        let bytes = match crate::sink::local::read_file(&path, 1 << 20) {
+        let bytes = match crate::input::read_file(&path, 1 << 20) {
             Ok(b) => b,
             Err(Error::NotFound(_)) if !required => return Ok(Self::default()),
             Err(e) => return Err(Error::Usage(format!("config file: {e}"))),

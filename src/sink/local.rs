@@ -6,7 +6,7 @@
 //! leaves at most a hidden temporary file; the previous file stays intact.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -182,7 +182,7 @@ impl Destination for LocalDestination {
     }
 
     fn read(&self, rel_path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
-        read_file(&self.path(rel_path)?, max_bytes)
+        crate::input::read_file(&self.path(rel_path)?, max_bytes)
     }
 
     fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error> {
@@ -230,54 +230,6 @@ impl Destination for LocalDestination {
         remove_empty_parents(&self.root, &p);
         Ok(())
     }
-}
-
-#[cfg(unix)]
-fn open_nonblocking(p: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(p)
-}
-
-#[cfg(not(unix))]
-fn open_nonblocking(p: &Path) -> io::Result<File> {
-    File::open(p)
-}
-
-/// Reads a regular file of at most `max_bytes`, refusing anything else
-/// (a FIFO, a device, a folder) and anything larger before reading it.
-pub fn read_file(p: &Path, max_bytes: u64) -> Result<Vec<u8>, Error> {
-    let origin = p.display().to_string();
-    // Non-blocking, so that opening a FIFO returns at once instead of
-    // waiting for a writer; no effect on a regular file.
-    let mut f = open_nonblocking(p).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Error::NotFound(origin.clone()),
-        _ => Error::io(p, e),
-    })?;
-    // The open file's own metadata: what is read is what was checked.
-    let meta = f.metadata().map_err(|e| Error::io(p, e))?;
-    if !meta.is_file() {
-        return Err(Error::input(
-            &origin,
-            "the file",
-            "not a regular file (a FIFO, device or folder is never read)",
-        ));
-    }
-    if meta.len() > max_bytes {
-        return Err(super::too_big(&origin, meta.len(), max_bytes));
-    }
-    let mut data = Vec::with_capacity(meta.len() as usize);
-    // A file that grows while being read is cut at the limit and refused.
-    (&mut f)
-        .take(max_bytes + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::io(p, e))?;
-    if data.len() as u64 > max_bytes {
-        return Err(super::too_big(&origin, data.len() as u64, max_bytes));
-    }
-    Ok(data)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
@@ -366,9 +318,9 @@ mod tests {
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo on a path we own.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = read_file(&fifo, 10).unwrap_err().to_string();
+        let e = crate::input::read_file(&fifo, 10).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
-        let e = read_file(Path::new("/dev/zero"), 10)
+        let e = crate::input::read_file(Path::new("/dev/zero"), 10)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a regular file"), "{e}");

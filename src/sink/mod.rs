@@ -51,15 +51,6 @@ pub trait Destination: Send + Sync {
     }
 }
 
-/// The error for an object over its size limit, before it is read.
-pub fn too_big(origin: &str, size: u64, max_bytes: u64) -> Error {
-    Error::input(
-        origin,
-        "the file",
-        format!("{size} bytes is over the size limit of {max_bytes} bytes"),
-    )
-}
-
 /// How to reach a destination that needs a connection (S3).
 #[derive(Debug, Clone, Default)]
 pub struct Connection {

@@ -470,7 +470,7 @@ impl Destination for S3Destination {
             // body is then read in chunks and cut at the limit regardless.
             let declared = out.content_length().unwrap_or(0).max(0) as u64;
             if declared > max_bytes {
-                return Err(super::too_big(&i.url(&key), declared, max_bytes));
+                return Err(crate::input::too_big(&i.url(&key), declared, max_bytes));
             }
             let mut body = out.body;
             let mut data = Vec::with_capacity(declared as usize);
@@ -480,7 +480,11 @@ impl Destination for S3Destination {
             })? {
                 data.extend_from_slice(&chunk);
                 if data.len() as u64 > max_bytes {
-                    return Err(super::too_big(&i.url(&key), data.len() as u64, max_bytes));
+                    return Err(crate::input::too_big(
+                        &i.url(&key),
+                        data.len() as u64,
+                        max_bytes,
+                    ));
                 }
             }
             Ok(data)

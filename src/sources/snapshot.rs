@@ -162,7 +162,7 @@ struct SnapshotScope {
 impl SnapshotScope {
     fn read(&self, path: &Path) -> Result<Doc, Error> {
         // Regular files only (a FIFO would block forever), size checked first.
-        let mut bytes = crate::sink::local::read_file(path, self.max_page_bytes)?;
+        let mut bytes = crate::input::read_file(path, self.max_page_bytes)?;
         // Windows PowerShell writes a UTF-8 byte-order mark; JSON has none.
         if bytes.starts_with(UTF8_BOM) {
             bytes.drain(..UTF8_BOM.len());
