@@ -101,24 +101,20 @@ pub fn archive_path(
 /// checksum, stay the same from version to version.)
 fn quote(s: &str) -> String {
     let json = serde_json::to_string(s).expect("strings serialise");
-    let yaml_reads_otherwise = |c: char| {
-        matches!(
-            c,
-            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
-        )
-    };
-    if !json.contains(yaml_reads_otherwise) {
-        return json;
+    if let std::borrow::Cow::Owned(escaped) = crate::output::escape_where(
+        &json,
+        |c| {
+            matches!(
+                c,
+                '\u{7f}'
+                    ..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+            )
+        },
+        |c| format!("\\u{:04x}", c as u32),
+    ) {
+        return escaped;
     }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        if yaml_reads_otherwise(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    json
 }
 
 /// The longest key, in bytes of its quoted form, written as a plain

@@ -34,14 +34,27 @@ macro_rules! outln {
 /// `s` with every control character (C0, DEL, C1, and the line and
 /// paragraph separators) written as `\u{…}`; other text unchanged.
 pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
-    if !s.chars().any(bad) {
+    escape_where(
+        s,
+        |c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'),
+        |c| format!("\\u{{{:x}}}", c as u32),
+    )
+}
+
+/// `s` with every character `bad` selects replaced by `escape(c)`; `s`
+/// itself, unallocated, when there is none.
+pub fn escape_where(
+    s: &str,
+    bad: impl Fn(char) -> bool,
+    escape: impl Fn(char) -> String,
+) -> Cow<'_, str> {
+    if !s.contains(&bad) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if bad(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            out.push_str(&escape(c));
         } else {
             out.push(c);
         }

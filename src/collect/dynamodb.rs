@@ -25,16 +25,14 @@ pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<
         // Attribute names are data, matched exactly (CloneSquad's own).
         let bad = |name: &str, m: String| Error::input(origin, at(&format!(".{name}")), m);
         let key = match obj.get("Key").map(|k| (k, k.get("S"))) {
-            Some((_, Some(Value::String(k)))) => k.clone(),
-            Some((k, _)) if typed::value_text(k).is_err() => {
-                return Err(bad("Key", typed::value_text(k).unwrap_err()))
-            }
-            _ => {
-                return Err(Error::input(
-                    origin,
-                    at(".Key"),
-                    "every item needs a string Key",
-                ))
+            Some((_, Some(Value::String(s)))) => s.clone(),
+            // Not a typed value at all says why; a typed non-string says it is one.
+            other => {
+                let why = other.and_then(|(k, _)| typed::value_text(k).err());
+                return Err(bad(
+                    "Key",
+                    why.unwrap_or_else(|| "every item needs a string Key".into()),
+                ));
             }
         };
         let value = match obj.get("Value") {

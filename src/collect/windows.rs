@@ -161,8 +161,9 @@ fn window(w: &Value, tags: Vec<(String, String)>) -> Result<Window, (&'static st
         id: s("WindowId"),
         enabled: field(w, "Enabled").and_then(Value::as_bool).unwrap_or(true),
         duration_h: field(w, "Duration").and_then(Value::as_i64).unwrap_or(1),
-        schedule: (!s("Schedule").trim().is_empty())
-            .then(|| schedule::parse(&s("Schedule"), &s("ScheduleTimezone"))),
+        schedule: Some(s("Schedule"))
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| schedule::parse(&e, &s("ScheduleTimezone"))),
         offset_days,
         start_date,
         end_date,

@@ -136,17 +136,24 @@ impl Inner {
         }
     }
 
-    fn put(&self, key: &str, body: Vec<u8>) -> Result<(), Error> {
+    /// A PutObject of `body` at `key`, with the encryption every object gets.
+    fn put_request(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
         let (sse, kms) = self.sse();
-        let req = self
-            .client
+        self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .set_server_side_encryption(sse)
             .set_ssekms_key_id(kms)
-            .body(ByteStream::from(body));
-        self.block(req.send())
+            .body(ByteStream::from(body))
+    }
+
+    fn put(&self, key: &str, body: Vec<u8>) -> Result<(), Error> {
+        self.block(self.put_request(key, body).send())
             .map(|_| ())
             .map_err(|e| self.err("s3:PutObject", key, &e))
     }
@@ -494,16 +501,7 @@ impl Destination for S3Destination {
     fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error> {
         let i = &self.inner;
         let key = i.key(rel_path)?;
-        let (sse, kms) = i.sse();
-        let req = i
-            .client
-            .put_object()
-            .bucket(&i.bucket)
-            .key(&key)
-            .if_none_match("*")
-            .set_server_side_encryption(sse)
-            .set_ssekms_key_id(kms)
-            .body(ByteStream::from(data.to_vec()));
+        let req = i.put_request(&key, data.to_vec()).if_none_match("*");
         match i.block(req.send()) {
             Ok(_) => Ok(true),
             // 412: an object has that name; 409: a concurrent conditional write won.
