@@ -134,7 +134,7 @@ NEXT_FORMS = ["2026-11-29T02:00-08:00", "2026-11-30T04:00Z", "2026-12-07T09:30+0
 
 
 def aws_forms(suspended):
-    """Rewrites moto's answers into the forms AWS documents (issue: what AWS really returns)."""
+    """Rewrites moto's answers into the forms AWS documents and prints, where moto prints its own."""
     def rewrite(target, doc):
         op = target.split(".")[-1]
         if op == "DescribeMaintenanceWindows":
