@@ -7,7 +7,8 @@
 //! destination is spelled out here and nowhere else:
 //!
 //! ```text
-//! metadata/{table}/accountid={a}/region={r}/groupname={g}/{table}-{a}-{r}-{g}.parquet
+//! metadata/{table}/accountid={a}/region={r}/groupname={g}/{table}-{a}-{r}-{g}.parquet   (per group)
+//! metadata/{table}/accountid={a}/{table}-{a}.parquet                                   (per account)
 //! backups/accountid={a}/region={r}/groupname={g}/…            (see crate::backup)
 //! ```
 //!
@@ -17,7 +18,7 @@
 use std::fmt;
 
 use crate::error::Error;
-use crate::schema::TableDef;
+use crate::schema::{Partitioning, TableDef};
 
 /// The folder of every table, under the destination root.
 pub const METADATA: &str = "metadata";
@@ -39,18 +40,29 @@ pub fn scope_dir(table: &TableDef, scope: &Scope) -> String {
 
 /// The partition of any path in a partition folder
 /// (`metadata/{table}/{partition}/{file}`), and the file's name.
-pub fn partition_of_path(path: &str) -> Option<(Partition, &str)> {
+pub fn partition_of_path(path: &str) -> Option<(PartitionKey, &str)> {
     let rest = path.strip_prefix(METADATA)?.strip_prefix('/')?;
     let (_table, rest) = rest.split_once('/')?;
     let (dir, file) = rest.rsplit_once('/')?;
-    Some((Partition::from_rel_dir(dir)?, file))
+    Some((PartitionKey::from_rel_dir(dir)?, file))
 }
 
 /// The partition of a table file that readers see (`….parquet`, not hidden
 /// or temporary), or None for anything else.
-pub fn partition_of_file(path: &str) -> Option<Partition> {
+pub fn partition_of_file(path: &str) -> Option<PartitionKey> {
     let (p, file) = partition_of_path(path)?;
     (file.ends_with(".parquet") && !file.starts_with('.') && !file.starts_with('_')).then_some(p)
+}
+
+/// The file of `table` in partition `key`.
+pub fn table_file(table: &TableDef, key: &PartitionKey) -> String {
+    format!(
+        "{}/{}/{}-{}.parquet",
+        table_dir(table),
+        key.rel_dir(),
+        table.name,
+        key.values().join("-")
+    )
 }
 
 /// `accountid={a}/region={r}/groupname={g}`: the Hive folders of a
@@ -162,14 +174,7 @@ impl Partition {
 
     /// `metadata/{table}/accountid=…/region=…/groupname=…/{table}-{acct}-{region}-{group}.parquet`
     pub fn table_file(&self, table: &TableDef) -> String {
-        format!(
-            "{METADATA}/{t}/{dir}/{t}-{a}-{r}-{g}.parquet",
-            t = table.name,
-            dir = self.rel_dir(),
-            a = self.accountid,
-            r = self.region,
-            g = self.groupname
-        )
+        table_file(table, &PartitionKey::Group(self.clone()))
     }
 
     /// Parses `accountid=…/region=…/groupname=…` as found under a table folder.
@@ -192,6 +197,65 @@ impl Partition {
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{}/{}/{}", self.accountid, self.region, self.groupname)
+    }
+}
+
+/// One Hive partition of a table, whatever its [`Partitioning`]: the
+/// values of the table's partition columns, in path order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PartitionKey {
+    /// `accountid/region/groupname`
+    Group(Partition),
+    /// `accountid`
+    Account(PartitionValue),
+}
+
+impl PartitionKey {
+    pub fn partitioning(&self) -> Partitioning {
+        match self {
+            PartitionKey::Group(_) => Partitioning::Group,
+            PartitionKey::Account(_) => Partitioning::Account,
+        }
+    }
+
+    pub fn accountid(&self) -> &PartitionValue {
+        match self {
+            PartitionKey::Group(p) => &p.accountid,
+            PartitionKey::Account(a) => a,
+        }
+    }
+
+    /// The values, in the order of [`Partitioning::columns`].
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            PartitionKey::Group(p) => p.values().to_vec(),
+            PartitionKey::Account(a) => vec![a.as_str()],
+        }
+    }
+
+    /// `accountid=…[/region=…/groupname=…]`
+    pub fn rel_dir(&self) -> String {
+        match self {
+            PartitionKey::Group(p) => p.rel_dir(),
+            PartitionKey::Account(a) => format!("accountid={a}"),
+        }
+    }
+
+    /// Parses a partition folder as found under a table folder.
+    pub fn from_rel_dir(dir: &str) -> Option<Self> {
+        if let Some(p) = Partition::from_rel_dir(dir) {
+            return Some(PartitionKey::Group(p));
+        }
+        let a = dir.trim_matches('/').strip_prefix("accountid=")?;
+        PartitionValue::parse(a, "account id", "folder")
+            .ok()
+            .map(PartitionKey::Account)
+    }
+}
+
+impl fmt::Display for PartitionKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.values().join("/"))
     }
 }
 
@@ -237,5 +301,16 @@ mod tests {
             None
         );
         assert_eq!(Partition::from_rel_dir("accountid=1/region=r"), None);
+        let a = PartitionKey::Account(PartitionValue::parse("111111111111", "a", "t").unwrap());
+        assert_eq!(a.rel_dir(), "accountid=111111111111");
+        assert_eq!(PartitionKey::from_rel_dir(&a.rel_dir()), Some(a.clone()));
+        assert_eq!(PartitionKey::from_rel_dir("accountid=1/region=r"), None);
+        assert_eq!(PartitionKey::from_rel_dir("accountid=.."), None);
+        assert_eq!(
+            partition_of_file(
+                "metadata/accounts/accountid=111111111111/accounts-111111111111.parquet"
+            ),
+            Some(a)
+        );
     }
 }

@@ -913,6 +913,7 @@ mod tests {
         name: "t",
         doc: "x.",
         grain: "x",
+        partitioning: crate::schema::Partitioning::Group,
         calls: &[],
         columns: &[
             s("instanceid", "x."),

@@ -8,18 +8,21 @@ use std::path::Path;
 
 use crate::athena::Athena;
 use crate::error::{Error, ExitCode};
-use crate::partition::Partition;
+use crate::partition::PartitionKey;
 use crate::schema::ddl::{self, DdlOptions, PartitionMode};
 use crate::settings::{ApplySettings, DdlSettings};
 use crate::sink::{self, Destination};
 use crate::tables;
 
 /// Partitions present under an export, from the folder names of each table.
-pub fn partitions_in(dest: &dyn Destination) -> Result<Vec<Partition>, Error> {
+pub fn partitions_in(dest: &dyn Destination) -> Result<Vec<PartitionKey>, Error> {
     let mut set = std::collections::BTreeSet::new();
     for t in tables::ALL {
         for path in dest.list(&crate::partition::table_dir(t))? {
-            set.extend(crate::partition::partition_of_file(&path));
+            set.extend(
+                crate::partition::partition_of_file(&path)
+                    .filter(|p| p.partitioning() == t.partitioning),
+            );
         }
     }
     Ok(set.into_iter().collect())
@@ -212,7 +215,7 @@ mod apply_tests {
             .map(|t| {
                 let mut cols: BTreeSet<String> =
                     t.columns.iter().map(|c| c.name.to_string()).collect();
-                cols.extend(["accountid", "region", "groupname"].map(String::from));
+                cols.extend(t.partitioning.columns().iter().map(|c| c.to_string()));
                 (format!("{}{}", opts.table_prefix, t.name), cols)
             })
             .collect()

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::collect::collect_scope;
 use crate::error::{Error, ExitCode};
 use crate::partition::Failure;
-use crate::partition::{Partition, Scope};
+use crate::partition::{Partition, PartitionKey, Scope};
 use crate::settings::{ExportSettings, SourceSettings};
 use crate::sink::scope::{ScopeReport, ScopeWriter};
 use crate::sink::{self, Destination};
@@ -296,9 +296,13 @@ fn prune_stale(
     kept: &[Partition],
 ) -> Result<Vec<String>, Error> {
     let mut pruned = std::collections::BTreeSet::new();
-    for t in tables::ALL {
+    let per_group = tables::ALL
+        .iter()
+        .filter(|t| t.partitioning == crate::schema::Partitioning::Group);
+    for t in per_group {
         for path in dest.list(&crate::partition::scope_dir(t, scope))? {
-            let Some((p, _file)) = crate::partition::partition_of_path(&path) else {
+            let Some((PartitionKey::Group(p), _file)) = crate::partition::partition_of_path(&path)
+            else {
                 continue;
             };
             if !kept.contains(&p) {

@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{Column, ColumnType, TableDef, PARTITION_COLUMNS};
-use crate::partition::Partition;
+use super::{Column, ColumnType, TableDef};
+use crate::partition::PartitionKey;
 
 /// Athena rejects query strings longer than 262,144 bytes; stay well below it.
 pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 - 4 * 1024;
@@ -26,10 +26,11 @@ pub const SCHEMA_VERSION: u32 = 3;
 pub enum PartitionMode {
     /// `MSCK REPAIR TABLE` after the create.
     Msck,
-    /// `ALTER TABLE … ADD IF NOT EXISTS PARTITION` for exactly these partitions.
-    Explicit(Vec<Partition>),
+    /// `ALTER TABLE … ADD IF NOT EXISTS PARTITION` for exactly these
+    /// partitions (each table takes those of its own partitioning).
+    Explicit(Vec<PartitionKey>),
     /// Partition projection; `enum` values when known, else `injected`.
-    Projection(Option<Vec<Partition>>),
+    Projection(Option<Vec<PartitionKey>>),
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +104,9 @@ pub fn create_table(table: &TableDef, opts: &DdlOptions) -> String {
     let cols: Vec<String> = table.columns.iter().map(column_line).collect();
     s.push_str(&cols.join(",\n"));
     let _ = write!(s, "\n)\nCOMMENT '{}'\n", table.doc);
-    let parts: Vec<String> = PARTITION_COLUMNS
+    let parts: Vec<String> = table
+        .partitioning
+        .columns()
         .iter()
         .map(|p| format!("`{p}` string"))
         .collect();
@@ -136,13 +139,15 @@ fn column_line(c: &Column) -> String {
 fn projection_properties(
     table: &TableDef,
     opts: &DdlOptions,
-    known: Option<&[Partition]>,
+    known: Option<&[PartitionKey]>,
 ) -> Vec<(String, String)> {
     let mut props = vec![("projection.enabled".to_string(), "true".to_string())];
-    for (i, col) in PARTITION_COLUMNS.iter().enumerate() {
+    let columns = table.partitioning.columns();
+    for (i, col) in columns.iter().enumerate() {
         match known {
             Some(parts) => {
-                let values: BTreeSet<&str> = parts.iter().map(|p| p.values()[i]).collect();
+                let values: BTreeSet<&str> =
+                    of_table(table, parts).map(|p| p.values()[i]).collect();
                 props.push((format!("projection.{col}.type"), "enum".into()));
                 let values: Vec<&str> = values.into_iter().collect();
                 props.push((format!("projection.{col}.values"), values.join(",")));
@@ -150,10 +155,8 @@ fn projection_properties(
             None => props.push((format!("projection.{col}.type"), "injected".into())),
         }
     }
-    let template = format!(
-        "{}accountid=${{accountid}}/region=${{region}}/groupname=${{groupname}}/",
-        opts.table_location(table)
-    );
+    let dirs: Vec<String> = columns.iter().map(|c| format!("{c}=${{{c}}}")).collect();
+    let template = format!("{}{}/", opts.table_location(table), dirs.join("/"));
     props.push(("storage.location.template".into(), template));
     props
 }
@@ -179,7 +182,7 @@ pub fn msck(table: &TableDef, opts: &DdlOptions) -> String {
 pub fn add_partitions(
     table: &TableDef,
     opts: &DdlOptions,
-    partitions: &[Partition],
+    partitions: &[PartitionKey],
 ) -> Vec<String> {
     let head = format!(
         "ALTER TABLE {} ADD IF NOT EXISTS",
@@ -187,10 +190,17 @@ pub fn add_partitions(
     );
     let mut out = Vec::new();
     let mut cur = head.clone();
-    for p in partitions {
-        let [a, r, g] = p.values();
+    for p in of_table(table, partitions) {
+        let values: Vec<String> = table
+            .partitioning
+            .columns()
+            .iter()
+            .zip(p.values())
+            .map(|(c, v)| format!("`{c}`='{v}'"))
+            .collect();
         let clause = format!(
-            "\n  PARTITION (`accountid`='{a}', `region`='{r}', `groupname`='{g}') LOCATION '{}{}/'",
+            "\n  PARTITION ({}) LOCATION '{}{}/'",
+            values.join(", "),
             opts.table_location(table),
             p.rel_dir()
         );
@@ -203,6 +213,15 @@ pub fn add_partitions(
         out.push(cur);
     }
     out
+}
+
+/// The partitions of `parts` that belong to `table` (those of its partitioning).
+fn of_table<'p>(
+    table: &TableDef,
+    parts: &'p [PartitionKey],
+) -> impl Iterator<Item = &'p PartitionKey> {
+    let want = table.partitioning;
+    parts.iter().filter(move |p| p.partitioning() == want)
 }
 
 /// The statements that make a table's partitions known, per `opts.partitions`.
@@ -236,11 +255,47 @@ pub fn render(statements: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::partition::Partition;
+    use crate::partition::{Partition, PartitionValue};
+    use crate::schema::Partitioning;
     use crate::tables;
 
-    fn part(i: usize) -> Partition {
-        Partition::new(&format!("{:012}", i), "eu-west-1", &format!("group{i}")).unwrap()
+    fn part(i: usize) -> PartitionKey {
+        PartitionKey::Group(
+            Partition::new(&format!("{:012}", i), "eu-west-1", &format!("group{i}")).unwrap(),
+        )
+    }
+
+    static PER_ACCOUNT: TableDef = TableDef {
+        name: "per_account",
+        doc: "A table partitioned by account.",
+        grain: "account",
+        partitioning: Partitioning::Account,
+        calls: &[],
+        columns: &[Column::new("x", ColumnType::String, "x.")],
+    };
+
+    #[test]
+    fn a_table_partitioned_by_account_has_one_partition_column() {
+        let account = |a: &str| PartitionKey::Account(PartitionValue::parse(a, "a", "t").unwrap());
+        let parts = vec![part(1), account("222222222222"), account("333333333333")];
+        let opts = DdlOptions {
+            partitions: PartitionMode::Projection(Some(parts.clone())),
+            ..Default::default()
+        };
+        let sql = create_table(&PER_ACCOUNT, &opts);
+        assert!(
+            sql.contains("PARTITIONED BY (`accountid` string)\n"),
+            "{sql}"
+        );
+        assert!(sql.contains("'projection.accountid.values'='222222222222,333333333333'"));
+        assert!(!sql.contains("region"), "{sql}");
+        assert!(sql.contains("'storage.location.template'='s3://YOUR-BUCKET/YOUR-PREFIX/metadata/per_account/accountid=${accountid}/'"));
+        let stmts = add_partitions(&PER_ACCOUNT, &DdlOptions::default(), &parts);
+        assert_eq!(stmts.len(), 1);
+        assert_eq!(stmts[0].matches("PARTITION (").count(), 2, "{}", stmts[0]);
+        assert!(stmts[0].contains("PARTITION (`accountid`='222222222222') LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/per_account/accountid=222222222222/'"));
+        let groups = add_partitions(&tables::INSTANCES, &DdlOptions::default(), &parts);
+        assert_eq!(groups[0].matches("PARTITION (").count(), 1, "{}", groups[0]);
     }
 
     #[test]
@@ -273,7 +328,7 @@ mod tests {
 
     #[test]
     fn add_partition_batches_respect_the_length_limit() {
-        let parts: Vec<Partition> = (0..500).map(part).collect();
+        let parts: Vec<PartitionKey> = (0..500).map(part).collect();
         let opts = DdlOptions {
             max_statement_bytes: 4096,
             ..Default::default()

@@ -20,10 +20,16 @@ pub fn column_reference(tables: &[&TableDef], prefix: &str) -> String {
     for t in tables {
         let _ = write!(
             s,
-            "\n### `{prefix}{}`\n\n{}\n\nOne row per {}. Partitioned by `accountid`, `region`, `groupname`. Filled by {}.\n\n",
+            "\n### `{prefix}{}`\n\n{}\n\nOne row per {}. Partitioned by {}. Filled by {}.\n\n",
             t.name,
             t.doc,
             t.grain,
+            t.partitioning
+                .columns()
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             t.calls
                 .iter()
                 .map(|c| format!("`{}`", c.action))

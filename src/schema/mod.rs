@@ -16,7 +16,27 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-/// The Hive partition columns every table shares, in path order.
+/// How a table's rows are divided into Hive partitions (folders), each
+/// written whole by one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Partitioning {
+    /// `accountid/region/groupname`: the rows of one deployment.
+    Group,
+    /// `accountid`: rows about a whole account, across its regions.
+    Account,
+}
+
+impl Partitioning {
+    /// The partition columns, in path order.
+    pub const fn columns(self) -> &'static [&'static str] {
+        match self {
+            Partitioning::Group => &["accountid", "region", "groupname"],
+            Partitioning::Account => &["accountid"],
+        }
+    }
+}
+
+/// Every name a partition column may have, whatever the partitioning.
 pub const PARTITION_COLUMNS: [&str; 3] = ["accountid", "region", "groupname"];
 
 /// The types a column may have: only those that Athena, Trino, Spark and
@@ -114,6 +134,8 @@ pub struct TableDef {
     pub doc: &'static str,
     /// What one row is.
     pub grain: &'static str,
+    /// How its rows are divided into partitions.
+    pub partitioning: Partitioning,
     /// The AWS API calls (IAM actions) that filling this table makes:
     /// `iam-policy` is derived from these, never listed apart.
     pub calls: &'static [Call],
@@ -265,7 +287,7 @@ pub fn map_entries_field() -> Arc<Field> {
 /// Shorthand constructors used by the table declarations.
 pub mod dsl {
     pub use super::ColumnType::{self, *};
-    pub use super::{Call, Column};
+    pub use super::{Call, Column, Partitioning};
 
     pub const fn c(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
         Column::new(name, ty, doc)

@@ -7,6 +7,7 @@ pub static CONFIGURATION: TableDef = TableDef {
     name: "configuration",
     doc: "Key/value items of the group configuration DynamoDB table.",
     grain: "configuration key",
+    partitioning: Partitioning::Group,
     calls: &[Call::member("dynamodb:Scan")],
     columns: &[
         s(

@@ -11,6 +11,7 @@ pub static DISCOVERY: TableDef = TableDef {
     name: "discovery",
     doc: "Deployment parameters and account context of each group.",
     grain: "group",
+    partitioning: Partitioning::Group,
     calls: &[
         Call::member("cloudformation:DescribeStacks"),
         Call::member("dynamodb:DescribeContinuousBackups"),

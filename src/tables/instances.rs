@@ -187,6 +187,7 @@ pub static INSTANCES: TableDef = TableDef {
     name: "instances",
     doc: "EC2 instances of each group, nested as describe-instances returns them.",
     grain: "EC2 instance",
+    partitioning: Partitioning::Group,
     calls: &[Call::member("ec2:DescribeInstances")],
     columns: &[
         c(

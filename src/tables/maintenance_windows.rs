@@ -76,6 +76,7 @@ pub static MAINTENANCE_WINDOWS: TableDef = TableDef {
     name: "maintenance_windows",
     doc: "SSM maintenance windows that apply to each fleet of a group.",
     grain: "fleet (the main fleet __main__ and each subfleet)",
+    partitioning: Partitioning::Group,
     calls: &[
         Call::member("ssm:DescribeMaintenanceWindows"),
         Call::member("ssm:ListTagsForResource"),

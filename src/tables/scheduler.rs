@@ -7,6 +7,7 @@ pub static SCHEDULER: TableDef = TableDef {
     name: "scheduler",
     doc: "Entries of the group scheduler DynamoDB table.",
     grain: "scheduler entry",
+    partitioning: Partitioning::Group,
     calls: &[Call::member("dynamodb:Scan")],
     columns: &[
         s("key", "Scheduler entry name."),

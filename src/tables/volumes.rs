@@ -20,6 +20,7 @@ pub static VOLUMES: TableDef = TableDef {
     name: "volumes",
     doc: "EBS volumes attached to the instances of a group.",
     grain: "EBS volume",
+    partitioning: Partitioning::Group,
     calls: &[Call::member("ec2:DescribeVolumes")],
     columns: &[
         c(
