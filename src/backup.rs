@@ -43,6 +43,13 @@ impl Kind {
             Kind::Scheduler => "scheduler",
         }
     }
+
+    /// The backup of the table named `name` (one filled by group items).
+    pub fn of_table(name: &str) -> Option<Kind> {
+        [Kind::Configuration, Kind::Scheduler]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 /// Archive timestamps: sortable and safe in any file name.

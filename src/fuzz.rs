@@ -10,11 +10,13 @@ use std::io::{self, Write};
 
 use chrono::{TimeZone, Utc};
 
-use crate::collect::{stream_page, Body, Doc};
+use crate::collect::router::Router;
+use crate::collect::stream_page;
+use crate::documents::{Body, Doc};
 use crate::error::Error;
 use crate::partition::{PartitionValue, Scope};
 use crate::sink::parquet::WriterOptions;
-use crate::sink::scope::ScopeWriter;
+use crate::sink::partitions::PartitionWriter;
 use crate::sink::{Destination, StagedObject};
 use crate::tables::TableId;
 
@@ -72,7 +74,8 @@ pub fn snapshot_page(data: &[u8]) -> bool {
         accountid: PartitionValue::parse("111111111111", "account id", "fuzz").expect("valid"),
         region: PartitionValue::parse("eu-west-1", "region", "fuzz").expect("valid"),
     };
-    let mut w = ScopeWriter::new(scope, &dest, &opts, 0, "clonesquad:group-name");
+    let sink = PartitionWriter::new(&dest, &opts);
+    let mut w = Router::new(scope, sink, 0, "clonesquad:group-name");
     let page = |data: &[u8]| Doc {
         origin: "fuzz.json".into(),
         body: Body::Bytes(data.to_vec()),

@@ -1,9 +1,12 @@
 //! fleetcmdb: an org-wide CMDB for CloneSquad-style EC2 fleets.
 //!
-//! Sources ([`sources`]) provide AWS documents per account/region;
-//! [`collect`] turns them into rows of the tables declared in [`tables`]
-//! (with the language of [`schema`]); [`record`] appends rows into Arrow;
-//! [`sink`] writes Hive-partitioned Parquet atomically to a destination.
+//! Sources ([`sources`]) provide AWS documents ([`documents`]) per
+//! account/region and per account; each table in [`tables`] declares its
+//! columns (in the language of [`schema`]) and the resolver that fills it;
+//! [`collect`] runs the resolvers and routes rows, appended into Arrow by
+//! [`record`], to their partitions; [`sink`] writes Hive-partitioned
+//! Parquet atomically to a destination. The layers are checked: see
+//! `layering` below.
 
 pub(crate) mod athena;
 pub(crate) mod aws;
@@ -11,6 +14,7 @@ pub(crate) mod backup;
 pub mod cli;
 pub(crate) mod collect;
 pub mod commands;
+pub(crate) mod documents;
 pub(crate) mod dynamo;
 pub mod error;
 pub(crate) mod failpoint;
@@ -77,5 +81,101 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
             );
             e.exit_code() as i32
         }
+    }
+}
+
+#[cfg(test)]
+mod layering {
+    //! The modules form layers: each may use only the layers below its own
+    //! (and itself). A use that points up the layers fails this test.
+
+    /// Module paths by layer, lowest first; a file takes the layer of the
+    /// longest path it starts with.
+    const LAYERS: &[&[&str]] = &[
+        &["error", "failpoint", "output", "input"],
+        &["schema"],
+        &["partition"],
+        &["record", "schedule", "aws", "schema::ddl"],
+        &["dynamo", "documents", "views"],
+        &["tables"],
+        &["sink"],
+        &["backup"],
+        &["collect", "sources"],
+        &["cli"],
+        &["settings"],
+        &["athena"],
+        &["commands"],
+        &["fuzz"],
+    ];
+
+    fn layer(module: &str) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, names) in LAYERS.iter().enumerate() {
+            for n in *names {
+                let hit = module == *n || module.starts_with(&format!("{n}::"));
+                if hit && best.is_none_or(|(len, _)| n.len() > len) {
+                    best = Some((n.len(), i));
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_uses_a_layer_above_its_own() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for f in all {
+            let rel = f.strip_prefix(&src).unwrap().with_extension("");
+            let module = rel.to_string_lossy().replace('/', "::");
+            let module = module.trim_end_matches("::mod").to_string();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let own = layer(&module).unwrap_or_else(|| panic!("{module} has no layer"));
+            let text = std::fs::read_to_string(&f).unwrap();
+            // Tests may reach anywhere.
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for (n, line) in code.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for (i, _) in line.match_indices("crate::") {
+                    let rest = &line[i + "crate::".len()..];
+                    let path: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                        .collect();
+                    let target = path.trim_end_matches(':');
+                    let Some(theirs) = layer(target) else {
+                        continue; // a macro or item of the crate root
+                    };
+                    checked += 1;
+                    if theirs > own {
+                        problems.push(format!(
+                            "{}:{}: {module} uses {target}, a layer above it",
+                            rel.display(),
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} uses seen");
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::aws::{AwsSettings, Timeouts};
 use crate::cli::{AwsArgs, DdlArgs, DemoArgs, DestArgs, ExportArgs, NamingArgs};
-use crate::collect::Naming;
+use crate::documents::Naming;
 use crate::error::Error;
 use crate::partition::PartitionValue;
 use crate::record::parse_timestamp_ms;

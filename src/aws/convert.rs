@@ -206,9 +206,12 @@ mod organizations {
     use super::*;
     use aws_sdk_organizations::types::*;
 
-    enums!(AccountStatus, AccountState, AccountJoinedMethod);
+    enums!(AccountStatus, AccountState, AccountJoinedMethod, ParentType);
     structs! {
         Account { "Id" => id, "Arn" => arn, "Email" => email, "Name" => name, "Status" => status,
             "State" => state, "JoinedMethod" => joined_method, "JoinedTimestamp" => joined_timestamp }
+        Parent { "Id" => id, "Type" => r#type }
+        OrganizationalUnit { "Id" => id, "Arn" => arn, "Name" => name }
+        Tag { "Key" => key, "Value" => value }
     }
 }

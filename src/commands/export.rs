@@ -4,6 +4,7 @@
 //! Memory is bounded by `jobs` scopes in flight: each scope's partitions are
 //! written and committed as soon as the scope is collected.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -11,15 +12,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::collect::collect_scope;
+use crate::collect::router::{Router, ScopeReport};
+use crate::collect::{collect_account, collect_scope, has_account_tables};
 use crate::error::{Error, ExitCode};
 use crate::partition::Failure;
-use crate::partition::{Partition, PartitionKey, Scope};
+use crate::partition::{Partition, PartitionKey, PartitionValue, Scope};
 use crate::settings::{ExportSettings, SourceSettings};
-use crate::sink::scope::{ScopeReport, ScopeWriter};
+use crate::sink::partitions::{PartitionWriter, Written};
 use crate::sink::{self, Destination};
 use crate::sources::{aws::AwsSource, demo::Demo, snapshot::Snapshot, Source};
 use crate::tables;
+use crate::tables::resolver::FoundGroup;
 
 /// The outcome of an export, as printed.
 #[derive(Debug, Default)]
@@ -28,6 +31,8 @@ pub struct Summary {
     pub destination: String,
     pub scopes: usize,
     pub partitions: Vec<Partition>,
+    /// Partitions of the tables filled once per account.
+    pub account_partitions: Vec<PartitionValue>,
     pub rows: [u64; tables::COUNT],
     pub bytes: u64,
     pub files: u64,
@@ -48,6 +53,24 @@ impl Summary {
         self.bytes += r.bytes;
         self.files += r.files;
         self.failures.extend(r.failures);
+    }
+
+    fn add_account(&mut self, w: Written) {
+        for key in w.partitions {
+            self.account_partitions.push(key.accountid().clone());
+        }
+        for (t, n) in w.rows.iter().enumerate() {
+            self.rows[t] += n;
+        }
+        self.bytes += w.bytes;
+        self.files += w.files;
+        for (key, error) in w.failed {
+            self.failures.push(Failure {
+                scope: key.accountid().to_string(),
+                group: None,
+                error,
+            });
+        }
     }
 
     pub fn exit_code(&self) -> ExitCode {
@@ -78,6 +101,7 @@ impl Summary {
             "destination": self.destination,
             "scopes": self.scopes,
             "partitions": self.partitions.len(),
+            "account_partitions": self.account_partitions.len(),
             "rows": rows,
             "bytes": self.bytes,
             "files": self.files,
@@ -181,15 +205,19 @@ pub fn export(
         .num_threads(s.jobs)
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    let one = |scope: &Scope, inputs: Result<&dyn crate::collect::ScopeInputs, Error>| {
-        let mut w = ScopeWriter::new(
-            scope.clone(),
-            dest,
-            &s.writer,
-            s.as_of_ms,
-            &s.naming.group_tag,
-        );
-        if s.backup.as_ref().is_some_and(|b| b.only) {
+    let only_backups = s.backup.as_ref().is_some_and(|b| b.only);
+    // Per account: its regions still to collect, and what they found.
+    let accounts: Mutex<BTreeMap<PartitionValue, AccountProgress>> = Mutex::new(BTreeMap::new());
+    if has_account_tables() && !only_backups {
+        let mut a = accounts.lock().expect("not poisoned");
+        for scope in &scopes {
+            a.entry(scope.accountid.clone()).or_default().remaining += 1;
+        }
+    }
+    let one = |scope: &Scope, inputs: Result<&dyn crate::documents::ScopeInputs, Error>| {
+        let sink = PartitionWriter::new(dest, &s.writer);
+        let mut w = Router::new(scope.clone(), sink, s.as_of_ms, &s.naming.group_tag);
+        if only_backups {
             w = w.without_tables();
         }
         let items = match inputs {
@@ -215,6 +243,7 @@ pub fn export(
             None => (0, Vec::new()),
         };
         report.failures.extend(backup_failures);
+        let account_done = account_progress(&accounts, scope, &report);
         let pruned = if s.prune_stale && report.failures.is_empty() {
             prune_stale(dest, scope, &report.partitions)
         } else {
@@ -232,6 +261,26 @@ pub fn export(
         }
         sum.backups += backups;
         sum.add(report);
+        drop(sum);
+        if let Some(done) = account_done {
+            let written = match source.account_inputs(&scope.accountid) {
+                Ok(inputs) => collect_account(
+                    inputs.as_ref(),
+                    PartitionWriter::new(dest, &s.writer),
+                    &done.groups,
+                    &done.regions,
+                    s.as_of_ms,
+                ),
+                Err(error) => Written {
+                    failed: vec![(PartitionKey::Account(scope.accountid.clone()), error)],
+                    ..Default::default()
+                },
+            };
+            summary
+                .lock()
+                .expect("no panics while holding the lock")
+                .add_account(written);
+        }
     };
     match source.fetch_concurrency() {
         // A network source: fetch asynchronously, convert on `jobs` threads.
@@ -259,10 +308,50 @@ pub fn export(
     bar.finish_and_clear();
     let mut summary = summary.into_inner().expect("not poisoned");
     summary.partitions.sort();
+    summary.account_partitions.sort();
     summary.seconds = started.elapsed().as_secs_f64();
     summary.notes = source.notes();
     summary.api_calls = source.api_calls();
     Ok(summary)
+}
+
+/// An account's regions still to collect, and what the collected ones found.
+#[derive(Default)]
+struct AccountProgress {
+    remaining: usize,
+    regions: Vec<String>,
+    groups: Vec<FoundGroup>,
+    /// A region of the account failed as a whole: what it holds is unknown,
+    /// so the account's own partitions keep what an earlier run wrote.
+    failed: bool,
+}
+
+/// Records what `report` found in its account; returns the account's
+/// progress once its last region is in, unless one of them failed whole.
+fn account_progress(
+    accounts: &Mutex<BTreeMap<PartitionValue, AccountProgress>>,
+    scope: &Scope,
+    report: &ScopeReport,
+) -> Option<AccountProgress> {
+    let mut all = accounts.lock().expect("no panics while holding the lock");
+    let a = all.get_mut(&scope.accountid)?;
+    a.remaining -= 1;
+    a.failed |= report.scope_failed;
+    a.regions.push(scope.region.to_string());
+    a.groups.extend(report.groups.iter().map(|g| FoundGroup {
+        region: scope.region.to_string(),
+        groupname: g.clone(),
+    }));
+    if a.remaining > 0 {
+        return None;
+    }
+    let mut done = all.remove(&scope.accountid)?;
+    if done.failed {
+        return None;
+    }
+    done.regions.sort();
+    done.groups.sort();
+    Some(done)
 }
 
 /// Runs `work` on every item `rx` receives, on each thread of `pool`, until

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::collect::Naming;
+use crate::documents::Naming;
 use crate::error::{Error, ExitCode};
 use crate::sources::demo::{Demo, DemoOptions};
 use crate::sources::{snapshot, Source};
@@ -16,6 +16,11 @@ pub fn run(dir: &Path, opts: DemoOptions, naming: Naming) -> Result<ExitCode, Er
     scopes
         .par_iter()
         .try_for_each(|s| snapshot::write_scope(demo.inputs(s)?.as_ref(), dir))?;
+    let mut accounts: Vec<_> = scopes.iter().map(|s| &s.accountid).collect();
+    accounts.dedup();
+    accounts
+        .par_iter()
+        .try_for_each(|a| snapshot::write_account(demo.account_inputs(a)?.as_ref(), dir))?;
     eprintln!(
         "fleetcmdb gen-snapshot: {} -> {} ({} account/regions)",
         demo.describe(),

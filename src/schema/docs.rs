@@ -13,7 +13,10 @@ pub const BEGIN_MARKER: &str =
 pub const END_MARKER: &str = "<!-- END COLUMN REFERENCE -->";
 
 /// The generated Markdown for all `tables`, markers included.
-pub fn column_reference(tables: &[&TableDef], prefix: &str) -> String {
+pub fn column_reference<T: std::ops::Deref<Target = TableDef>>(
+    tables: &[&T],
+    prefix: &str,
+) -> String {
     let mut s = String::new();
     s.push_str(BEGIN_MARKER);
     s.push('\n');

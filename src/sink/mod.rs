@@ -3,12 +3,12 @@
 //! Owns the [`Destination`] trait (chosen by URL scheme: a local directory
 //! or `s3://bucket/prefix`), the staged-then-committed write
 //! protocol that keeps readers from ever seeing a partial file, the Parquet
-//! partition writer, and the per-scope fan-out of batches to partitions.
+//! file writer, and the writing of batches into their partitions.
 
 pub mod local;
 pub mod parquet;
+pub mod partitions;
 pub mod s3;
-pub mod scope;
 
 use std::io::Write;
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aws_config::{Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
@@ -20,7 +21,7 @@ use crate::aws::convert::ToJson;
 use crate::aws::{
     assume_role, connect, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
 };
-use crate::collect::{Doc, Naming, ScopeInputs};
+use crate::documents::{AccountInputs, Doc, Naming, ScopeInputs};
 use crate::dynamo::typed::item_to_json;
 use crate::error::Error;
 use crate::partition::Failure;
@@ -66,7 +67,11 @@ pub struct AwsSource {
     caller_account: Mutex<Option<String>>,
     caller_partition: Mutex<String>,
     clients: Mutex<HashMap<String, ClientCell>>,
+    /// Each account's `DescribeAccount`, kept until its own tables are written.
     account_docs: Mutex<HashMap<String, Option<Value>>>,
+    /// `ListParents` and `DescribeOrganizationalUnit` of organizational
+    /// units, shared by the accounts under them (at most 2,000 per organization).
+    ou_docs: Mutex<HashMap<(&'static str, String), Option<Value>>>,
     remaining: Mutex<HashMap<String, usize>>,
     notes: Mutex<Vec<String>>,
 }
@@ -93,6 +98,7 @@ impl AwsSource {
             caller_partition: Mutex::new("aws".into()),
             clients: Mutex::new(HashMap::new()),
             account_docs: Mutex::new(HashMap::new()),
+            ou_docs: Mutex::new(HashMap::new()),
             remaining: Mutex::new(HashMap::new()),
             notes: Mutex::new(Vec::new()),
         })
@@ -161,7 +167,6 @@ impl AwsSource {
             if *n == 0 {
                 rem.remove(account);
                 self.clients.lock().unwrap().remove(account);
-                self.account_docs.lock().unwrap().remove(account);
             }
         }
     }
@@ -393,6 +398,84 @@ impl AwsSource {
             .lock()
             .unwrap()
             .insert(account.to_string(), doc.clone());
+        doc
+    }
+
+    /// An optional Organizations look-up: a refusal or an error becomes a
+    /// note, and the columns it fills are null.
+    fn optional<T, E>(
+        &self,
+        what: &str,
+        action: &str,
+        r: Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    ) -> Option<T>
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.note(format!(
+                    "{what}: {}; the columns it fills are null",
+                    sdk_error(action, &e)
+                ));
+                None
+            }
+        }
+    }
+
+    async fn parents(&self, child: &str) -> Option<Value> {
+        let r = self
+            .caller
+            .organizations
+            .list_parents()
+            .child_id(child)
+            .send()
+            .await;
+        let r = self.optional(child, "organizations:ListParents", r)?;
+        Some(json!({ "Parents": r.parents().iter().map(ToJson::to_json).collect::<Vec<_>>() }))
+    }
+
+    async fn organizational_unit(&self, id: &str) -> Option<Value> {
+        let r = self
+            .caller
+            .organizations
+            .describe_organizational_unit()
+            .organizational_unit_id(id)
+            .send()
+            .await;
+        let r = self.optional(id, "organizations:DescribeOrganizationalUnit", r)?;
+        r.organizational_unit()
+            .map(|ou| json!({ "OrganizationalUnit": ou.to_json() }))
+    }
+
+    async fn account_tags(&self, account: &str) -> Option<Value> {
+        let mut tags = Vec::new();
+        let mut pages = self
+            .caller
+            .organizations
+            .list_tags_for_resource()
+            .resource_id(account)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = self.optional(account, "organizations:ListTagsForResource", page)?;
+            tags.extend(page.tags().iter().map(ToJson::to_json));
+        }
+        Some(json!({ "Tags": tags }))
+    }
+
+    /// An organizational unit's document of `kind`, fetched once per run.
+    async fn ou_doc(&self, kind: &'static str, id: &str) -> Option<Value> {
+        let key = (kind, id.to_string());
+        if let Some(d) = self.ou_docs.lock().unwrap().get(&key) {
+            return d.clone();
+        }
+        let doc = match kind {
+            "parents" => self.parents(id).await,
+            _ => self.organizational_unit(id).await,
+        };
+        self.ou_docs.lock().unwrap().insert(key, doc.clone());
         doc
     }
 
@@ -794,6 +877,60 @@ impl ScopeInputs for MemInputs {
     }
 }
 
+/// The Organizations documents of one account, fetched on demand.
+struct AwsAccount<'s> {
+    src: &'s AwsSource,
+    accountid: PartitionValue,
+}
+
+impl AwsAccount<'_> {
+    fn doc(&self, what: &str, v: Option<Value>) -> Option<Doc> {
+        v.map(|v| Doc::value(format!("aws:{}/{what}", self.accountid), v))
+    }
+}
+
+impl Drop for AwsAccount<'_> {
+    fn drop(&mut self) {
+        let mut docs = self.src.account_docs.lock().unwrap();
+        docs.remove(self.accountid.as_str());
+    }
+}
+
+impl AccountInputs for AwsAccount<'_> {
+    fn accountid(&self) -> &PartitionValue {
+        &self.accountid
+    }
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        let v = self
+            .src
+            .rt
+            .block_on(self.src.account_doc(self.accountid.as_str()));
+        Ok(self.doc("organizations:DescribeAccount", v))
+    }
+    fn parents(&self, child_id: &str) -> Result<Option<Doc>, Error> {
+        let v = if child_id == self.accountid.as_str() {
+            self.src.rt.block_on(self.src.parents(child_id))
+        } else {
+            self.src.rt.block_on(self.src.ou_doc("parents", child_id))
+        };
+        Ok(self.doc(&format!("organizations:ListParents {child_id}"), v))
+    }
+    fn organizational_unit(&self, ou_id: &str) -> Result<Option<Doc>, Error> {
+        let v = self.src.rt.block_on(self.src.ou_doc("ou", ou_id));
+        Ok(self.doc(
+            &format!("organizations:DescribeOrganizationalUnit {ou_id}"),
+            v,
+        ))
+    }
+    fn tags(&self) -> Result<Option<Doc>, Error> {
+        let v = self
+            .src
+            .rt
+            .block_on(self.src.account_tags(self.accountid.as_str()));
+        Ok(self.doc("organizations:ListTagsForResource", v))
+    }
+}
+
 impl Source for AwsSource {
     fn describe(&self) -> String {
         let who = match &self.s.accounts {
@@ -816,6 +953,16 @@ impl Source for AwsSource {
         let r = self.rt.block_on(self.fetch(scope));
         self.scope_done(scope.accountid.as_str());
         Ok(Box::new(r?))
+    }
+
+    fn account_inputs<'s>(
+        &'s self,
+        account: &PartitionValue,
+    ) -> Result<Box<dyn AccountInputs + 's>, Error> {
+        Ok(Box::new(AwsAccount {
+            src: self,
+            accountid: account.clone(),
+        }))
     }
 
     fn fetch_concurrency(&self) -> Option<usize> {

@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::Source;
-use crate::collect::{Body, Doc, Naming, ScopeInputs};
+use crate::documents::{AccountInputs, Body, Doc, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
@@ -39,6 +39,14 @@ impl Default for DemoOptions {
 const PAGE: usize = 1000;
 const GROUP_NAMES: [&str; 8] = [
     "web", "api", "batch", "etl", "cache", "search", "ml", "edge",
+];
+const ACCOUNT_NAMES: [&str; 4] = ["prod-core", "prod-edge", "staging", "sandbox-é"];
+/// The demo organisation's units: (id, name, parent), under the root `r-demo`.
+const OUS: [(&str, &str, &str); 4] = [
+    ("ou-demo-workloads", "Workloads", "r-demo"),
+    ("ou-demo-production", "Production", "ou-demo-workloads"),
+    ("ou-demo-staging", "Staging", "ou-demo-workloads"),
+    ("ou-demo-sandbox", "Sandbox", "r-demo"),
 ];
 const BASE_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
@@ -176,6 +184,17 @@ impl Demo {
             .unwrap_or(0)
     }
 
+    /// `describe-account` of the account at `ai`.
+    fn account_doc(&self, ai: usize) -> Value {
+        let id = self.account_id(ai);
+        let name = ACCOUNT_NAMES[ai % ACCOUNT_NAMES.len()];
+        json!({"Account": {
+            "Id": id, "Arn": format!("arn:aws:organizations::{}:account/o-demo/{id}", self.account_id(0)),
+            "Email": format!("aws+{name}@example.com"), "Name": format!("{name}-{ai}"), "Status": "ACTIVE",
+            "JoinedMethod": if ai == 0 { "CREATED" } else { "INVITED" }, "JoinedTimestamp": iso(BASE_TIME - 86_400 * (30 + ai as i64))
+        }})
+    }
+
     fn groups(&self, scope: &Scope) -> Vec<String> {
         let ai = self.account_index(scope);
         let ri = self
@@ -224,12 +243,98 @@ impl Source for Demo {
         Ok((v, Vec::new()))
     }
 
+    fn account_inputs<'s>(
+        &'s self,
+        account: &PartitionValue,
+    ) -> Result<Box<dyn AccountInputs + 's>, Error> {
+        let index = (0..self.opts.accounts)
+            .find(|i| self.account_id(*i) == account.as_str())
+            .ok_or_else(|| Error::Internal(format!("{account} is not a demo account")))?;
+        Ok(Box::new(DemoAccount {
+            demo: self,
+            accountid: account.clone(),
+            index,
+        }))
+    }
+
     fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error> {
         Ok(Box::new(DemoScope {
             demo: self,
             scope: scope.clone(),
             groups: self.groups(scope),
         }))
+    }
+}
+
+/// The Organizations view of one demo account: prod accounts sit in
+/// Workloads/Production, staging in Workloads/Staging, sandboxes in Sandbox.
+struct DemoAccount<'d> {
+    demo: &'d Demo,
+    accountid: PartitionValue,
+    index: usize,
+}
+
+impl DemoAccount<'_> {
+    fn doc(&self, what: &str, v: Value) -> Option<Doc> {
+        Some(Doc::value(format!("demo:{}/{what}", self.accountid), v))
+    }
+}
+
+impl AccountInputs for DemoAccount<'_> {
+    fn accountid(&self) -> &PartitionValue {
+        &self.accountid
+    }
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        Ok(self.doc(
+            "organizations-describe-account",
+            self.demo.account_doc(self.index),
+        ))
+    }
+    fn parents(&self, child_id: &str) -> Result<Option<Doc>, Error> {
+        let parent = if child_id == self.accountid.as_str() {
+            match ACCOUNT_NAMES[self.index % ACCOUNT_NAMES.len()] {
+                n if n.starts_with("prod") => "ou-demo-production",
+                "staging" => "ou-demo-staging",
+                _ => "ou-demo-sandbox",
+            }
+        } else {
+            match OUS.iter().find(|(id, _, _)| *id == child_id) {
+                Some((_, _, parent)) => parent,
+                None => return Ok(None),
+            }
+        };
+        let kind = if parent.starts_with("r-") {
+            "ROOT"
+        } else {
+            "ORGANIZATIONAL_UNIT"
+        };
+        Ok(self.doc(
+            &format!("organizations-list-parents-{child_id}"),
+            json!({"Parents": [{"Id": parent, "Type": kind}]}),
+        ))
+    }
+    fn organizational_unit(&self, ou_id: &str) -> Result<Option<Doc>, Error> {
+        let Some((id, name, _)) = OUS.iter().find(|(id, _, _)| *id == ou_id) else {
+            return Ok(None);
+        };
+        let arn = format!(
+            "arn:aws:organizations::{}:ou/o-demo/{id}",
+            self.demo.account_id(0)
+        );
+        Ok(self.doc(
+            &format!("organizations-describe-organizational-unit-{ou_id}"),
+            json!({"OrganizationalUnit": {"Id": id, "Arn": arn, "Name": name}}),
+        ))
+    }
+    fn tags(&self) -> Result<Option<Doc>, Error> {
+        let name = ACCOUNT_NAMES[self.index % ACCOUNT_NAMES.len()];
+        Ok(self.doc(
+            "organizations-list-tags-for-resource",
+            json!({"Tags": [
+                {"Key": "CostCenter", "Value": format!("cc-{:03}", self.index)},
+                {"Key": "Environment", "Value": name.split('-').next().unwrap_or(name)},
+            ]}),
+        ))
     }
 }
 
@@ -520,16 +625,9 @@ impl ScopeInputs for DemoScope<'_> {
 
     fn account(&self) -> Result<Option<Doc>, Error> {
         let ai = self.demo.account_index(&self.scope);
-        let id = self.scope.accountid.as_str();
-        let name = ["prod-core", "prod-edge", "staging", "sandbox-é"][ai % 4];
-        let acct = json!({"Account": {
-            "Id": id, "Arn": format!("arn:aws:organizations::{}:account/o-demo/{id}", self.demo.account_id(0)),
-            "Email": format!("aws+{name}@example.com"), "Name": format!("{name}-{ai}"), "Status": "ACTIVE",
-            "JoinedMethod": if ai == 0 { "CREATED" } else { "INVITED" }, "JoinedTimestamp": iso(BASE_TIME - 86_400 * (30 + ai as i64))
-        }});
         Ok(Some(Doc::value(
             self.origin("organizations-describe-account"),
-            acct,
+            self.demo.account_doc(ai),
         )))
     }
 

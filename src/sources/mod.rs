@@ -2,14 +2,14 @@
 //!
 //! Owns the [`Source`] trait: a source names the scopes (account/region) it
 //! covers and hands out, per scope, the AWS documents of that scope
-//! ([`crate::collect::ScopeInputs`]). Sources do no conversion; `collect`
+//! ([`crate::documents::ScopeInputs`]). Sources do no conversion; `collect`
 //! does it the same way for all of them.
 
 pub mod aws;
 pub mod demo;
 pub mod snapshot;
 
-use crate::collect::ScopeInputs;
+use crate::documents::{AccountInputs, ScopeInputs};
 use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
@@ -24,6 +24,11 @@ pub trait Source: Sync {
     fn scopes(&self) -> Result<(Vec<Scope>, Vec<Failure>), Error>;
     /// The documents of one scope.
     fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error>;
+    /// The Organizations documents of one account.
+    fn account_inputs<'s>(
+        &'s self,
+        account: &PartitionValue,
+    ) -> Result<Box<dyn AccountInputs + 's>, Error>;
     /// For network sources: how many scopes to fetch at once. Such a source
     /// fetches asynchronously ([`Source::stream`]) while a pool sized to the
     /// CPUs converts, so concurrency costs open requests, not threads.

@@ -5,6 +5,9 @@
 //!
 //! ```text
 //! DIR/{accountid}/organizations-describe-account.json          aws organizations describe-account
+//! DIR/{accountid}/organizations-list-parents-{id}.json         --child-id {id} (the account, then each OU up to the root)
+//! DIR/{accountid}/organizations-describe-organizational-unit-{ouid}.json
+//! DIR/{accountid}/organizations-list-tags-for-resource.json    --resource-id {accountid}
 //! DIR/{accountid}/{region}/ec2-describe-instances*.json        aws ec2 describe-instances (one file per page, or one)
 //! DIR/{accountid}/{region}/ec2-describe-volumes*.json          aws ec2 describe-volumes
 //! DIR/{accountid}/{region}/ssm-describe-maintenance-windows*.json
@@ -20,12 +23,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{push_scope, Source};
-use crate::collect::{Body, Doc, ScopeInputs};
+use crate::documents::{AccountInputs, Body, Doc, ScopeInputs};
 use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
 
 pub const ACCOUNT_FILE: &str = "organizations-describe-account.json";
+pub const PARENTS: &str = "organizations-list-parents-";
+pub const OU: &str = "organizations-describe-organizational-unit-";
+pub const ACCOUNT_TAGS: &str = "organizations-list-tags-for-resource.json";
 pub const INSTANCES: &str = "ec2-describe-instances";
 pub const VOLUMES: &str = "ec2-describe-volumes";
 pub const WINDOWS: &str = "ssm-describe-maintenance-windows";
@@ -131,6 +137,17 @@ impl Source for Snapshot {
         Ok((scopes, failures))
     }
 
+    fn account_inputs<'s>(
+        &'s self,
+        account: &PartitionValue,
+    ) -> Result<Box<dyn AccountInputs + 's>, Error> {
+        Ok(Box::new(SnapshotAccount {
+            accountid: account.clone(),
+            dir: self.root.join(account.as_str()),
+            max_page_bytes: self.max_page_bytes,
+        }))
+    }
+
     fn inputs<'s>(&'s self, scope: &Scope) -> Result<Box<dyn ScopeInputs + 's>, Error> {
         let account_dir = self.root.join(scope.accountid.as_str());
         let dir = account_dir.join(scope.region.as_str());
@@ -159,18 +176,69 @@ struct SnapshotScope {
     max_page_bytes: u64,
 }
 
+/// Reads one document of at most `max` bytes.
+fn read_doc(path: &Path, max: u64) -> Result<Doc, Error> {
+    // Regular files only (a FIFO would block forever), size checked first.
+    let mut bytes = crate::input::read_file(path, max)?;
+    // Windows PowerShell writes a UTF-8 byte-order mark; JSON has none.
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
+    Ok(Doc {
+        origin: path.display().to_string(),
+        body: Body::Bytes(bytes),
+    })
+}
+
+/// The Organizations files of one account folder.
+struct SnapshotAccount {
+    accountid: PartitionValue,
+    dir: PathBuf,
+    max_page_bytes: u64,
+}
+
+impl SnapshotAccount {
+    /// `name`, if the account folder has it. `id` (an Organizations id)
+    /// becomes part of a file name only once checked.
+    fn optional(&self, name: &str, id: Option<&str>) -> Result<Option<Doc>, Error> {
+        let name = match id {
+            Some(id) => {
+                let id =
+                    PartitionValue::parse(id, "Organizations id", &self.dir.display().to_string())?;
+                format!("{name}{id}.json")
+            }
+            None => name.to_string(),
+        };
+        let p = self.dir.join(name);
+        if p.exists() {
+            read_doc(&p, self.max_page_bytes).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl AccountInputs for SnapshotAccount {
+    fn accountid(&self) -> &PartitionValue {
+        &self.accountid
+    }
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        self.optional(ACCOUNT_FILE, None)
+    }
+    fn parents(&self, child_id: &str) -> Result<Option<Doc>, Error> {
+        self.optional(PARENTS, Some(child_id))
+    }
+    fn organizational_unit(&self, ou_id: &str) -> Result<Option<Doc>, Error> {
+        self.optional(OU, Some(ou_id))
+    }
+    fn tags(&self) -> Result<Option<Doc>, Error> {
+        self.optional(ACCOUNT_TAGS, None)
+    }
+}
+
 impl SnapshotScope {
     fn read(&self, path: &Path) -> Result<Doc, Error> {
-        // Regular files only (a FIFO would block forever), size checked first.
-        let mut bytes = crate::input::read_file(path, self.max_page_bytes)?;
-        // Windows PowerShell writes a UTF-8 byte-order mark; JSON has none.
-        if bytes.starts_with(UTF8_BOM) {
-            bytes.drain(..UTF8_BOM.len());
-        }
-        Ok(Doc {
-            origin: path.display().to_string(),
-            body: Body::Bytes(bytes),
-        })
+        read_doc(path, self.max_page_bytes)
     }
 
     /// Files `{prefix}.json` or `{prefix}-….json`, in name order.
@@ -268,6 +336,44 @@ fn write_json(path: &Path, doc: Doc) -> Result<(), Error> {
     f.write_all(b"\n")
         .and_then(|_| f.flush())
         .map_err(|e| Error::io(path, e))
+}
+
+/// Writes the Organizations documents of one account into `root` with the
+/// snapshot layout: the account, its parents up to the root, their units
+/// and the account's tags.
+pub fn write_account(inputs: &dyn AccountInputs, root: &Path) -> Result<(), Error> {
+    let dir = root.join(inputs.accountid().as_str());
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if let Some(a) = inputs.account()? {
+        write_json(&dir.join(ACCOUNT_FILE), a)?;
+    }
+    if let Some(t) = inputs.tags()? {
+        write_json(&dir.join(ACCOUNT_TAGS), t)?;
+    }
+    let mut child = inputs.accountid().to_string();
+    // An organization is at most 5 levels of units deep under its root.
+    for _ in 0..8 {
+        let Some(doc) = inputs.parents(&child)? else {
+            break;
+        };
+        let v = doc.into_value()?;
+        write_json(
+            &dir.join(format!("{PARENTS}{child}.json")),
+            Doc::value("", v.clone()),
+        )?;
+        let parent = v["Parents"][0].clone();
+        let (Some(id), Some(kind)) = (parent["Id"].as_str(), parent["Type"].as_str()) else {
+            break;
+        };
+        if kind != "ORGANIZATIONAL_UNIT" {
+            break;
+        }
+        if let Some(ou) = inputs.organizational_unit(id)? {
+            write_json(&dir.join(format!("{OU}{id}.json")), ou)?;
+        }
+        child = id.to_string();
+    }
+    Ok(())
 }
 
 /// Writes every document of one scope into `root` with the snapshot layout,

@@ -1,20 +1,28 @@
 //! `configuration`: the items of a group's `CloneSquad-{group}-Configuration` DynamoDB table.
 
 use crate::schema::dsl::*;
+use super::resolver::*;
+use super::Table;
 use crate::schema::TableDef;
 
-pub static CONFIGURATION: TableDef = TableDef {
-    name: "configuration",
-    doc: "Key/value items of the group configuration DynamoDB table.",
-    grain: "configuration key",
-    partitioning: Partitioning::Group,
-    calls: &[Call::member("dynamodb:Scan")],
-    columns: &[
-        s(
-            "key",
-            "Configuration key, for example ec2.schedule.min_instance_count.",
-        ),
-        s("value", "Configuration value, as stored."),
-        Column::last_updated(),
-    ],
+pub static CONFIGURATION: Table = Table {
+    def: TableDef {
+        name: "configuration",
+        doc: "Key/value items of the group configuration DynamoDB table.",
+        grain: "configuration key",
+        partitioning: Partitioning::Group,
+        calls: &[Call::member("dynamodb:Scan")],
+        columns: &[
+            s(
+                "key",
+                "Configuration key, for example ec2.schedule.min_instance_count.",
+            ),
+            s("value", "Configuration value, as stored."),
+            Column::last_updated(),
+        ],
+    },
+    resolver: Resolver::GroupItems {
+        template: |n| &n.configuration_table,
+        extra: &[],
+    },
 };

@@ -5,144 +5,191 @@
 //! working. Every parameter and output is also in `parameters`.
 
 use crate::schema::dsl::*;
+mod row;
+
+use serde_json::Value;
+
+use super::resolver::*;
+use super::Table;
 use crate::schema::TableDef;
 
-pub static DISCOVERY: TableDef = TableDef {
-    name: "discovery",
-    doc: "Deployment parameters and account context of each group.",
-    grain: "group",
-    partitioning: Partitioning::Group,
-    calls: &[
-        Call::member("cloudformation:DescribeStacks"),
-        Call::member("dynamodb:DescribeContinuousBackups"),
-        Call::caller("organizations:DescribeAccount"),
-    ],
-    columns: &[
-        s("clonesquadversion", "Deployed CloneSquad version."),
-        c("installtime", Timestamp, "When the group was deployed."),
-        s("interactapigwurl", "URL of the Interact API Gateway."),
-        s("interactapi", "Interact API id."),
-        s("interactqueue", "URL of the Interact SQS queue."),
-        s(
-            "configurationtable",
-            "Name of the configuration DynamoDB table.",
-        ),
-        s("schedulertable", "Name of the scheduler DynamoDB table."),
-        s("statetable", "Name of the state DynamoDB table."),
-        s("eventtable", "Name of the event DynamoDB table."),
-        s(
-            "longtermeventtable",
-            "Name of the long-term event DynamoDB table.",
-        ),
-        s(
-            "alarmstateec2table",
-            "Name of the EC2 alarm state DynamoDB table.",
-        ),
-        s("apigwconfiguration", "API Gateway configuration parameter."),
-        s(
-            "apigwvpcendpointdnsentry",
-            "DNS entry of the private API Gateway VPC endpoint.",
-        ),
-        s("configurationurls", "Configuration URLs parameter."),
-        s(
-            "customizationzipparameters",
-            "Customization zip parameters.",
-        ),
-        s("dynamodbconfiguration", "DynamoDB configuration parameter."),
-        s("loglevels", "Log levels parameter."),
-        s("logretentionduration", "Log retention in days."),
-        s("loggings3path", "S3 path for logs."),
-        s(
-            "metadataandbackups3path",
-            "S3 path for metadata and backups.",
-        ),
-        s("lambdamemorysize", "Lambda memory size in MB."),
-        s("permissionsboundary", "IAM permissions boundary ARN."),
-        s("timezone", "Time zone of the group."),
-        s(
-            "usersuppliedjsonmetadata",
-            "User-supplied JSON metadata, verbatim.",
-        ),
-        s("xraydiagnosis", "Whether X-Ray diagnosis is enabled."),
-        s(
-            "discoverylambdaiamrolearn",
-            "IAM role of the discovery Lambda.",
-        ),
-        s(
-            "interactlambdaiamrolearn",
-            "IAM role of the interact Lambda.",
-        ),
-        s("mainlambdaiamrolearn", "IAM role of the main Lambda."),
-        s(
-            "internalerrorinteractalarmarn",
-            "ARN of the interact internal-error alarm.",
-        ),
-        s(
-            "internalerrormainalarmarn",
-            "ARN of the main internal-error alarm.",
-        ),
-        s(
-            "internalwarninginteractalarmarn",
-            "ARN of the interact internal-warning alarm.",
-        ),
-        s(
-            "internalwarningmainalarmarn",
-            "ARN of the main internal-warning alarm.",
-        ),
-        s(
-            "lackofcpucreditalarmarn",
-            "ARN of the lack-of-CPU-credit alarm.",
-        ),
-        s(
-            "stackname",
-            "CloudFormation stack of the group, when found.",
-        ),
-        s("stackstatus", "Status of that stack."),
-        s("accountarn", "ARN of the account in AWS Organizations."),
-        s("accountemail", "Email of the account."),
-        s("accountname", "Name of the account."),
-        s(
-            "accountstatus",
-            "Status of the account as Organizations reported it (retired on 2026-09-09 in favour of State).",
-        ),
-        s(
-            "accountstate",
-            "State of the account (ACTIVE, SUSPENDED, PENDING_CLOSURE or CLOSED), from State, else Status.",
-        ),
-        s(
-            "accountjoinedmethod",
-            "How the account joined the organization.",
-        ),
-        c(
-            "accountjoinedtimestamp",
-            Timestamp,
-            "When the account joined the organization.",
-        ),
-        c(
-            "subfleets",
-            STRING_ARRAY,
-            "Subfleet names seen on the instances of the group.",
-        ),
-        c(
-            "configurationtablepitr",
-            Boolean,
-            "Whether point-in-time recovery is on for the configuration table (null: unknown).",
-        ),
-        c(
-            "schedulertablepitr",
-            Boolean,
-            "Whether point-in-time recovery is on for the scheduler table (null: unknown).",
-        ),
-        c(
-            "parameters",
-            Map,
-            "Every stack parameter and output, by name.",
-        ),
-        c(
-            "usermetadata",
-            Map,
-            "Keys of the user-supplied JSON metadata, when it is an object.",
-        ),
-        Column::last_updated(),
-    ],
+pub static DISCOVERY: Table = Table {
+    def: TableDef {
+        name: "discovery",
+        doc: "Deployment parameters and account context of each group.",
+        grain: "group",
+        partitioning: Partitioning::Group,
+        calls: &[
+            Call::member("cloudformation:DescribeStacks"),
+            Call::member("dynamodb:DescribeContinuousBackups"),
+            Call::caller("organizations:DescribeAccount"),
+        ],
+        columns: &[
+            s("clonesquadversion", "Deployed CloneSquad version."),
+            c("installtime", Timestamp, "When the group was deployed."),
+            s("interactapigwurl", "URL of the Interact API Gateway."),
+            s("interactapi", "Interact API id."),
+            s("interactqueue", "URL of the Interact SQS queue."),
+            s(
+                "configurationtable",
+                "Name of the configuration DynamoDB table.",
+            ),
+            s("schedulertable", "Name of the scheduler DynamoDB table."),
+            s("statetable", "Name of the state DynamoDB table."),
+            s("eventtable", "Name of the event DynamoDB table."),
+            s(
+                "longtermeventtable",
+                "Name of the long-term event DynamoDB table.",
+            ),
+            s(
+                "alarmstateec2table",
+                "Name of the EC2 alarm state DynamoDB table.",
+            ),
+            s("apigwconfiguration", "API Gateway configuration parameter."),
+            s(
+                "apigwvpcendpointdnsentry",
+                "DNS entry of the private API Gateway VPC endpoint.",
+            ),
+            s("configurationurls", "Configuration URLs parameter."),
+            s(
+                "customizationzipparameters",
+                "Customization zip parameters.",
+            ),
+            s("dynamodbconfiguration", "DynamoDB configuration parameter."),
+            s("loglevels", "Log levels parameter."),
+            s("logretentionduration", "Log retention in days."),
+            s("loggings3path", "S3 path for logs."),
+            s(
+                "metadataandbackups3path",
+                "S3 path for metadata and backups.",
+            ),
+            s("lambdamemorysize", "Lambda memory size in MB."),
+            s("permissionsboundary", "IAM permissions boundary ARN."),
+            s("timezone", "Time zone of the group."),
+            s(
+                "usersuppliedjsonmetadata",
+                "User-supplied JSON metadata, verbatim.",
+            ),
+            s("xraydiagnosis", "Whether X-Ray diagnosis is enabled."),
+            s(
+                "discoverylambdaiamrolearn",
+                "IAM role of the discovery Lambda.",
+            ),
+            s(
+                "interactlambdaiamrolearn",
+                "IAM role of the interact Lambda.",
+            ),
+            s("mainlambdaiamrolearn", "IAM role of the main Lambda."),
+            s(
+                "internalerrorinteractalarmarn",
+                "ARN of the interact internal-error alarm.",
+            ),
+            s(
+                "internalerrormainalarmarn",
+                "ARN of the main internal-error alarm.",
+            ),
+            s(
+                "internalwarninginteractalarmarn",
+                "ARN of the interact internal-warning alarm.",
+            ),
+            s(
+                "internalwarningmainalarmarn",
+                "ARN of the main internal-warning alarm.",
+            ),
+            s(
+                "lackofcpucreditalarmarn",
+                "ARN of the lack-of-CPU-credit alarm.",
+            ),
+            s(
+                "stackname",
+                "CloudFormation stack of the group, when found.",
+            ),
+            s("stackstatus", "Status of that stack."),
+            s("accountarn", "ARN of the account in AWS Organizations."),
+            s("accountemail", "Email of the account."),
+            s("accountname", "Name of the account."),
+            s(
+                "accountstatus",
+                "Status of the account as Organizations reported it (retired on 2026-09-09 in favour of State).",
+            ),
+            s(
+                "accountstate",
+                "State of the account (ACTIVE, SUSPENDED, PENDING_CLOSURE or CLOSED), from State, else Status.",
+            ),
+            s(
+                "accountjoinedmethod",
+                "How the account joined the organization.",
+            ),
+            c(
+                "accountjoinedtimestamp",
+                Timestamp,
+                "When the account joined the organization.",
+            ),
+            c(
+                "subfleets",
+                STRING_ARRAY,
+                "Subfleet names seen on the instances of the group.",
+            ),
+            c(
+                "configurationtablepitr",
+                Boolean,
+                "Whether point-in-time recovery is on for the configuration table (null: unknown).",
+            ),
+            c(
+                "schedulertablepitr",
+                Boolean,
+                "Whether point-in-time recovery is on for the scheduler table (null: unknown).",
+            ),
+            c(
+                "parameters",
+                Map,
+                "Every stack parameter and output, by name.",
+            ),
+            c(
+                "usermetadata",
+                Map,
+                "Keys of the user-supplied JSON metadata, when it is an object.",
+            ),
+            Column::last_updated(),
+        ],
+    },
+    resolver: Resolver::PerGroup { prepare },
 };
+
+/// The account's Organizations record, read once per account/region.
+struct Discovery {
+    account: Option<Value>,
+}
+
+fn prepare<'a>(ctx: &ScopeContext<'a>) -> Result<Box<dyn GroupRows + 'a>, crate::error::Error> {
+    Ok(Box::new(Discovery {
+        account: ctx
+            .inputs
+            .account()?
+            .map(crate::documents::Doc::into_value)
+            .transpose()?,
+    }))
+}
+
+impl GroupRows for Discovery {
+    fn rows(
+        &self,
+        ctx: &ScopeContext,
+        group: &GroupContext,
+    ) -> Result<Vec<Value>, crate::error::Error> {
+        let mut r = row::row(
+            ctx.stacks.get(group.name),
+            self.account.as_ref(),
+            group.subfleets,
+        );
+        for (col, template) in [
+            ("configurationtablepitr", &ctx.naming.configuration_table),
+            ("schedulertablepitr", &ctx.naming.scheduler_table),
+        ] {
+            let table = crate::documents::Naming::expand(template, group.name);
+            let status = row::pitr_status(ctx.inputs.continuous_backups(&table)?)?;
+            r[col] = status.map(Value::Bool).unwrap_or_default();
+        }
+        Ok(vec![r])
+    }
+}

@@ -4,6 +4,8 @@
 //! `BlockDeviceMappings[].Ebs.VolumeId` is `blockdevicemappings[].ebs.volumeid`.
 
 use crate::schema::dsl::*;
+use super::resolver::*;
+use super::Table;
 use crate::schema::{Column, TableDef};
 
 static GROUP_IDENTIFIER: [Column; 2] = [
@@ -183,138 +185,145 @@ static HIBERNATION: [Column; 1] = [c(
     "Whether hibernation is configured.",
 )];
 
-pub static INSTANCES: TableDef = TableDef {
-    name: "instances",
-    doc: "EC2 instances of each group, nested as describe-instances returns them.",
-    grain: "EC2 instance",
-    partitioning: Partitioning::Group,
-    calls: &[Call::member("ec2:DescribeInstances")],
-    columns: &[
-        c(
-            "amilaunchindex",
-            Bigint,
-            "Launch index within the reservation.",
-        ),
-        s("architecture", "CPU architecture, for example x86_64."),
-        c(
-            "blockdevicemappings",
-            Array(&Struct(&BLOCK_DEVICE_MAPPING)),
-            "Attached block devices.",
-        ),
-        s("bootmode", "Boot mode, for example uefi."),
-        c(
-            "capacityreservationspecification",
-            Struct(&CAPACITY_RESERVATION),
-            "Capacity reservation preference.",
-        ),
-        s("clienttoken", "Idempotency token of the launch.").distinct(),
-        c("cpuoptions", Struct(&CPU_OPTIONS), "CPU options."),
-        c(
-            "ebsoptimized",
-            Boolean,
-            "Whether the instance is EBS-optimized.",
-        ),
-        c("enasupport", Boolean, "Whether ENA is enabled."),
-        c(
-            "enclaveoptions",
-            Struct(&ENCLAVE),
-            "Nitro Enclaves options.",
-        ),
-        c(
-            "hibernationoptions",
-            Struct(&HIBERNATION),
-            "Hibernation options.",
-        ),
-        s("hypervisor", "Hypervisor: xen or nitro."),
-        c(
-            "iaminstanceprofile",
-            Struct(&IAM_INSTANCE_PROFILE),
-            "IAM instance profile.",
-        ),
-        s("imageid", "AMI id."),
-        s("instanceid", "Instance id.").distinct(),
-        s(
-            "instancelifecycle",
-            "spot, scheduled or empty for on-demand.",
-        ),
-        s("instancetype", "Instance type, for example t3.micro."),
-        s("keyname", "Key pair name."),
-        c(
-            "launchtime",
-            Timestamp,
-            "When the instance was last started.",
-        ),
-        c(
-            "metadataoptions",
-            Struct(&METADATA_OPTIONS),
-            "Instance metadata service options.",
-        ),
-        c("monitoring", Struct(&MONITORING), "Detailed monitoring."),
-        c(
-            "networkinterfaces",
-            Array(&Struct(&NETWORK_INTERFACE)),
-            "Network interfaces.",
-        ),
-        c(
-            "placement",
-            Struct(&PLACEMENT),
-            "Placement of the instance.",
-        ),
-        s("platform", "windows for Windows instances, else empty."),
-        s(
-            "platformdetails",
-            "Platform details, for example Linux/UNIX.",
-        ),
-        s("privatednsname", "Private DNS name.").distinct(),
-        s("privateipaddress", "Primary private IP address.").distinct(),
-        c(
-            "productcodes",
-            Array(&Struct(&PRODUCT_CODE)),
-            "Product codes of the AMI.",
-        ),
-        s("publicdnsname", "Public DNS name.").distinct(),
-        s("publicipaddress", "Public IP address.").distinct(),
-        s("rootdevicename", "Root device name."),
-        s("rootdevicetype", "Root device type: ebs or instance-store."),
-        c(
-            "securitygroups",
-            Array(&Struct(&GROUP_IDENTIFIER)),
-            "Security groups.",
-        ),
-        c(
-            "sourcedestcheck",
-            Boolean,
-            "Whether source/destination checking is enabled.",
-        ),
-        s(
-            "spotinstancerequestid",
-            "Spot request id, for Spot instances.",
-        )
-        .distinct(),
-        c("state", Struct(&STATE), "Current state."),
-        c(
-            "statereason",
-            Struct(&STATE_REASON),
-            "Reason of the last state change.",
-        ),
-        s(
-            "statetransitionreason",
-            "Reason of the last state transition, as text.",
-        ),
-        s("subnetid", "Subnet id."),
-        c("tags", Map, "Instance tags; query as tags[key]."),
-        s("usageoperation", "Billing usage operation."),
-        s(
-            "virtualizationtype",
-            "Virtualization type: hvm or paravirtual.",
-        ),
-        s("vpcid", "VPC id."),
-        Column::from_tag("_hostname", "Name", "The Name tag of the instance.").distinct(),
-        Column::from_tag(
-            "_subfleetname",
-            "clonesquad:subfleet-name",
-            "The subfleet of the instance, empty for the main fleet.",
-        ),
-        Column::last_updated(),
-    ],
+pub static INSTANCES: Table = Table {
+    def: TableDef {
+        name: "instances",
+        doc: "EC2 instances of each group, nested as describe-instances returns them.",
+        grain: "EC2 instance",
+        partitioning: Partitioning::Group,
+        calls: &[Call::member("ec2:DescribeInstances")],
+        columns: &[
+            c(
+                "amilaunchindex",
+                Bigint,
+                "Launch index within the reservation.",
+            ),
+            s("architecture", "CPU architecture, for example x86_64."),
+            c(
+                "blockdevicemappings",
+                Array(&Struct(&BLOCK_DEVICE_MAPPING)),
+                "Attached block devices.",
+            ),
+            s("bootmode", "Boot mode, for example uefi."),
+            c(
+                "capacityreservationspecification",
+                Struct(&CAPACITY_RESERVATION),
+                "Capacity reservation preference.",
+            ),
+            s("clienttoken", "Idempotency token of the launch.").distinct(),
+            c("cpuoptions", Struct(&CPU_OPTIONS), "CPU options."),
+            c(
+                "ebsoptimized",
+                Boolean,
+                "Whether the instance is EBS-optimized.",
+            ),
+            c("enasupport", Boolean, "Whether ENA is enabled."),
+            c(
+                "enclaveoptions",
+                Struct(&ENCLAVE),
+                "Nitro Enclaves options.",
+            ),
+            c(
+                "hibernationoptions",
+                Struct(&HIBERNATION),
+                "Hibernation options.",
+            ),
+            s("hypervisor", "Hypervisor: xen or nitro."),
+            c(
+                "iaminstanceprofile",
+                Struct(&IAM_INSTANCE_PROFILE),
+                "IAM instance profile.",
+            ),
+            s("imageid", "AMI id."),
+            s("instanceid", "Instance id.").distinct(),
+            s(
+                "instancelifecycle",
+                "spot, scheduled or empty for on-demand.",
+            ),
+            s("instancetype", "Instance type, for example t3.micro."),
+            s("keyname", "Key pair name."),
+            c(
+                "launchtime",
+                Timestamp,
+                "When the instance was last started.",
+            ),
+            c(
+                "metadataoptions",
+                Struct(&METADATA_OPTIONS),
+                "Instance metadata service options.",
+            ),
+            c("monitoring", Struct(&MONITORING), "Detailed monitoring."),
+            c(
+                "networkinterfaces",
+                Array(&Struct(&NETWORK_INTERFACE)),
+                "Network interfaces.",
+            ),
+            c(
+                "placement",
+                Struct(&PLACEMENT),
+                "Placement of the instance.",
+            ),
+            s("platform", "windows for Windows instances, else empty."),
+            s(
+                "platformdetails",
+                "Platform details, for example Linux/UNIX.",
+            ),
+            s("privatednsname", "Private DNS name.").distinct(),
+            s("privateipaddress", "Primary private IP address.").distinct(),
+            c(
+                "productcodes",
+                Array(&Struct(&PRODUCT_CODE)),
+                "Product codes of the AMI.",
+            ),
+            s("publicdnsname", "Public DNS name.").distinct(),
+            s("publicipaddress", "Public IP address.").distinct(),
+            s("rootdevicename", "Root device name."),
+            s("rootdevicetype", "Root device type: ebs or instance-store."),
+            c(
+                "securitygroups",
+                Array(&Struct(&GROUP_IDENTIFIER)),
+                "Security groups.",
+            ),
+            c(
+                "sourcedestcheck",
+                Boolean,
+                "Whether source/destination checking is enabled.",
+            ),
+            s(
+                "spotinstancerequestid",
+                "Spot request id, for Spot instances.",
+            )
+            .distinct(),
+            c("state", Struct(&STATE), "Current state."),
+            c(
+                "statereason",
+                Struct(&STATE_REASON),
+                "Reason of the last state change.",
+            ),
+            s(
+                "statetransitionreason",
+                "Reason of the last state transition, as text.",
+            ),
+            s("subnetid", "Subnet id."),
+            c("tags", Map, "Instance tags; query as tags[key]."),
+            s("usageoperation", "Billing usage operation."),
+            s(
+                "virtualizationtype",
+                "Virtualization type: hvm or paravirtual.",
+            ),
+            s("vpcid", "VPC id."),
+            Column::from_tag("_hostname", "Name", "The Name tag of the instance.").distinct(),
+            Column::from_tag(
+                "_subfleetname",
+                "clonesquad:subfleet-name",
+                "The subfleet of the instance, empty for the main fleet.",
+            ),
+            Column::last_updated(),
+        ],
+    },
+    resolver: Resolver::Pages {
+        pages: |inputs, f| inputs.instance_pages(f),
+        path: &["Reservations", "Instances"],
+        route: Route::GroupTag,
+    },
 };

@@ -4,6 +4,12 @@
 //! cannot parse; ours is `maintenance_windows`.
 
 use crate::schema::dsl::*;
+pub(crate) mod periods;
+
+use serde_json::Value;
+
+use super::resolver::*;
+use super::Table;
 use crate::schema::TableDef;
 
 static WINDOW: [Column; 14] = [
@@ -72,35 +78,55 @@ static NEXT: [Column; 5] = [
     ),
 ];
 
-pub static MAINTENANCE_WINDOWS: TableDef = TableDef {
-    name: "maintenance_windows",
-    doc: "SSM maintenance windows that apply to each fleet of a group.",
-    grain: "fleet (the main fleet __main__ and each subfleet)",
-    partitioning: Partitioning::Group,
-    calls: &[
-        Call::member("ssm:DescribeMaintenanceWindows"),
-        Call::member("ssm:ListTagsForResource"),
-    ],
-    columns: &[
-        s(
-            "fleet",
-            "__main__ for the main fleet, else the subfleet name.",
-        ),
-        c(
-            "maintenancewindows",
-            Array(&Struct(&WINDOW)),
-            "Every window that applies to the fleet; periods are cumulative.",
-        ),
-        c(
-            "ismaintenancetime",
-            Boolean,
-            "Whether the fleet was in a maintenance period at collection time.",
-        ),
-        c(
-            "nextmaintenancewindowdetails",
-            Struct(&NEXT),
-            "The current or next maintenance period, if any.",
-        ),
-        Column::last_updated(),
-    ],
+pub static MAINTENANCE_WINDOWS: Table = Table {
+    def: TableDef {
+        name: "maintenance_windows",
+        doc: "SSM maintenance windows that apply to each fleet of a group.",
+        grain: "fleet (the main fleet __main__ and each subfleet)",
+        partitioning: Partitioning::Group,
+        calls: &[
+            Call::member("ssm:DescribeMaintenanceWindows"),
+            Call::member("ssm:ListTagsForResource"),
+        ],
+        columns: &[
+            s(
+                "fleet",
+                "__main__ for the main fleet, else the subfleet name.",
+            ),
+            c(
+                "maintenancewindows",
+                Array(&Struct(&WINDOW)),
+                "Every window that applies to the fleet; periods are cumulative.",
+            ),
+            c(
+                "ismaintenancetime",
+                Boolean,
+                "Whether the fleet was in a maintenance period at collection time.",
+            ),
+            c(
+                "nextmaintenancewindowdetails",
+                Struct(&NEXT),
+                "The current or next maintenance period, if any.",
+            ),
+            Column::last_updated(),
+        ],
+    },
+    resolver: Resolver::PerGroup { prepare },
 };
+
+/// Every window of the account/region with its tags, read once.
+struct Windows(Vec<periods::Window>);
+
+fn prepare<'a>(ctx: &ScopeContext<'a>) -> Result<Box<dyn GroupRows + 'a>, crate::error::Error> {
+    Ok(Box::new(Windows(periods::load(ctx.inputs)?)))
+}
+
+impl GroupRows for Windows {
+    fn rows(
+        &self,
+        ctx: &ScopeContext,
+        group: &GroupContext,
+    ) -> Result<Vec<Value>, crate::error::Error> {
+        periods::fleet_rows(&self.0, ctx.naming, group.name, group.subfleets, ctx.now_ms)
+    }
+}

@@ -1,10 +1,43 @@
 //! The table registry: the tables users query, each declared once.
 //!
-//! Owns the list [`ALL`]. Adding a table here is all it takes for it to get
-//! an Arrow schema, Parquet files, DDL in `ddl/` and a section of `docs/columns.md`. This
-//! module must not know how records are collected (that is `crate::collect`).
+//! Owns the list [`ALL`]. A table is one value, [`Table`], in one file: its
+//! columns and partitioning ([`TableDef`]) and its [`Resolver`] (the
+//! documents its rows come from, how they become rows, how rows find their
+//! partition, and the API calls that `iam-policy` grants). One line in
+//! [`registry!`] gives it an Arrow schema, Parquet files, DDL in `ddl/`, a
+//! section of `docs/columns.md` and a place in every export.
+//!
+//! This module must not know how rows reach files (that is
+//! `crate::collect` and `crate::sink`).
+
+mod key_value;
+pub mod resolver;
+
+pub(crate) use key_value::key_value_rows;
+pub use resolver::Resolver;
 
 use crate::schema::TableDef;
+
+/// A table: what users query, and how it is filled.
+pub struct Table {
+    pub def: TableDef,
+    pub resolver: Resolver,
+}
+
+impl std::ops::Deref for Table {
+    type Target = TableDef;
+    fn deref(&self) -> &TableDef {
+        &self.def
+    }
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.def.name)
+            .finish()
+    }
+}
 
 /// Declares the registry from one line per table: its id, module and
 /// declaration. The id enum, [`ALL`] and [`COUNT`] come from the same list,
@@ -24,7 +57,7 @@ macro_rules! registry {
         pub const COUNT: usize = [$(stringify!($id)),*].len();
 
         /// Every table, in the order they are collected, written and documented.
-        pub const ALL: [&TableDef; COUNT] = [$(&$def),*];
+        pub const ALL: [&Table; COUNT] = [$(&$def),*];
 
         impl TableId {
             pub const ALL: [TableId; COUNT] = [$(TableId::$id),*];
@@ -42,12 +75,12 @@ registry! {
 }
 
 impl TableId {
-    pub fn def(self) -> &'static TableDef {
+    pub fn def(self) -> &'static Table {
         ALL[self as usize]
     }
 }
 
-pub fn by_name(name: &str) -> Option<&'static TableDef> {
+pub fn by_name(name: &str) -> Option<&'static Table> {
     ALL.iter().copied().find(|t| t.name == name)
 }
 

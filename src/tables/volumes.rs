@@ -1,6 +1,8 @@
 //! `volumes`: EBS volumes attached to a group's instances, as describe-volumes returns them.
 
 use crate::schema::dsl::*;
+use super::resolver::*;
+use super::Table;
 use crate::schema::TableDef;
 
 static ATTACHMENT: [Column; 6] = [
@@ -16,35 +18,42 @@ static ATTACHMENT: [Column; 6] = [
     s("volumeid", "Volume id.").distinct(),
 ];
 
-pub static VOLUMES: TableDef = TableDef {
-    name: "volumes",
-    doc: "EBS volumes attached to the instances of a group.",
-    grain: "EBS volume",
-    partitioning: Partitioning::Group,
-    calls: &[Call::member("ec2:DescribeVolumes")],
-    columns: &[
-        c(
-            "attachments",
-            Array(&Struct(&ATTACHMENT)),
-            "Attachments of the volume.",
-        ),
-        s("availabilityzone", "Availability zone of the volume."),
-        c("createtime", Timestamp, "When the volume was created."),
-        c("encrypted", Boolean, "Whether the volume is encrypted."),
-        s("kmskeyid", "KMS key used to encrypt the volume."),
-        c("iops", Bigint, "Provisioned or baseline IOPS."),
-        c(
-            "multiattachenabled",
-            Boolean,
-            "Whether Multi-Attach is enabled.",
-        ),
-        c("size", Bigint, "Size in GiB."),
-        s("snapshotid", "Snapshot the volume was created from."),
-        s("state", "Volume state, for example in-use."),
-        c("throughput", Bigint, "Throughput in MiB/s (gp3)."),
-        s("volumeid", "Volume id.").distinct(),
-        s("volumetype", "Volume type, for example gp3."),
-        c("tags", Map, "Volume tags; query as tags[key]."),
-        Column::last_updated(),
-    ],
+pub static VOLUMES: Table = Table {
+    def: TableDef {
+        name: "volumes",
+        doc: "EBS volumes attached to the instances of a group.",
+        grain: "EBS volume",
+        partitioning: Partitioning::Group,
+        calls: &[Call::member("ec2:DescribeVolumes")],
+        columns: &[
+            c(
+                "attachments",
+                Array(&Struct(&ATTACHMENT)),
+                "Attachments of the volume.",
+            ),
+            s("availabilityzone", "Availability zone of the volume."),
+            c("createtime", Timestamp, "When the volume was created."),
+            c("encrypted", Boolean, "Whether the volume is encrypted."),
+            s("kmskeyid", "KMS key used to encrypt the volume."),
+            c("iops", Bigint, "Provisioned or baseline IOPS."),
+            c(
+                "multiattachenabled",
+                Boolean,
+                "Whether Multi-Attach is enabled.",
+            ),
+            c("size", Bigint, "Size in GiB."),
+            s("snapshotid", "Snapshot the volume was created from."),
+            s("state", "Volume state, for example in-use."),
+            c("throughput", Bigint, "Throughput in MiB/s (gp3)."),
+            s("volumeid", "Volume id.").distinct(),
+            s("volumetype", "Volume type, for example gp3."),
+            c("tags", Map, "Volume tags; query as tags[key]."),
+            Column::last_updated(),
+        ],
+    },
+    resolver: Resolver::Pages {
+        pages: |inputs, f| inputs.volume_pages(f),
+        path: &["Volumes"],
+        route: Route::AttachedInstance,
+    },
 };

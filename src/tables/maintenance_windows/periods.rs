@@ -24,7 +24,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::{field, Naming, ScopeInputs};
+use crate::documents::{field, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::record::{json_timestamp_ms, MAX_TIMESTAMP_MS};
 

@@ -1,40 +1,23 @@
 //! The discovery row of a group: its stack's parameters and outputs, its
 //! account's Organizations record, and what the instances told us.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
-use super::{field, Doc, Naming};
+use crate::documents::{field, Doc};
 use crate::error::Error;
 use crate::record::parse_timestamp_ms;
 
-/// Stacks whose names match the stack template, by group.
-pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<String, Value>, Error> {
-    let mut out = BTreeMap::new();
-    for doc in pages {
-        let origin = doc.origin.clone();
-        let v = doc.into_value()?;
-        let stacks = field(&v, "Stacks")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::input(&origin, "$.Stacks", "expected an array of stacks"))?;
-        for (i, s) in stacks.iter().enumerate() {
-            let name = field(s, "StackName")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    Error::input(
-                        &origin,
-                        format!("$.Stacks[{i}].StackName"),
-                        "expected a string",
-                    )
-                })?;
-            if let Some(g) = Naming::match_template(&naming.stack, name) {
-                out.insert(g.to_string(), s.clone());
-            }
-        }
-    }
-    Ok(out)
+/// Whether a DescribeContinuousBackups answer says PITR is on.
+pub fn pitr_status(doc: Option<Doc>) -> Result<Option<bool>, Error> {
+    let Some(doc) = doc else { return Ok(None) };
+    let v = doc.into_value()?;
+    Ok(v.pointer(
+        "/ContinuousBackupsDescription/PointInTimeRecoveryDescription/PointInTimeRecoveryStatus",
+    )
+    .and_then(serde_json::Value::as_str)
+    .map(|s| s == "ENABLED"))
 }
+
 
 fn pairs<'v>(
     stack: &'v Value,

@@ -1,11 +1,11 @@
-//! Fan-out of one account/region's records to its partitions.
+//! Routing the rows of one account/region to their groups' partitions.
 //!
-//! Owns [`ScopeWriter`]: sources hand it records for one scope (an account
-//! and region); it appends them into Arrow builders, routes each row to its
-//! group's partition, streams full batches to that partition's Parquet files,
-//! and at the end commits every partition whose tables all succeeded. A
-//! failed group, or a failed scope, commits nothing, so files from earlier
-//! runs stay exactly as they were.
+//! Owns [`Router`]: resolvers hand it rows for one account/region; it
+//! appends them into Arrow builders, finds each row's group (by its group
+//! tag, or through the instance it is attached to), registers groups as they
+//! are found, notes subfleets, checks that no instance is listed twice, and
+//! hands batches tagged with their partition to the sink's
+//! [`PartitionWriter`]. It writes no file itself.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -13,11 +13,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch, UInt32Array};
 use serde::Deserializer;
 
-use super::parquet::{PartitionFile, WriterOptions};
-use super::Destination;
 use crate::error::Error;
-use crate::partition::{Failure, Partition, PartitionValue, Scope};
+use crate::partition::{Failure, PartitionKey, PartitionValue, Scope};
 use crate::record::{format_path, PathSeg, RowBuilder, RowError};
+use crate::sink::partitions::{PartId, PartitionWriter, Written};
 use crate::tables::{self, TableId};
 
 /// Rows buffered in Arrow builders before they are split and written.
@@ -27,36 +26,34 @@ pub const BATCH_ROWS: usize = 4096;
 /// group by group rather than written as one slice per run.
 const MIN_RUN_ROWS: usize = 64;
 
-/// What one scope produced.
+/// What one account/region produced.
 #[derive(Debug, Default)]
 pub struct ScopeReport {
-    pub partitions: Vec<Partition>,
+    pub partitions: Vec<crate::partition::Partition>,
     pub rows: [u64; tables::COUNT],
     pub bytes: u64,
     pub files: u64,
+    /// Every group found, failed or not.
+    pub groups: Vec<String>,
     /// Groups that finished without failure (their backups may be written).
     pub ok_groups: Vec<String>,
+    /// The account/region as a whole failed: nothing of it is known.
+    pub scope_failed: bool,
     pub failures: Vec<Failure>,
 }
 
 struct GroupState {
     name: PartitionValue,
-    /// Files being written; closed (footer written, buffers freed) as soon as
-    /// a table's rows for the group are complete, then kept staged.
-    files: [Option<PartitionFile>; tables::COUNT],
-    staged: Vec<Box<dyn super::StagedObject>>,
-    done: [bool; tables::COUNT],
-    rows: [u64; tables::COUNT],
-    failed: Option<Error>,
+    part: PartId,
     subfleets: BTreeSet<String>,
 }
 
 /// How a routed row finds its group.
 #[derive(Debug, Clone, Copy)]
-pub enum Route {
+pub enum Target {
     /// From the group tag captured while the row was read.
     ByGroupTag,
-    /// A group already registered with [`ScopeWriter::group`].
+    /// A group already registered with [`Router::group`].
     Group(usize),
 }
 
@@ -64,17 +61,16 @@ pub enum Route {
 struct RoutedLane {
     builder: RowBuilder,
     row_groups: Vec<Option<u32>>,
-    /// The file each row came from (an index in `ScopeWriter::origins`).
+    /// The file each row came from (an index in `Router::origins`).
     row_origins: Vec<u32>,
     /// Rows whose group tag is not a valid group name: (row, name, path).
     /// Reported at flush, when the row's instance id is known.
     bad_tags: Vec<(usize, String, String)>,
 }
 
-pub struct ScopeWriter<'a> {
+pub struct Router<'a> {
     scope: Scope,
-    dest: &'a dyn Destination,
-    opts: &'a WriterOptions,
+    sink: PartitionWriter<'a>,
     run_time_ms: i64,
     group_tag: String,
     groups: Vec<GroupState>,
@@ -86,8 +82,6 @@ pub struct ScopeWriter<'a> {
     instance_groups: HashMap<String, (usize, u32)>,
     /// Files read so far, for messages; the last is the current one.
     origins: Vec<String>,
-    /// What the open files hold, as last seen ([`WriterOptions::scope_bytes`]).
-    buffered: usize,
     scope_failed: Option<Error>,
     failures: Vec<Failure>,
     /// Whether table files are written (false for backup-only runs).
@@ -99,18 +93,11 @@ const SLOT_GROUP: usize = 0;
 const SLOT_SUBFLEET: usize = 1;
 pub const SUBFLEET_TAG: &str = "clonesquad:subfleet-name";
 
-impl<'a> ScopeWriter<'a> {
-    pub fn new(
-        scope: Scope,
-        dest: &'a dyn Destination,
-        opts: &'a WriterOptions,
-        run_time_ms: i64,
-        group_tag: &str,
-    ) -> Self {
-        ScopeWriter {
+impl<'a> Router<'a> {
+    pub fn new(scope: Scope, sink: PartitionWriter<'a>, run_time_ms: i64, group_tag: &str) -> Self {
+        Router {
             scope,
-            dest,
-            opts,
+            sink,
             run_time_ms,
             group_tag: group_tag.to_string(),
             groups: Vec::new(),
@@ -119,7 +106,6 @@ impl<'a> ScopeWriter<'a> {
             builders: HashMap::new(),
             instance_groups: HashMap::new(),
             origins: Vec::new(),
-            buffered: 0,
             scope_failed: None,
             failures: Vec::new(),
             tables: true,
@@ -141,21 +127,19 @@ impl<'a> ScopeWriter<'a> {
     }
 
     /// Registers a group (checked), returning its index. A group that is
-    /// registered gets one file per table, empty if it has no rows, so a
-    /// re-run never leaves an older file with rows that no longer exist.
+    /// registered gets one file per table, empty if it has no rows.
     pub fn group(&mut self, name: &str, origin: &str) -> Option<usize> {
         if let Some(i) = self.index.get(name) {
             return *i;
         }
         let r = match PartitionValue::parse(name, "group name", origin) {
             Ok(v) => {
+                let part = self
+                    .sink
+                    .open(PartitionKey::Group(self.scope.partition(&v)));
                 self.groups.push(GroupState {
                     name: v,
-                    files: Default::default(),
-                    staged: Vec::new(),
-                    done: [false; tables::COUNT],
-                    rows: [0; tables::COUNT],
-                    failed: None,
+                    part,
                     subfleets: BTreeSet::new(),
                 });
                 Some(self.groups.len() - 1)
@@ -197,34 +181,31 @@ impl<'a> ScopeWriter<'a> {
         self.origins.get(i as usize).map_or("?", String::as_str)
     }
 
-    /// The group of an instance routed earlier in this scope.
+    /// The group of an instance routed earlier in this account/region.
     pub fn instance_group(&self, instance_id: &str) -> Option<usize> {
         self.instance_groups.get(instance_id).map(|(g, _)| *g)
     }
 
     pub fn is_failed(&self, group: usize) -> bool {
-        self.scope_failed.is_some() || self.groups[group].failed.is_some()
+        self.scope_failed.is_some() || self.sink.is_failed(self.groups[group].part)
     }
 
-    /// Marks a group failed: none of its files will be committed.
+    /// Marks a group failed: none of its files will be committed. The
+    /// first error is the one reported.
     pub fn fail_group(&mut self, group: usize, error: Error) {
-        let g = &mut self.groups[group];
-        if g.failed.is_none() {
-            g.failed = Some(error);
-            g.files = Default::default();
-            g.staged.clear();
-        }
+        self.sink.fail(self.groups[group].part, error);
     }
 
-    /// Marks the whole scope failed: nothing of it will be committed.
+    /// Marks the whole account/region failed: nothing of it will be committed.
     pub fn fail_scope(&mut self, error: Error) {
         if self.scope_failed.is_none() {
             self.scope_failed = Some(error);
         }
         self.lanes.clear();
-        for g in &mut self.groups {
-            g.files = Default::default();
-            g.staged.clear();
+        // Drops every open file; the partitions' own errors are not reported.
+        for g in &self.groups {
+            self.sink
+                .fail(g.part, Error::Internal("account/region failed".into()));
         }
     }
 
@@ -256,38 +237,16 @@ impl<'a> ScopeWriter<'a> {
         }
         let batch = builder.finish();
         let whole = Some(data_bytes(&batch));
-        if let Err(e) = self
-            .write(table, group, &batch, whole)
-            .and_then(|_| self.close(table, group))
-        {
-            self.fail_group(group, e);
-        }
+        let part = self.groups[group].part;
+        self.sink.write(part, table, &batch, whole);
+        self.sink.close(part, table);
     }
-
-    /// Finishes the group's file of `table` (creating it empty if it has no
-    /// rows); it stays staged, invisible, until the group commits.
-    fn close(&mut self, table: TableId, group: usize) -> Result<(), Error> {
-        if self.is_failed(group) || self.groups[group].done[table as usize] {
-            return Ok(());
-        }
-        // A file first created here has no rows: written whole, and empty.
-        self.file(table, group, Some(0))?;
-        let g = &mut self.groups[group];
-        let f = g.files[table as usize].take().expect("created above");
-        self.buffered = self.buffered.saturating_sub(f.buffered());
-        g.rows[table as usize] = f.rows;
-        let (_, staged) = f.finish()?;
-        g.staged.push(staged);
-        g.done[table as usize] = true;
-        Ok(())
-    }
-
     /// Appends one row of a routed table from any serde deserializer.
     /// `path` is where the record sits in its file, for error messages.
     pub fn append_routed<'de, D: Deserializer<'de>>(
         &mut self,
         table: TableId,
-        route: Route,
+        route: Target,
         path: &[PathSeg],
         d: D,
     ) -> Result<(), RowError> {
@@ -315,8 +274,8 @@ impl<'a> ScopeWriter<'a> {
             return Err(err);
         }
         let group = match route {
-            Route::Group(g) => Some(g),
-            Route::ByGroupTag => self.route_by_tag(table, path),
+            Target::Group(g) => Some(g),
+            Target::ByGroupTag => self.route_by_tag(table, path),
         };
         let origin = self.origins.len().saturating_sub(1) as u32;
         let lane = self.lanes.get_mut(&table).expect("created above");
@@ -375,7 +334,14 @@ impl<'a> ScopeWriter<'a> {
         let row_groups = std::mem::take(&mut lane.row_groups);
         let row_origins = std::mem::take(&mut lane.row_origins);
         let bad_tags = std::mem::take(&mut lane.bad_tags);
-        if table == TableId::Instances {
+        let indexed = matches!(
+            table.def().resolver,
+            crate::tables::Resolver::Pages {
+                route: crate::tables::resolver::Route::GroupTag,
+                ..
+            }
+        );
+        if indexed {
             let ids = batch
                 .column_by_name("instanceid")
                 .expect("declared")
@@ -441,7 +407,7 @@ impl<'a> ScopeWriter<'a> {
         }
         if runs.len() * MIN_RUN_ROWS <= row_groups.len() {
             for (start, len, g) in runs {
-                self.write_or_fail(table, g as usize, &batch.slice(start, len))?;
+                self.write_batch(table, g as usize, &batch.slice(start, len));
             }
             return Ok(());
         }
@@ -457,102 +423,15 @@ impl<'a> ScopeWriter<'a> {
             let idx = UInt32Array::from(std::mem::take(by_group.get_mut(&g).unwrap()));
             let part = arrow_select::take::take_record_batch(&batch, &idx)
                 .map_err(|e| Error::Internal(format!("splitting a batch: {e}")))?;
-            self.write_or_fail(table, g as usize, &part)?;
+            self.write_batch(table, g as usize, &part);
         }
         Ok(())
     }
 
-    fn write_or_fail(
-        &mut self,
-        table: TableId,
-        group: usize,
-        batch: &RecordBatch,
-    ) -> Result<(), Error> {
-        if let Err(e) = self.write(table, group, batch, None) {
-            self.fail_group(group, e);
+    fn write_batch(&mut self, table: TableId, group: usize, batch: &RecordBatch) {
+        if self.scope_failed.is_none() {
+            self.sink.write(self.groups[group].part, table, batch, None);
         }
-        Ok(())
-    }
-
-    /// `whole_bytes` as in [`PartitionFile::create`].
-    fn write(
-        &mut self,
-        table: TableId,
-        group: usize,
-        batch: &RecordBatch,
-        whole_bytes: Option<usize>,
-    ) -> Result<(), Error> {
-        if self.is_failed(group) {
-            return Ok(());
-        }
-        if self.groups[group].done[table as usize] {
-            return Err(Error::Internal(format!(
-                "{} written after it was closed",
-                table.def().name
-            )));
-        }
-        let file = self.file(table, group, whole_bytes)?;
-        let before = file.buffered();
-        file.write(batch)?;
-        let after = file.buffered();
-        self.buffered = (self.buffered + after).saturating_sub(before);
-        if self.buffered > self.opts.scope_bytes {
-            self.shed();
-        }
-        Ok(())
-    }
-
-    /// Closes the fullest open row groups until the scope's open files hold
-    /// at most half of [`WriterOptions::scope_bytes`]. Files dropped by a
-    /// failed group are not counted once this has run.
-    fn shed(&mut self) {
-        let mut open: Vec<(usize, usize, usize)> = Vec::new();
-        for (gi, g) in self.groups.iter().enumerate() {
-            for (ti, f) in g.files.iter().enumerate() {
-                if let Some(f) = f {
-                    open.push((f.buffered(), gi, ti));
-                }
-            }
-        }
-        let mut total: usize = open.iter().map(|o| o.0).sum();
-        open.sort_unstable_by(|a, b| b.cmp(a));
-        for (size, gi, ti) in open {
-            if total <= self.opts.scope_bytes / 2 {
-                break;
-            }
-            let f = self.groups[gi].files[ti].as_mut().expect("listed above");
-            match f.flush_row_group() {
-                Ok(()) => total = total - size + f.buffered(),
-                Err(e) => {
-                    total -= size;
-                    self.fail_group(gi, e);
-                }
-            }
-        }
-        self.buffered = total;
-    }
-
-    /// The group's open file of `table`, created on first use; `whole_bytes`
-    /// as in [`PartitionFile::create`].
-    fn file(
-        &mut self,
-        table: TableId,
-        group: usize,
-        whole_bytes: Option<usize>,
-    ) -> Result<&mut PartitionFile, Error> {
-        let part = self.scope.partition(&self.groups[group].name);
-        let slot = &mut self.groups[group].files[table as usize];
-        if slot.is_none() {
-            let def = table.def();
-            *slot = Some(PartitionFile::create(
-                self.dest,
-                part.table_file(def),
-                def,
-                self.opts,
-                whole_bytes,
-            )?);
-        }
-        Ok(slot.as_mut().unwrap())
     }
 
     /// Flushes routed rows and closes their files; the source is done with
@@ -564,22 +443,17 @@ impl<'a> ScopeWriter<'a> {
             if let Err(e) = self.flush_lane(t) {
                 self.fail_scope(e);
             }
-            for g in 0..self.groups.len() {
-                if self.groups[g].files[t as usize].is_some() {
-                    if let Err(e) = self.close(t, g) {
-                        self.fail_group(g, e);
-                    }
-                }
-            }
+            self.sink.close_table(t);
         }
         self.lanes.clear();
     }
 
-    /// Finishes and commits every partition that did not fail.
+    /// Hands every partition that did not fail to the sink to commit.
     pub fn finish(mut self) -> ScopeReport {
         self.flush_routed();
         let mut report = ScopeReport {
             failures: std::mem::take(&mut self.failures),
+            groups: self.groups.iter().map(|g| g.name.to_string()).collect(),
             ..Default::default()
         };
         if let Some(e) = self.scope_failed.take() {
@@ -588,44 +462,45 @@ impl<'a> ScopeWriter<'a> {
                 group: None,
                 error: e,
             });
+            report.scope_failed = true;
             return report;
         }
-        for gi in 0..self.groups.len() {
-            let result = self.finish_group(gi, &mut report);
-            if let Err(e) = result {
-                let name = self.groups[gi].name.to_string();
+        let Written {
+            partitions,
+            rows,
+            bytes,
+            files,
+            failed,
+        } = if self.tables {
+            self.sink.commit()
+        } else {
+            self.sink.abandon()
+        };
+        (report.rows, report.bytes, report.files) = (rows, bytes, files);
+        for key in partitions {
+            if let PartitionKey::Group(p) = key {
+                report.partitions.push(p);
+            }
+        }
+        let failed: std::collections::HashSet<String> = failed
+            .into_iter()
+            .map(|(key, error)| {
+                let group = key.values().last().map(|g| g.to_string());
                 report.failures.push(Failure {
                     scope: self.scope.to_string(),
-                    group: Some(name),
-                    error: e,
+                    group: group.clone(),
+                    error,
                 });
-            }
-        }
+                group.unwrap_or_default()
+            })
+            .collect();
+        report.ok_groups = report
+            .groups
+            .iter()
+            .filter(|g| !failed.contains(*g))
+            .cloned()
+            .collect();
         report
-    }
-
-    fn finish_group(&mut self, gi: usize, report: &mut ScopeReport) -> Result<(), Error> {
-        if let Some(e) = self.groups[gi].failed.take() {
-            return Err(e);
-        }
-        if self.tables {
-            for t in TableId::ALL {
-                self.close(t, gi)?;
-            }
-            let staged = std::mem::take(&mut self.groups[gi].staged);
-            for obj in staged {
-                report.bytes += obj.commit()?;
-                report.files += 1;
-            }
-            for (total, n) in report.rows.iter_mut().zip(self.groups[gi].rows) {
-                *total += n;
-            }
-            report
-                .partitions
-                .push(self.scope.partition(&self.groups[gi].name));
-        }
-        report.ok_groups.push(self.groups[gi].name.to_string());
-        Ok(())
     }
 }
 
@@ -644,8 +519,8 @@ fn data_bytes(batch: &RecordBatch) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::partition::PartitionValue;
     use crate::sink::local::LocalDestination;
+    use crate::sink::parquet::WriterOptions;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::collections::BTreeMap;
 
@@ -679,14 +554,15 @@ mod tests {
         order: &[Option<&str>],
         batch: usize,
         opts: &WriterOptions,
-        mut check: impl FnMut(&ScopeWriter),
+        mut check: impl FnMut(&Router),
     ) -> BTreeMap<String, (Vec<String>, usize)> {
         let dir = tempfile::tempdir().unwrap();
         let dest = LocalDestination::new(dir.path()).unwrap();
-        let mut w = ScopeWriter::new(scope(), &dest, opts, 1_700_000_000_000, TAG);
+        let sink = PartitionWriter::new(&dest, opts);
+        let mut w = Router::new(scope(), sink, 1_700_000_000_000, TAG);
         for (i, g) in order.iter().enumerate() {
             let doc = instance(i, *g);
-            w.append_routed(TableId::Instances, Route::ByGroupTag, &[], &doc)
+            w.append_routed(TableId::Instances, Target::ByGroupTag, &[], &doc)
                 .unwrap();
             if (i + 1) % batch == 0 {
                 w.flush_lane(TableId::Instances).unwrap();
@@ -763,10 +639,7 @@ mod tests {
             scope_bytes: 256 << 10,
             ..unbounded.clone()
         };
-        let open_bytes = |w: &ScopeWriter| -> usize {
-            let files = w.groups.iter().flat_map(|g| g.files.iter().flatten());
-            files.map(PartitionFile::buffered).sum()
-        };
+        let open_bytes = |w: &Router| -> usize { w.sink.open_bytes() };
         let mut peak = 0;
         let free = route(&order, 100, &unbounded, |w| peak = peak.max(open_bytes(w)));
         assert!(

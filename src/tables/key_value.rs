@@ -1,18 +1,23 @@
 //! DynamoDB items (typed JSON, as `aws dynamodb scan` prints them) → rows.
 //!
 //! Owns the conversion from `{"Key": {"S": "…"}}` items to the plain
-//! key/value records of the `configuration` and `scheduler` tables; the
+//! key/value records of the tables filled by
+//! [`super::Resolver::GroupItems`] (`configuration`, `scheduler`); the
 //! typed values themselves are read by [`crate::dynamo::typed`].
 
 use serde_json::{json, Value};
 
-use super::field;
+use crate::documents::field;
 use crate::dynamo::typed;
 use crate::error::Error;
-use crate::tables::TableId;
 
-/// The rows of the configuration or scheduler table from a scan output.
-pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<Value>, Error> {
+/// The key/value rows of a scan output; `extra` as in
+/// [`super::Resolver::GroupItems`].
+pub fn key_value_rows(
+    origin: &str,
+    scan: &Value,
+    extra: &[(&str, &str)],
+) -> Result<Vec<Value>, Error> {
     let items = field(scan, "Items")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::input(origin, "$.Items", "expected an array of items"))?;
@@ -40,10 +45,9 @@ pub fn key_value_rows(origin: &str, scan: &Value, table: TableId) -> Result<Vec<
             None => None,
         };
         let mut row = json!({ "key": key, "value": value });
-        if table == TableId::Scheduler {
-            if let Some(exp) = obj.get("ExpirationTime") {
-                row["expirationtime"] =
-                    typed::value_json(exp).map_err(|m| bad("ExpirationTime", m))?;
+        for (attribute, column) in extra {
+            if let Some(v) = obj.get(*attribute) {
+                row[*column] = typed::value_json(v).map_err(|m| bad(attribute, m))?;
             }
         }
         rows.push(row);
@@ -64,7 +68,8 @@ mod tests {
             {"Key": {"S": "c"}},
             {"Key": {"S": "d"}, "Value": {"M": {"x": {"L": [{"BOOL": true}, {"NULL": true}]}}}}
         ], "Count": 4});
-        let rows = key_value_rows("f.json", &scan, TableId::Scheduler).unwrap();
+        let rows =
+            key_value_rows("f.json", &scan, &[("ExpirationTime", "expirationtime")]).unwrap();
         assert_eq!(
             rows[0],
             json!({"key": "a", "value": "1", "expirationtime": 1700000000})
@@ -77,21 +82,17 @@ mod tests {
     #[test]
     fn bad_items_name_the_file_and_path() {
         let scan = json!({"Items": [{"Key": {"S": "a"}}, {"Value": {"S": "x"}}]});
-        let e = key_value_rows("scan.json", &scan, TableId::Configuration)
+        let e = key_value_rows("scan.json", &scan, &[])
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("scan.json") && e.contains("$.Items[1].Key"),
             "{e}"
         );
-        let e = key_value_rows(
-            "scan.json",
-            &json!({"Items": [{"Key": {"Q": "a"}}]}),
-            TableId::Configuration,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = key_value_rows("scan.json", &json!({"Items": [{"Key": {"Q": "a"}}]}), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown DynamoDB type"), "{e}");
-        assert!(key_value_rows("s", &json!({"Count": 0}), TableId::Configuration).is_err());
+        assert!(key_value_rows("s", &json!({"Count": 0}), &[]).is_err());
     }
 }

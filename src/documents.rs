@@ -1,0 +1,183 @@
+//! The documents sources hand to collection, as the AWS CLI prints them.
+//!
+//! Owns the interface between sources and tables: [`Doc`], the documents of
+//! one account/region ([`ScopeInputs`]) and of one account from AWS
+//! Organizations ([`AccountInputs`]), how members are matched ([`field`]),
+//! and the [`Naming`] templates that find a group's resources among them.
+//! Sources implement the traits; table resolvers read them; neither knows
+//! the other.
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::partition::{PartitionValue, Scope};
+
+/// A document as an AWS API or the AWS CLI returns it.
+pub struct Doc {
+    /// Where it came from (a file path, or `api:Operation`), for error messages.
+    pub origin: String,
+    pub body: Body,
+}
+
+pub enum Body {
+    /// JSON text, parsed without building a DOM where it matters.
+    Bytes(Vec<u8>),
+    Value(Value),
+}
+
+impl Doc {
+    pub fn value(origin: impl Into<String>, v: Value) -> Self {
+        Doc {
+            origin: origin.into(),
+            body: Body::Value(v),
+        }
+    }
+
+    /// The whole document as a JSON value (small documents only).
+    pub fn into_value(self) -> Result<Value, Error> {
+        match self.body {
+            Body::Value(v) => Ok(v),
+            Body::Bytes(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::input(&self.origin, "$", format!("malformed JSON: {e}"))),
+        }
+    }
+}
+
+/// The documents of one account/region, as the AWS CLI prints them.
+pub trait ScopeInputs {
+    fn scope(&self) -> &Scope;
+    /// `organizations describe-account` (`{"Account": {...}}`), if known.
+    fn account(&self) -> Result<Option<Doc>, Error>;
+    /// `cloudformation describe-stacks` pages (`{"Stacks": [...]}`).
+    fn stacks(&self) -> Result<Vec<Doc>, Error>;
+    /// Names of the DynamoDB tables that can be scanned.
+    fn dynamodb_tables(&self) -> Result<Vec<String>, Error>;
+    /// `dynamodb scan` of `table` (`{"Items": [...]}`), None if the table does not exist.
+    fn scan(&self, table: &str) -> Result<Option<Doc>, Error>;
+    /// `ec2 describe-instances` pages (`{"Reservations": [...]}`).
+    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
+    /// `ec2 describe-volumes` pages (`{"Volumes": [...]}`).
+    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
+    /// `ssm describe-maintenance-windows` pages (`{"WindowIdentities": [...]}`).
+    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error>;
+    /// `ssm list-tags-for-resource` of one window (`{"TagList": [...]}`).
+    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error>;
+    /// `dynamodb describe-continuous-backups` of `table`
+    /// (`{"ContinuousBackupsDescription": {...}}`), None when unknown.
+    fn continuous_backups(&self, _table: &str) -> Result<Option<Doc>, Error> {
+        Ok(None)
+    }
+}
+
+/// The documents of one account from AWS Organizations (the caller's
+/// view, made from the management or a delegated administrator account),
+/// as the AWS CLI prints them. `None`: the source does not know.
+pub trait AccountInputs {
+    fn accountid(&self) -> &PartitionValue;
+    /// `organizations describe-account` (`{"Account": {...}}`).
+    fn account(&self) -> Result<Option<Doc>, Error>;
+    /// `organizations list-parents --child-id {id}` of the account or of an
+    /// organizational unit (`{"Parents": [{"Id", "Type"}]}`).
+    fn parents(&self, child_id: &str) -> Result<Option<Doc>, Error>;
+    /// `organizations describe-organizational-unit`
+    /// (`{"OrganizationalUnit": {"Id", "Arn", "Name"}}`).
+    fn organizational_unit(&self, ou_id: &str) -> Result<Option<Doc>, Error>;
+    /// `organizations list-tags-for-resource --resource-id {account}` (`{"Tags": [...]}`).
+    fn tags(&self) -> Result<Option<Doc>, Error>;
+}
+
+/// The field `name` of a JSON object, matched as AWS's own SDKs match
+/// member names: exactly, else ignoring ASCII case (the AWS documentation
+/// prints `JoinedTimeStamp` beside `JoinedTimestamp`).
+pub fn field<'v>(obj: &'v Value, name: &str) -> Option<&'v Value> {
+    let m = obj.as_object()?;
+    m.get(name).or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Names of a group's resources, from templates where `{group}` stands for the name.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    pub group_tag: String,
+    pub configuration_table: String,
+    pub scheduler_table: String,
+    pub stack: String,
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Naming {
+            group_tag: "clonesquad:group-name".into(),
+            configuration_table: "CloneSquad-{group}-Configuration".into(),
+            scheduler_table: "CloneSquad-{group}-Scheduler".into(),
+            stack: "CloneSquad-{group}".into(),
+        }
+    }
+}
+
+impl Naming {
+    pub fn expand(template: &str, group: &str) -> String {
+        template.replace("{group}", group)
+    }
+
+    /// The group whose name fills `template` to give `name`, if any.
+    pub fn match_template<'n>(template: &str, name: &'n str) -> Option<&'n str> {
+        let (pre, post) = template.split_once("{group}")?;
+        let g = name.strip_prefix(pre)?.strip_suffix(post)?;
+        (!g.is_empty()).then_some(g)
+    }
+
+    pub fn check(&self) -> Result<(), Error> {
+        for (what, t) in [
+            ("--configuration-table-template", &self.configuration_table),
+            ("--scheduler-table-template", &self.scheduler_table),
+            ("--stack-template", &self.stack),
+        ] {
+            if t.matches("{group}").count() != 1 {
+                return Err(Error::Usage(format!(
+                    "{what} {t:?} must contain {{group}} exactly once"
+                )));
+            }
+        }
+        if self.group_tag.is_empty() {
+            return Err(Error::Usage("--group-tag must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_and_expand() {
+        let n = Naming::default();
+        assert_eq!(
+            Naming::match_template(&n.configuration_table, "CloneSquad-web-Configuration"),
+            Some("web")
+        );
+        assert_eq!(
+            Naming::match_template(&n.configuration_table, "CloneSquad--Configuration"),
+            None
+        );
+        assert_eq!(
+            Naming::match_template(&n.configuration_table, "Other-web-Configuration"),
+            None
+        );
+        assert_eq!(Naming::expand(&n.stack, "web"), "CloneSquad-web");
+        n.check().unwrap();
+        let bad = Naming {
+            stack: "no-placeholder".into(),
+            ..Naming::default()
+        };
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("--stack-template"));
+    }
+}
