@@ -100,9 +100,12 @@ mod tests {
             actions(false),
             [
                 "organizations:DescribeAccount",
+                "organizations:DescribeOrganizationalUnit",
                 "organizations:ListAccounts",
                 "organizations:ListAccountsForParent",
                 "organizations:ListOrganizationalUnitsForParent",
+                "organizations:ListParents",
+                "organizations:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ]
         );

@@ -72,6 +72,7 @@ registry! {
     Instances => instances::INSTANCES,
     Volumes => volumes::VOLUMES,
     MaintenanceWindows => maintenance_windows::MAINTENANCE_WINDOWS,
+    Accounts => accounts::ACCOUNTS,
 }
 
 impl TableId {

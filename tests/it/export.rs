@@ -17,8 +17,18 @@ fn demo_export_writes_one_file_per_table_and_partition() {
     assert_eq!(s["partitions"], 12);
     assert_eq!(s["rows"]["instances"], 3 * 2 * 2 * 12);
     assert_eq!(s["rows"]["discovery"], 12);
-    let files = files(d.path());
+    assert_eq!(s["account_partitions"], 3);
+    assert_eq!(s["rows"]["accounts"], 3);
+    let (accounts, files): (Vec<String>, Vec<String>) = files(d.path())
+        .into_iter()
+        .partition(|f| f.starts_with("metadata/accounts/"));
     assert_eq!(files.len(), 12 * 6, "{files:#?}");
+    assert_eq!(accounts.len(), 3, "{accounts:#?}");
+    for f in &accounts {
+        let parts: Vec<&str> = f.split('/').collect();
+        let a = parts[2].strip_prefix("accountid=").unwrap();
+        assert_eq!(parts[3..], [format!("accounts-{a}.parquet")], "{f}");
+    }
     for f in &files {
         let parts: Vec<&str> = f.split('/').collect();
         assert_eq!(parts.len(), 6, "{f}");

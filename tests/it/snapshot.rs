@@ -242,5 +242,11 @@ fn a_bad_or_missing_dynamodb_scan_fails_only_its_group() {
             .any(|e| e.contains("Scheduler") && e.contains("table not found")),
         "{errs:?}"
     );
-    assert!(files(out.path()).is_empty());
+    // Only the account's own row: it lists the two groups found, both failed.
+    let written = files(out.path());
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(
+        written[0].starts_with("metadata/accounts/accountid="),
+        "{written:?}"
+    );
 }

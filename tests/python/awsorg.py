@@ -214,6 +214,17 @@ def dump_snapshot(url, user_creds, accounts, root: Path):
         creds = user_creds if name == "management" else _assumed_as(url, user_creds, acct)
         org = client(url, "organizations", creds=user_creds)
         _write(root / acct / "organizations-describe-account.json", org.describe_account(AccountId=acct))
+        _write(root / acct / "organizations-list-tags-for-resource.json", org.list_tags_for_resource(ResourceId=acct))
+        child = acct
+        while True:  # the account's parents up to the root
+            parents = org.list_parents(ChildId=child)
+            _write(root / acct / f"organizations-list-parents-{child}.json", parents)
+            parent = parents["Parents"][0]
+            if parent["Type"] != "ORGANIZATIONAL_UNIT":
+                break
+            child = parent["Id"]
+            _write(root / acct / f"organizations-describe-organizational-unit-{child}.json",
+                   org.describe_organizational_unit(OrganizationalUnitId=child))
         for region in REGIONS:
             d = root / acct / region
             ec2 = client(url, "ec2", region, creds)

@@ -11,16 +11,23 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-TABLES = ["discovery", "configuration", "scheduler", "instances", "volumes", "maintenance_windows"]
+GROUP_TABLES = ["discovery", "configuration", "scheduler", "instances", "volumes", "maintenance_windows"]
+TABLES = GROUP_TABLES + ["accounts"]
+# Each table's Hive partition columns, in path order.
+PARTITIONS = {t: ["accountid", "region", "groupname"] for t in GROUP_TABLES} | {"accounts": ["accountid"]}
+
+
+def read_parquet(root, t):
+    """DuckDB's read_parquet of table `t`, its partition columns as strings."""
+    glob = "/".join(["*"] * len(PARTITIONS[t]))
+    types = ", ".join(f"'{c}': 'VARCHAR'" for c in PARTITIONS[t])
+    return f"read_parquet('{root}/metadata/{t}/{glob}/*.parquet', hive_partitioning = true, hive_types = {{{types}}})"
 
 
 def con(root):
     c = duckdb.connect()
     for t in TABLES:
-        c.execute(
-            f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{root}/metadata/{t}/*/*/*/*.parquet', hive_partitioning = true, "
-            f"hive_types = {{'accountid': 'VARCHAR', 'region': 'VARCHAR', 'groupname': 'VARCHAR'}})"
-        )
+        c.execute(f"CREATE VIEW {t} AS SELECT * FROM {read_parquet(root, t)}")
     return c
 
 
@@ -159,9 +166,9 @@ def test_schema_matches_ddl_column_for_column(export, ddl_dir, table):
     seen = c.execute(f"DESCRIBE {table}").fetchall()
     got = [(r[0], r[1].replace('"', "")) for r in seen]
     want = [(n, athena_to_duckdb(t)) for n, t in ddl_columns(ddl_dir, table)]
-    parts = {("accountid", "VARCHAR"), ("region", "VARCHAR"), ("groupname", "VARCHAR")}
+    parts = {(p, "VARCHAR") for p in PARTITIONS[table]}
     assert got[: len(want)] == want, "data columns, in declaration order"
-    assert set(got[len(want):]) == parts, "then the three partition columns, as strings"
+    assert set(got[len(want):]) == parts, "then the partition columns, as strings"
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -170,7 +177,7 @@ def test_pyarrow_reads_hive_partitions_with_portable_types(export, table):
     d = ds.dataset(str(root / "metadata" / table), format="parquet", partitioning="hive")
     t = d.to_table()
     assert t.num_rows == summary["rows"][table]
-    assert {"accountid", "region", "groupname"} <= set(t.schema.names)
+    assert set(PARTITIONS[table]) <= set(t.schema.names)
 
     def check(ty, where):
         assert not pa.types.is_unsigned_integer(ty), where
@@ -182,3 +189,25 @@ def test_pyarrow_reads_hive_partitions_with_portable_types(export, table):
 
     for f in t.schema:
         check(f.type, f.name)
+
+
+def test_accounts_list_each_account_with_its_ou_path_tags_and_groups(export):
+    root, summary = export
+    c = con(root)
+    accounts = c.execute("""
+        SELECT accountid, accountname, oupath, ouids, tags['CostCenter'], groupcount, groups, regions
+        FROM accounts ORDER BY accountid""").fetchall()
+    assert len(accounts) == summary["account_partitions"] == summary["rows"]["accounts"] > 1
+    found = {}
+    for (a, r, g) in c.execute("SELECT accountid, region, groupname FROM discovery").fetchall():
+        found.setdefault(a, []).append({"region": r, "groupname": g})
+    names = dict(c.execute("SELECT DISTINCT accountid, accountname FROM discovery").fetchall())
+    for a, name, path, ids, cost, count, groups, regions in accounts:
+        assert name == names[a], "the same Organizations record as discovery"
+        assert groups == sorted(found[a], key=lambda x: (x["region"], x["groupname"])), a
+        assert count == len(groups) > 0
+        assert regions == sorted({g["region"] for g in groups})
+        want = {"prod": "Root/Workloads/Production", "stag": "Root/Workloads/Staging", "sand": "Root/Sandbox"}[name[:4]]
+        assert path == want, (a, name, path)
+        assert len(ids) == path.count("/") + 1 and ids[0] == "r-demo"
+        assert cost is not None and cost.startswith("cc-")

@@ -15,7 +15,7 @@ import sqlglot
 
 import awsorg
 from conftest import AS_OF, REPO, binary
-from test_engines import TABLES
+from test_engines import PARTITIONS, TABLES
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 BUCKET = "org-cmdb"
@@ -65,7 +65,7 @@ def test_export_to_s3_writes_exactly_the_local_layout(moto, tmp_path):
     code, local, _ = export(str(tmp_path), moto.url)
     assert code == 0
     got, want = objects(moto, "prod/"), local_files(tmp_path)
-    assert sorted(got) == sorted(want) and len(got) == summary["files"] == 6 * summary["partitions"]
+    assert sorted(got) == sorted(want) and len(got) == summary["files"] == 6 * summary["partitions"] + summary["account_partitions"]
     assert got == want, "the same bytes as the local export"
     for t in TABLES:
         rows = sum(pq.read_table(io.BytesIO(b)).num_rows for k, b in got.items() if k.startswith(f"metadata/{t}/"))
@@ -216,7 +216,7 @@ def older_columns():
         names = [c.name for c in create.find_all(sqlglot.exp.ColumnDef) if c.parent is create.this]
         if t == "volumes":
             names = [n for n in names if n not in ("kmskeyid", "throughput")]
-        cols[f"cmdb_{t}"] = names + ["accountid", "region", "groupname"]
+        cols[f"cmdb_{t}"] = names + PARTITIONS[t]
     return cols
 
 

@@ -67,7 +67,8 @@ def test_generated_ddl_parses(mode, export):
         check(s)
     if "--partitions-from" in mode and "--projection" not in mode:
         adds = [s for s in stmts if " ADD IF NOT EXISTS\n" in s]
-        assert sum(s.count("\n  PARTITION (") for s in adds) == 6 * summary["partitions"]
+        want = 6 * summary["partitions"] + summary["account_partitions"]
+        assert sum(s.count("\n  PARTITION (") for s in adds) == want
 
 
 @pytest.mark.parametrize("f", sorted((REPO / "queries").glob("*.sql")), ids=lambda p: p.name)
