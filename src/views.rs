@@ -42,6 +42,10 @@ pub const VIEWS: &[(&str, &str)] = &[
         "scheduler_catalogue.sql",
         include_str!("../queries/scheduler_catalogue.sql"),
     ),
+    (
+        "accounts_without_deployments.sql",
+        include_str!("../queries/accounts_without_deployments.sql"),
+    ),
 ];
 
 /// The statement of a view (header comments dropped), for `opts`'s database

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from conftest import AS_OF
 from test_engines import TABLES, read_parquet
@@ -150,3 +151,20 @@ def test_scheduler_catalogue(export):
         assert got == want and len(sched) == summary["rows"]["scheduler"]
     assert any(w[-1] for w in want), "by 2027 some entries have expired"
 
+
+def test_accounts_without_deployments(export, tmp_path):
+    root, _ = export
+    assert load(root).execute("SELECT count(*) FROM accounts_without_deployments").fetchone() == (0,), \
+        "every demo account has groups"
+    copy = tmp_path / "cmdb"
+    shutil.copytree(root, copy)
+    victim = sorted((copy / "metadata" / "accounts").glob("*/*.parquet"))[1]
+    t = pq.read_table(victim)
+    for name, value in (("groupcount", [0]), ("groups", [[]])):
+        i = t.schema.get_field_index(name)
+        t = t.set_column(i, t.schema.field(i), pa.array(value, type=t.schema.field(i).type))
+    pq.write_table(t, victim)
+    account = victim.parent.name.removeprefix("accountid=")
+    got = load(copy).execute("SELECT accountid, oupath, tags['CostCenter'] FROM accounts_without_deployments").fetchall()
+    cost = dict(t.column("tags")[0].as_py())["CostCenter"]
+    assert got == [(account, t.column("oupath")[0].as_py(), cost)] and cost.startswith("cc-")
