@@ -1,7 +1,8 @@
 """Benchmark fixture: a local AWS endpoint that answers after a fixed delay.
 
 Answers what `fleetcmdb export --aws --org` calls: STS GetCallerIdentity and
-AssumeRole, Organizations ListAccounts and DescribeAccount, EC2
+AssumeRole, Organizations ListAccounts, DescribeAccount, ListParents and
+ListTagsForResource, EC2
 DescribeRegions/DescribeInstances/DescribeVolumes, SSM
 DescribeMaintenanceWindows/ListTagsForResource, DynamoDB ListTables/Scan and
 CloudFormation DescribeStacks. The XML bodies (EC2, STS, CloudFormation) are
@@ -101,6 +102,11 @@ def json_body(service, target, body):
     if target.endswith("DescribeMaintenanceWindows"):
         return {"WindowIdentities": [{"WindowId": "mw-0123456789abcdef0", "Name": "CS-web", "Enabled": True,
                                       "Duration": 2, "Cutoff": 0, "Schedule": "cron(0 2 ? * SUN *)"}]}
+    if target.startswith("AWSOrganizations"):
+        if target.endswith("ListParents"):
+            return {"Parents": [{"Id": "r-bench", "Type": "ROOT"}]}
+        if target.endswith("ListTagsForResource"):
+            return {"Tags": [{"Key": "CostCenter", "Value": "bench"}]}
     if target.endswith("ListTagsForResource"):
         return {"TagList": [{"Key": GROUP_TAG, "Value": "web"}]}
     return None

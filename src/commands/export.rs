@@ -128,6 +128,12 @@ impl Summary {
             self.partitions.len(),
             self.failures.len()
         );
+        if !self.account_partitions.is_empty() {
+            s += &format!(
+                "  accounts:   {} account partitions written\n",
+                self.account_partitions.len()
+            );
+        }
         let rows: Vec<String> = tables::ALL
             .iter()
             .zip(self.rows)

@@ -72,6 +72,10 @@ pub struct AwsSource {
     /// `ListParents` and `DescribeOrganizationalUnit` of organizational
     /// units, shared by the accounts under them (at most 2,000 per organization).
     ou_docs: Mutex<HashMap<(&'static str, String), Option<Value>>>,
+    /// Each account's own `ListParents` and `ListTagsForResource`, fetched
+    /// with its first region (on the fetch stream's bounded concurrency,
+    /// not on the conversion threads) and kept until its tables are written.
+    org_docs: Mutex<HashMap<String, OrgDocs>>,
     remaining: Mutex<HashMap<String, usize>>,
     notes: Mutex<Vec<String>>,
 }
@@ -99,6 +103,7 @@ impl AwsSource {
             clients: Mutex::new(HashMap::new()),
             account_docs: Mutex::new(HashMap::new()),
             ou_docs: Mutex::new(HashMap::new()),
+            org_docs: Mutex::new(HashMap::new()),
             remaining: Mutex::new(HashMap::new()),
             notes: Mutex::new(Vec::new()),
         })
@@ -465,6 +470,36 @@ impl AwsSource {
         Some(json!({ "Tags": tags }))
     }
 
+    /// Fetches, once per account, what Organizations says of where it sits
+    /// and how it is tagged: its parents up to the root (each unit fetched
+    /// once per run) and its tags.
+    async fn prefetch_org(&self, account: &str) {
+        if self.org_docs.lock().unwrap().contains_key(account) {
+            return;
+        }
+        let parents = self.parents(account).await;
+        let mut next = parents.clone();
+        // Units nest at most five deep; the walk stops at the root or the
+        // first unknown step (the table resolver bounds it again).
+        for _ in 0..8 {
+            let Some(p) = next.as_ref().and_then(|v| v["Parents"].get(0)) else {
+                break;
+            };
+            let (Some(id), Some("ORGANIZATIONAL_UNIT")) = (p["Id"].as_str(), p["Type"].as_str())
+            else {
+                break;
+            };
+            let id = id.to_string();
+            self.ou_doc("ou", &id).await;
+            next = self.ou_doc("parents", &id).await;
+        }
+        let tags = self.account_tags(account).await;
+        self.org_docs
+            .lock()
+            .unwrap()
+            .insert(account.to_string(), OrgDocs { parents, tags });
+    }
+
     /// An organizational unit's document of `kind`, fetched once per run.
     async fn ou_doc(&self, kind: &'static str, id: &str) -> Option<Value> {
         let key = (kind, id.to_string());
@@ -562,6 +597,7 @@ impl AwsSource {
         let (volumes, account_doc) = if only {
             (Vec::new(), None)
         } else {
+            self.prefetch_org(account).await;
             (
                 f.volumes(&instance_ids).await?,
                 self.account_doc(account).await,
@@ -877,7 +913,15 @@ impl ScopeInputs for MemInputs {
     }
 }
 
-/// The Organizations documents of one account, fetched on demand.
+/// An account's own Organizations documents, as prefetched.
+#[derive(Clone)]
+struct OrgDocs {
+    parents: Option<Value>,
+    tags: Option<Value>,
+}
+
+/// The Organizations documents of one account: prefetched with its first
+/// region, else fetched on demand.
 struct AwsAccount<'s> {
     src: &'s AwsSource,
     accountid: PartitionValue,
@@ -889,10 +933,18 @@ impl AwsAccount<'_> {
     }
 }
 
+impl AwsAccount<'_> {
+    fn prefetched(&self) -> Option<OrgDocs> {
+        let docs = self.src.org_docs.lock().unwrap();
+        docs.get(self.accountid.as_str()).cloned()
+    }
+}
+
 impl Drop for AwsAccount<'_> {
     fn drop(&mut self) {
-        let mut docs = self.src.account_docs.lock().unwrap();
-        docs.remove(self.accountid.as_str());
+        let a = self.accountid.as_str();
+        self.src.account_docs.lock().unwrap().remove(a);
+        self.src.org_docs.lock().unwrap().remove(a);
     }
 }
 
@@ -909,7 +961,10 @@ impl AccountInputs for AwsAccount<'_> {
     }
     fn parents(&self, child_id: &str) -> Result<Option<Doc>, Error> {
         let v = if child_id == self.accountid.as_str() {
-            self.src.rt.block_on(self.src.parents(child_id))
+            match self.prefetched() {
+                Some(d) => d.parents,
+                None => self.src.rt.block_on(self.src.parents(child_id)),
+            }
         } else {
             self.src.rt.block_on(self.src.ou_doc("parents", child_id))
         };
@@ -923,10 +978,13 @@ impl AccountInputs for AwsAccount<'_> {
         ))
     }
     fn tags(&self) -> Result<Option<Doc>, Error> {
-        let v = self
-            .src
-            .rt
-            .block_on(self.src.account_tags(self.accountid.as_str()));
+        let v = match self.prefetched() {
+            Some(d) => d.tags,
+            None => self
+                .src
+                .rt
+                .block_on(self.src.account_tags(self.accountid.as_str())),
+        };
         Ok(self.doc("organizations:ListTagsForResource", v))
     }
 }

@@ -1,4 +1,5 @@
 """Live collection (`export --aws`) against moto's server, through the real SDK over HTTP."""
+import contextlib
 import json
 import shutil
 import subprocess
@@ -346,64 +347,78 @@ def test_regions_all_collects_every_enabled_region(org, tmp_path):
     assert regions == {"eu-west-1", "us-east-1"}, "only regions with groups have partitions"
 
 
-def test_include_ous_narrows_the_org_to_an_ou_and_its_children(org, tmp_path):
+@contextlib.contextmanager
+def nested_ous(org):
+    """Root > Workloads (staging) > Production (prod), for the duration of a test."""
     server, creds, accounts, _ = org
     o = awsorg.client(server.url, "organizations", creds=creds)
     root = o.list_roots()["Roots"][0]["Id"]
-    ou = o.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    child = o.create_organizational_unit(ParentId=ou, Name="prod")["OrganizationalUnit"]["Id"]
+
+    def unit(parent, name):
+        for u in o.list_organizational_units_for_parent(ParentId=parent)["OrganizationalUnits"]:
+            if u["Name"] == name:
+                return u["Id"]
+        return o.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
+
+    ou = unit(root, "Workloads")
+    child = unit(ou, "Production")
     o.move_account(AccountId=accounts["staging"], SourceParentId=root, DestinationParentId=ou)
     o.move_account(AccountId=accounts["prod"], SourceParentId=root, DestinationParentId=child)
     try:
+        yield o, root, ou, child
+    finally:
+        o.move_account(AccountId=accounts["staging"], SourceParentId=ou, DestinationParentId=root)
+        o.move_account(AccountId=accounts["prod"], SourceParentId=child, DestinationParentId=root)
+
+
+def test_include_ous_narrows_the_org_to_an_ou_and_its_children(org, tmp_path):
+    server, creds, accounts, _ = org
+    with nested_ous(org) as (_, _, ou, _):
         code, s = run(creds, "export", "--aws", "--org", "--include-ous", ou, "--member-role", awsorg.MEMBER_ROLE,
                       "--regions", "eu-west-1", "--out", str(tmp_path), endpoint=server.url)
         assert code == 0, s
         got = {p.name.removeprefix("accountid=") for p in (tmp_path / "metadata/discovery").glob("accountid=*")}
         assert got == {accounts["staging"], accounts["prod"]}, "the OU and its child OU, nothing else"
         assert s["api_calls"]["organizations:ListAccountsForParent"] >= 2
-    finally:
-        o.move_account(AccountId=accounts["staging"], SourceParentId=ou, DestinationParentId=root)
-        o.move_account(AccountId=accounts["prod"], SourceParentId=child, DestinationParentId=root)
 
 
 def test_accounts_have_their_ou_path_tags_and_the_groups_found_in_them(org, tmp_path):
     server, creds, accounts, _ = org
-    o = awsorg.client(server.url, "organizations", creds=creds)
-    root = o.list_roots()["Roots"][0]["Id"]
-    ou = o.create_organizational_unit(ParentId=root, Name="Workloads")["OrganizationalUnit"]["Id"]
-    child = o.create_organizational_unit(ParentId=ou, Name="Production")["OrganizationalUnit"]["Id"]
-    o.move_account(AccountId=accounts["staging"], SourceParentId=root, DestinationParentId=ou)
-    o.move_account(AccountId=accounts["prod"], SourceParentId=root, DestinationParentId=child)
-    o.tag_resource(ResourceId=accounts["prod"], Tags=[{"Key": "CostCenter", "Value": "cc-42"}])
-    try:
-        code, s = export_org(org, tmp_path / "deployed")
-        assert code == 0, s
-        c = con(tmp_path / "deployed")
-        rows = {r[0]: r[1:] for r in c.execute(
-            "SELECT accountid, oupath, ouids, ouname, tags, groups, groupcount, accountname, accountstate FROM accounts"
-        ).fetchall()}
-        assert set(rows) == {accounts[n] for n in ("management", "prod", "staging")}, "the locked one is excluded"
-        assert rows[accounts["prod"]][:3] == ("Root/Workloads/Production", [root, ou, child], "Production")
-        assert rows[accounts["staging"]][:3] == ("Root/Workloads", [root, ou], "Workloads")
-        assert rows[accounts["management"]][:3] == ("Root", [root], "Root")
-        assert rows[accounts["prod"]][3] == {"CostCenter": "cc-42"}
-        assert s["api_calls"]["organizations:DescribeOrganizationalUnit"] == 2, "each unit is described once"
-        found = {}
-        for a, r, g in c.execute("SELECT accountid, region, groupname FROM discovery ORDER BY ALL").fetchall():
-            found.setdefault(a, []).append({"region": r, "groupname": g})
-        for a, (*_, groups, count, name, state) in rows.items():
-            assert groups == found[a] and count == len(groups) > 0, a
-            assert state == "ACTIVE" and name
-        # A region where nothing is deployed: every account is listed, with no groups.
-        code, s = run(creds, "export", "--aws", "--org", "--member-role", awsorg.MEMBER_ROLE,
-                      "--exclude-accounts", accounts["locked"], "--regions", "ap-southeast-2",
-                      "--out", str(tmp_path / "empty"), endpoint=server.url)
-        assert code == 0, s
-        assert s["partitions"] == 0 and s["account_partitions"] == 3, s
-        empty = duckdb.sql(f"SELECT groupcount, groups, regions FROM {read_parquet(tmp_path / 'empty', 'accounts')}"
-                           ).fetchall()
-        assert empty == [(0, [], ["ap-southeast-2"])] * 3
-    finally:
-        o.untag_resource(ResourceId=accounts["prod"], TagKeys=["CostCenter"])
-        o.move_account(AccountId=accounts["staging"], SourceParentId=ou, DestinationParentId=root)
-        o.move_account(AccountId=accounts["prod"], SourceParentId=child, DestinationParentId=root)
+    with nested_ous(org) as (o, root, ou, child):
+        o.tag_resource(ResourceId=accounts["prod"], Tags=[{"Key": "CostCenter", "Value": "cc-42"}])
+        try:
+            check_accounts(org, tmp_path, root, ou, child)
+        finally:
+            o.untag_resource(ResourceId=accounts["prod"], TagKeys=["CostCenter"])
+
+
+def check_accounts(org, tmp_path, root, ou, child):
+    """The accounts table of the organization set up by nested_ous."""
+    server, creds, accounts, _ = org
+    code, s = export_org(org, tmp_path / "deployed")
+    assert code == 0, s
+    c = con(tmp_path / "deployed")
+    rows = {r[0]: r[1:] for r in c.execute(
+        "SELECT accountid, oupath, ouids, ouname, tags, groups, groupcount, accountname, accountstate FROM accounts"
+    ).fetchall()}
+    assert set(rows) == {accounts[n] for n in ("management", "prod", "staging")}, "the locked one is excluded"
+    assert rows[accounts["prod"]][:3] == ("Root/Workloads/Production", [root, ou, child], "Production")
+    assert rows[accounts["staging"]][:3] == ("Root/Workloads", [root, ou], "Workloads")
+    assert rows[accounts["management"]][:3] == ("Root", [root], "Root")
+    assert rows[accounts["prod"]][3] == {"CostCenter": "cc-42"}
+    assert s["api_calls"]["organizations:DescribeOrganizationalUnit"] == 2, "each unit is described once"
+    found = {}
+    for a, r, g in c.execute("SELECT accountid, region, groupname FROM discovery ORDER BY ALL").fetchall():
+        found.setdefault(a, []).append({"region": r, "groupname": g})
+    for a, (*_, groups, count, name, state) in rows.items():
+        assert groups == found[a] and count == len(groups) > 0, a
+        assert state == "ACTIVE" and name
+    # A region where nothing is deployed: every account is listed, with no groups.
+    code, s = run(creds, "export", "--aws", "--org", "--member-role", awsorg.MEMBER_ROLE,
+                  "--exclude-accounts", accounts["locked"], "--regions", "ap-southeast-2",
+                  "--out", str(tmp_path / "empty"), endpoint=server.url)
+    assert code == 0, s
+    assert s["partitions"] == 0 and s["account_partitions"] == 3, s
+    empty = duckdb.sql(f"SELECT groupcount, groups, regions FROM {read_parquet(tmp_path / 'empty', 'accounts')}"
+                       ).fetchall()
+    assert empty == [(0, [], ["ap-southeast-2"])] * 3
