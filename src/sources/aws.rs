@@ -68,14 +68,14 @@ pub struct AwsSource {
     caller_partition: Mutex<String>,
     clients: Mutex<HashMap<String, ClientCell>>,
     /// Each account's `DescribeAccount`, kept until its own tables are written.
-    account_docs: Mutex<HashMap<String, Option<Value>>>,
+    account_docs: Mutex<HashMap<String, Arc<OnceCell<Option<Value>>>>>,
     /// `ListParents` and `DescribeOrganizationalUnit` of organizational
     /// units, shared by the accounts under them (at most 2,000 per organization).
-    ou_docs: Mutex<HashMap<(&'static str, String), Option<Value>>>,
+    ou_docs: Mutex<HashMap<(&'static str, String), Arc<OnceCell<Option<Value>>>>>,
     /// Each account's own `ListParents` and `ListTagsForResource`, fetched
     /// with its first region (on the fetch stream's bounded concurrency,
     /// not on the conversion threads) and kept until its tables are written.
-    org_docs: Mutex<HashMap<String, OrgDocs>>,
+    org_docs: Mutex<HashMap<String, Arc<OnceCell<OrgDocs>>>>,
     remaining: Mutex<HashMap<String, usize>>,
     notes: Mutex<Vec<String>>,
 }
@@ -378,11 +378,23 @@ impl AwsSource {
         Ok((scopes, failures))
     }
 
+    /// `DescribeAccount`, once per account however many of its regions ask
+    /// at the same time.
     async fn account_doc(&self, account: &str) -> Option<Value> {
-        if let Some(d) = self.account_docs.lock().unwrap().get(account) {
-            return d.clone();
-        }
-        let doc = match self
+        let cell = self
+            .account_docs
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.describe_account(account))
+            .await
+            .clone()
+    }
+
+    async fn describe_account(&self, account: &str) -> Option<Value> {
+        match self
             .caller
             .organizations
             .describe_account()
@@ -398,12 +410,7 @@ impl AwsSource {
                 ));
                 None
             }
-        };
-        self.account_docs
-            .lock()
-            .unwrap()
-            .insert(account.to_string(), doc.clone());
-        doc
+        }
     }
 
     /// An optional Organizations look-up: a refusal or an error becomes a
@@ -474,9 +481,17 @@ impl AwsSource {
     /// and how it is tagged: its parents up to the root (each unit fetched
     /// once per run) and its tags.
     async fn prefetch_org(&self, account: &str) {
-        if self.org_docs.lock().unwrap().contains_key(account) {
-            return;
-        }
+        let cell = self
+            .org_docs
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.fetch_org(account)).await;
+    }
+
+    async fn fetch_org(&self, account: &str) -> OrgDocs {
         let parents = self.parents(account).await;
         let mut next = parents.clone();
         // Units nest at most five deep; the walk stops at the root or the
@@ -494,24 +509,27 @@ impl AwsSource {
             next = self.ou_doc("parents", &id).await;
         }
         let tags = self.account_tags(account).await;
-        self.org_docs
-            .lock()
-            .unwrap()
-            .insert(account.to_string(), OrgDocs { parents, tags });
+        OrgDocs { parents, tags }
     }
 
-    /// An organizational unit's document of `kind`, fetched once per run.
+    /// An organizational unit's document of `kind`, fetched once per run
+    /// (the accounts under it wait for the one call in flight).
     async fn ou_doc(&self, kind: &'static str, id: &str) -> Option<Value> {
-        let key = (kind, id.to_string());
-        if let Some(d) = self.ou_docs.lock().unwrap().get(&key) {
-            return d.clone();
-        }
-        let doc = match kind {
-            "parents" => self.parents(id).await,
-            _ => self.organizational_unit(id).await,
-        };
-        self.ou_docs.lock().unwrap().insert(key, doc.clone());
-        doc
+        let cell = self
+            .ou_docs
+            .lock()
+            .unwrap()
+            .entry((kind, id.to_string()))
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            match kind {
+                "parents" => self.parents(id).await,
+                _ => self.organizational_unit(id).await,
+            }
+        })
+        .await
+        .clone()
     }
 
     async fn fetch(&self, scope: &Scope) -> Result<MemInputs, Error> {
@@ -936,7 +954,7 @@ impl AwsAccount<'_> {
 impl AwsAccount<'_> {
     fn prefetched(&self) -> Option<OrgDocs> {
         let docs = self.src.org_docs.lock().unwrap();
-        docs.get(self.accountid.as_str()).cloned()
+        docs.get(self.accountid.as_str())?.get().cloned()
     }
 }
 
