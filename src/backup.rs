@@ -30,8 +30,9 @@ use crate::partition::Scope;
 use crate::sink::Destination;
 
 /// Which table of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Kind {
+    #[default]
     Configuration,
     Scheduler,
 }
@@ -83,7 +84,7 @@ pub fn latest_path(accountid: &str, region: &str, group: &str, kind: Kind) -> St
     )
 }
 
-/// `archive/{ts}[-{label}]-{tail}`; a labelled archive is never pruned.
+/// `archive/{ts}[-{label}]-{tail}`; see [`LABELS`] for what labels mean to pruning.
 pub fn archive_path(
     accountid: &str,
     region: &str,
@@ -222,16 +223,110 @@ pub fn write(
 pub struct BackupPlan {
     /// Only backups: no table files are written.
     pub only: bool,
-    /// Archive label (`manual`): never pruned.
+    /// Archive label (see [`LABELS`]).
     pub label: Option<String>,
+    /// Back up only the groups whose own schedule is due; `None`: every group.
+    pub schedules: Option<GroupSchedules>,
+}
+
+/// When groups are backed up: each by its own `backup.cron`, else by `default`.
+#[derive(Debug, Clone)]
+pub struct GroupSchedules {
+    /// The schedule of a group that sets none (the daemon's own).
+    pub default: String,
 }
 
 /// The configuration or scheduler items of one group, as collected.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct GroupItems {
     pub group: String,
     pub kind: Kind,
     pub items: BTreeMap<String, Option<String>>,
+    /// When items expire (their `ExpirationTime`), in Unix milliseconds.
+    pub expires: BTreeMap<String, i64>,
+    /// The group's `TimeZone` deployment parameter, if any.
+    pub timezone: Option<String>,
+}
+
+/// The configuration key that sets a group's backup schedule.
+pub const BACKUP_CRON: &str = "backup.cron";
+
+/// The `backup.cron` in force for a group, from its configuration items, as
+/// the original system resolves it, highest first: `override:backup.cron`;
+/// `[pset]backup.cron` when `config.active_parameter_set` is `pset`; the
+/// plain key; `default`. Keys starting with `#`, and items whose
+/// `ExpirationTime` has passed, are ignored.
+pub fn effective_backup_cron(config: &GroupItems, now_ms: i64, default: &str) -> String {
+    let live = |k: &str| -> Option<&str> {
+        if k.starts_with('#') || config.expires.get(k).is_some_and(|&e| e <= now_ms) {
+            return None;
+        }
+        Some(config.items.get(k)?.as_deref()?.trim()).filter(|v| !v.is_empty())
+    };
+    let pset = live("config.active_parameter_set").map(|p| format!("[{p}]{BACKUP_CRON}"));
+    live(&format!("override:{BACKUP_CRON}"))
+        .or_else(|| pset.as_deref().and_then(live))
+        .or_else(|| live(BACKUP_CRON))
+        .unwrap_or(default)
+        .to_string()
+}
+
+/// The time zone of a group's `localcron()`: its `TimeZone` deployment
+/// parameter, else its region's, else UTC.
+pub fn group_time_zone(timezone: Option<&str>, region: &str) -> String {
+    timezone
+        .filter(|z| z.parse::<chrono_tz::Tz>().is_ok())
+        .or_else(|| crate::schedule::region_time_zone(region))
+        .unwrap_or("UTC")
+        .to_string()
+}
+
+/// Whether a backup is due: an occurrence of `expr` (in `tz`) fell after
+/// `newest` (the newest archive, `None` if there is none) and at or before
+/// `now`. So a daemon that was down catches up once, not once per missed
+/// occurrence. The error says what is wrong with the expression.
+pub fn backup_due(
+    expr: &str,
+    tz: &str,
+    newest: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool, String> {
+    use crate::schedule::RunSchedule;
+    let sched = crate::schedule::parse_run(expr, Some(tz)).map_err(|e| e.to_string())?;
+    Ok(match (sched, newest) {
+        (RunSchedule::Disabled, _) => false,
+        (_, None) => true,
+        (RunSchedule::Cron(c), Some(n)) => c.next_start(n, None).is_some_and(|t| t <= now),
+        (RunSchedule::Rate(p), Some(n)) => n + p <= now,
+    })
+}
+
+/// The time of the newest archive of a group's configuration, on `dest`.
+pub fn newest_archive(
+    dest: &dyn Destination,
+    scope: &Scope,
+    group: &str,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let dir = format!(
+        "{}/archive",
+        group_dir(scope.accountid.as_str(), scope.region.as_str(), group)
+    );
+    let tail = format!(
+        "-{}",
+        tail(
+            scope.accountid.as_str(),
+            scope.region.as_str(),
+            group,
+            Kind::Configuration
+        )
+    );
+    Ok(dest
+        .list(&dir)?
+        .iter()
+        .filter(|p| p.ends_with(&tail))
+        .filter_map(|p| parse_archive(p))
+        .map(|a| a.time.and_utc())
+        .max())
 }
 
 /// Writes the backups of `groups` (those whose partitions committed) to
@@ -246,6 +341,16 @@ pub fn write_groups(
 ) -> (u64, Vec<crate::partition::Failure>) {
     let ts = timestamp(run_time_ms);
     let (mut written, mut failures) = (0, Vec::new());
+    let groups = match &plan.schedules {
+        Some(sch) => {
+            let due = due_groups(sch, dests, scope, run_time_ms, &groups, &mut failures);
+            groups
+                .into_iter()
+                .filter(|g| due.contains(&g.group))
+                .collect()
+        }
+        None => groups,
+    };
     'group: for g in groups {
         let what = format!("{} of {scope}/{}", g.kind.name(), g.group);
         let data = render(&what, &ts, &g.items);
@@ -275,15 +380,71 @@ pub fn write_groups(
     (written, failures)
 }
 
-/// Retention: how many of the newest hourly, daily, weekly and monthly
-/// archives to keep (each the newest archive of its period).
+/// The groups of `groups` whose backup is due at `now_ms` (see
+/// [`backup_due`]); a group whose schedule cannot be read gets a failure
+/// naming the key, the expression and why, and no backup.
+fn due_groups(
+    sch: &GroupSchedules,
+    dests: &[&dyn Destination],
+    scope: &Scope,
+    now_ms: i64,
+    groups: &[GroupItems],
+    failures: &mut Vec<crate::partition::Failure>,
+) -> BTreeSet<String> {
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
+    let mut due = BTreeSet::new();
+    for config in groups.iter().filter(|g| g.kind == Kind::Configuration) {
+        let expr = effective_backup_cron(config, now_ms, &sch.default);
+        let tz = group_time_zone(config.timezone.as_deref(), scope.region.as_str());
+        let newest = match dests.first() {
+            Some(d) => newest_archive(*d, scope, &config.group),
+            None => Ok(None),
+        };
+        let verdict = newest.map_err(|e| e.to_string()).and_then(|n| {
+            backup_due(&expr, &tz, n, now).map_err(|why| {
+                format!(
+                    "{BACKUP_CRON} of group {} (time zone {tz}): {why}",
+                    config.group
+                )
+            })
+        });
+        match verdict {
+            Ok(true) => {
+                due.insert(config.group.clone());
+            }
+            Ok(false) => {}
+            Err(message) => failures.push(crate::partition::Failure {
+                scope: scope.to_string(),
+                group: Some(config.group.clone()),
+                error: Error::Input {
+                    file: format!("{scope}/{}", config.group),
+                    json_path: BACKUP_CRON.into(),
+                    message,
+                },
+            }),
+        }
+    }
+    due
+}
+
+/// Retention: how many of the newest hourly, daily, weekly, monthly and
+/// bimonthly archives to keep (each the newest archive of its period), and
+/// how many of the newest `shutdown` archives. `manual` archives are never
+/// pruned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Keep {
     pub hourly: usize,
     pub daily: usize,
     pub weekly: usize,
     pub monthly: usize,
+    /// Two-month periods: January-February, March-April, …
+    pub bimonthly: usize,
+    pub shutdown: usize,
 }
+
+/// Archive labels: `manual` is never pruned; `shutdown` (the daemon's
+/// backup at exit) is kept by `shutdown=N`.
+pub const LABELS: [&str; 2] = ["manual", "shutdown"];
 
 impl Keep {
     /// `hourly=24,daily=7,weekly=4,monthly=12` (any subset; missing ones are 0).
@@ -301,9 +462,16 @@ impl Keep {
                 "daily" => k.daily = n,
                 "weekly" => k.weekly = n,
                 "monthly" => k.monthly = n,
+                "bimonthly" => k.bimonthly = n,
+                "shutdown" => k.shutdown = n,
+                "manual" => {
+                    return Err(Error::Usage(format!(
+                        "--keep {s:?}: manual archives are never pruned"
+                    )))
+                }
                 _ => {
                     return Err(Error::Usage(format!(
-                        "--keep {s:?}: unknown period {name:?} (hourly, daily, weekly, monthly)"
+                        "--keep {s:?}: unknown period {name:?} (hourly, daily, weekly, monthly, bimonthly, shutdown)"
                     )))
                 }
             }
@@ -317,7 +485,8 @@ impl Keep {
 pub struct Archive {
     pub path: String,
     pub time: NaiveDateTime,
-    pub labelled: bool,
+    /// One of [`LABELS`], if the archive has one.
+    pub label: Option<&'static str>,
     /// Folder and tail: archives of one group and table.
     pub series: String,
 }
@@ -337,14 +506,14 @@ pub fn parse_archive(path: &str) -> Option<Archive> {
         rest = &r[digits..];
     }
     let rest = rest.strip_prefix('-')?;
-    let (labelled, tail) = match rest.strip_prefix("manual-") {
-        Some(t) => (true, t),
-        None => (false, rest),
-    };
+    let (label, tail) = LABELS
+        .iter()
+        .find_map(|l| Some((Some(*l), rest.strip_prefix(l)?.strip_prefix('-')?)))
+        .unwrap_or((None, rest));
     Some(Archive {
         path: path.to_string(),
         time,
-        labelled,
+        label,
         series: format!("{dir}/{tail}"),
     })
 }
@@ -357,15 +526,17 @@ pub fn newest_first(archives: &mut [Archive]) {
     archives.sort_by(|a, b| b.time.cmp(&a.time).then(b.path.cmp(&a.path)));
 }
 
-/// Which archives of one series to delete under `keep`. Never a labelled
-/// archive, never the newest one.
+/// Which archives of one series to delete under `keep`. Never a `manual`
+/// archive, never the newest one. The periods count unlabelled archives;
+/// `shutdown` archives count only towards `keep.shutdown`.
 pub fn to_prune(mut archives: Vec<Archive>, keep: Keep) -> Vec<String> {
     newest_first(&mut archives);
     let mut kept: BTreeSet<String> = BTreeSet::new();
     if let Some(newest) = archives.first() {
         kept.insert(newest.path.clone());
     }
-    let periods: [(usize, Bucket); 4] = [
+    let periodic: Vec<&Archive> = archives.iter().filter(|a| a.label.is_none()).collect();
+    let periods: [(usize, Bucket); 5] = [
         (keep.hourly, |t| (t.year(), t.ordinal(), t.hour(), 0)),
         (keep.daily, |t| (t.year(), t.ordinal(), 0, 0)),
         (keep.weekly, |t| {
@@ -373,10 +544,11 @@ pub fn to_prune(mut archives: Vec<Archive>, keep: Keep) -> Vec<String> {
             (w.year(), w.week(), 0, 0)
         }),
         (keep.monthly, |t| (t.year(), t.month(), 0, 0)),
+        (keep.bimonthly, |t| (t.year(), t.month0() / 2, 0, 0)),
     ];
     for (n, bucket) in periods {
         let mut seen = BTreeSet::new();
-        for a in &archives {
+        for a in &periodic {
             if seen.len() >= n {
                 break;
             }
@@ -385,9 +557,11 @@ pub fn to_prune(mut archives: Vec<Archive>, keep: Keep) -> Vec<String> {
             }
         }
     }
+    let shutdowns = archives.iter().filter(|a| a.label == Some("shutdown"));
+    kept.extend(shutdowns.take(keep.shutdown).map(|a| a.path.clone()));
     archives
         .into_iter()
-        .filter(|a| !a.labelled && !kept.contains(&a.path))
+        .filter(|a| a.label != Some("manual") && !kept.contains(&a.path))
         .map(|a| a.path)
         .collect()
 }
@@ -407,7 +581,7 @@ mod tests {
         let p = archive_path("1", "r", "g", Kind::Scheduler, &ts, None);
         assert!(p.ends_with("/archive/2026-11-22T03-00-00Z-1-r-scheduler-cs-g.yaml"));
         let a = parse_archive(&p).unwrap();
-        assert!(!a.labelled && a.time.hour() == 3);
+        assert!(a.label.is_none() && a.time.hour() == 3);
         let m = parse_archive(&archive_path(
             "1",
             "r",
@@ -417,7 +591,7 @@ mod tests {
             Some("manual"),
         ))
         .unwrap();
-        assert!(m.labelled && m.series == a.series);
+        assert!(m.label == Some("manual") && m.series == a.series);
         let c = parse_archive(&archive_path(
             "1",
             "r",
@@ -455,11 +629,147 @@ mod tests {
                 hourly: 24,
                 daily: 7,
                 weekly: 4,
-                monthly: 12
+                monthly: 12,
+                ..Default::default()
             }
         );
-        for bad in ["hourly", "yearly=1", "daily=-1", "daily=x"] {
+        let k = Keep::parse("bimonthly=6,shutdown=3").unwrap();
+        assert_eq!((k.bimonthly, k.shutdown, k.hourly), (6, 3, 0));
+        for bad in ["hourly", "yearly=1", "daily=-1", "daily=x", "manual=1"] {
             assert!(Keep::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bimonthly_keeps_one_per_two_months_and_shutdowns_are_kept_apart() {
+        let name = |m: u32, d: u32, label: &str| {
+            format!("g/archive/2026-{m:02}-{d:02}T00-00-00Z{label}-1-r-configuration-cs-g.yaml")
+        };
+        let mut all = Vec::new();
+        for m in 1..=8 {
+            for d in [1, 15] {
+                all.push(name(m, d, ""));
+            }
+        }
+        let shutdowns = [
+            name(3, 3, "-shutdown"),
+            name(6, 6, "-shutdown"),
+            name(7, 7, "-shutdown"),
+        ];
+        all.extend(shutdowns.iter().cloned());
+        all.push(name(2, 2, "-manual"));
+        let archives = all.iter().map(|p| parse_archive(p).unwrap()).collect();
+        let keep = Keep {
+            bimonthly: 3,
+            shutdown: 2,
+            ..Default::default()
+        };
+        let gone: BTreeSet<String> = to_prune(archives, keep).into_iter().collect();
+        let kept: BTreeSet<String> = all.iter().filter(|p| !gone.contains(*p)).cloned().collect();
+        let want: BTreeSet<String> = [
+            name(8, 15, ""), // newest of July-August (and the newest of all)
+            name(6, 15, ""), // May-June
+            name(4, 15, ""), // March-April
+            name(7, 7, "-shutdown"),
+            name(6, 6, "-shutdown"),
+            name(2, 2, "-manual"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(kept, want);
+    }
+
+    fn config(items: &[(&str, &str)], expires: &[(&str, i64)]) -> GroupItems {
+        GroupItems {
+            group: "web".into(),
+            items: items
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+            expires: expires.iter().map(|(k, t)| (k.to_string(), *t)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn backup_cron_resolves_override_then_parameter_set_then_key_then_default() {
+        let d = "cron(0 * * * ? *)";
+        let now = 1_000_000;
+        let all = [
+            ("backup.cron", "cron(0 1 * * ? *)"),
+            ("[night]backup.cron", "cron(0 2 * * ? *)"),
+            ("config.active_parameter_set", "night"),
+            ("override:backup.cron", "disabled"),
+        ];
+        assert_eq!(
+            effective_backup_cron(&config(&all, &[]), now, d),
+            "disabled"
+        );
+        assert_eq!(
+            effective_backup_cron(&config(&all[..3], &[]), now, d),
+            "cron(0 2 * * ? *)"
+        );
+        let other_set = [all[0], all[1], ("config.active_parameter_set", "day")];
+        assert_eq!(
+            effective_backup_cron(&config(&other_set, &[]), now, d),
+            "cron(0 1 * * ? *)"
+        );
+        assert_eq!(effective_backup_cron(&config(&[], &[]), now, d), d);
+        // A commented key and an expired item are ignored.
+        let c = config(&[("#backup.cron", "disabled")], &[]);
+        assert_eq!(effective_backup_cron(&c, now, d), d);
+        let c = config(&all, &[("override:backup.cron", now - 1)]);
+        assert_eq!(effective_backup_cron(&c, now, d), "cron(0 2 * * ? *)");
+        let c = config(&all, &[("override:backup.cron", now + 1)]);
+        assert_eq!(effective_backup_cron(&c, now, d), "disabled");
+        let c = config(&all[..3], &[("config.active_parameter_set", now)]);
+        assert_eq!(effective_backup_cron(&c, now, d), "cron(0 1 * * ? *)");
+    }
+
+    #[test]
+    fn a_backup_is_due_once_per_missed_occurrence_window() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let daily3 = "localcron(0 3 * * ? *)";
+        let tokyo = "Asia/Tokyo"; // 03:00 JST is 18:00 UTC the day before
+        let newest = Some(t("2026-12-01T17:00:00Z"));
+        assert!(!backup_due(daily3, tokyo, newest, t("2026-12-01T17:59:00Z")).unwrap());
+        assert!(backup_due(daily3, tokyo, newest, t("2026-12-01T18:00:00Z")).unwrap());
+        // Down for three days: due, once (the next look starts from the new archive).
+        assert!(backup_due(daily3, tokyo, newest, t("2026-12-04T20:00:00Z")).unwrap());
+        assert!(!backup_due(
+            daily3,
+            tokyo,
+            Some(t("2026-12-04T20:00:00Z")),
+            t("2026-12-04T21:00:00Z")
+        )
+        .unwrap());
+        assert!(backup_due("cron(0 * * * ? *)", "UTC", None, t("2026-12-01T00:30:00Z")).unwrap());
+        assert!(!backup_due("disabled", "UTC", None, t("2026-12-01T00:30:00Z")).unwrap());
+        assert!(backup_due("rate(2 hours)", "UTC", newest, t("2026-12-01T19:00:00Z")).unwrap());
+        assert!(!backup_due("rate(2 hours)", "UTC", newest, t("2026-12-01T18:59:00Z")).unwrap());
+        let e =
+            backup_due("cron(0 25 * * ? *)", "UTC", None, t("2026-12-01T00:00:00Z")).unwrap_err();
+        assert!(e.contains("hours"), "{e}");
+    }
+
+    #[test]
+    fn a_group_zone_is_its_parameter_else_its_region_else_utc() {
+        assert_eq!(
+            group_time_zone(Some("Asia/Tokyo"), "eu-west-1"),
+            "Asia/Tokyo"
+        );
+        assert_eq!(
+            group_time_zone(Some("Mars/Base"), "eu-west-1"),
+            "Europe/Dublin"
+        );
+        assert_eq!(group_time_zone(None, "eu-west-1"), "Europe/Dublin");
+        assert_eq!(group_time_zone(None, "xx-nowhere-1"), "UTC");
+        for (r, z) in [
+            ("us-east-1", "America/New_York"),
+            ("ap-southeast-2", "Australia/Sydney"),
+        ] {
+            assert_eq!(group_time_zone(None, r), z);
+            assert!(z.parse::<chrono_tz::Tz>().is_ok());
         }
     }
 

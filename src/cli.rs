@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Collect the six tables and write them as Hive-partitioned Parquet under OUT/metadata/.
+    /// Collect every table and write them as Hive-partitioned Parquet under OUT/metadata/.
     ///
     /// Examples:
     ///   fleetcmdb export --demo
@@ -56,7 +56,7 @@ pub enum Command {
     /// Example: fleetcmdb prune --out s3://org-cmdb/prod --keep hourly=24,daily=7,weekly=4,monthly=12 --dry-run
     #[command(verbatim_doc_comment)]
     Prune(PruneArgs),
-    /// Print (or write into ddl/) the Athena DDL of the six tables.
+    /// Print (or write into ddl/) the Athena DDL of every table.
     ///
     /// Examples:
     ///   fleetcmdb ddl --location s3://my-bucket/cmdb
@@ -81,6 +81,48 @@ pub enum Command {
     ///   fleetcmdb schedule 'localcron(0 3 ? * MON *)' --timezone Asia/Tokyo --next 5
     #[command(verbatim_doc_comment)]
     Schedule(ScheduleArgs),
+    /// Run exports by themselves: on a schedule, on demand over HTTP, and a backup at shutdown.
+    ///
+    /// Examples:
+    ///   fleetcmdb serve --demo --out ./cmdb
+    ///   fleetcmdb serve --config fleetcmdb.toml --aws --schedule 'cron(0 * * * ? *)'
+    ///   curl -X POST 'localhost:9137/v1/backup?account=111111111111&region=eu-west-1&group=web'
+    #[command(verbatim_doc_comment)]
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: ExportArgs,
+
+    /// When runs start: cron(…) in UTC, localcron(…) in --timezone, rate(N minutes|hours|days) or disabled (on demand only). Default: hourly, 'cron(0 * * * ? *)'. Example: --schedule 'rate(30 minutes)'
+    #[arg(long, value_name = "EXPR")]
+    pub schedule: Option<String>,
+
+    /// IANA time zone of a localcron() schedule. Example: --timezone Europe/Paris
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// Address of the HTTP API (default 127.0.0.1:9137); anything but loopback needs --token-file. Example: --listen 0.0.0.0:9137
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// File holding the bearer token the API requires (its first line). Example: --token-file /run/secrets/cmdb-token
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Seconds allowed, after SIGTERM or SIGINT, for the run in flight to stop and the shutdown backup to be taken (default 25). Example: --shutdown-timeout 25
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_timeout: Option<f64>,
+
+    /// Seconds between two looks at the schedule (default 30). Example: --tick 5
+    #[arg(long, value_name = "SECONDS")]
+    pub tick: Option<f64>,
+
+    /// Read the current time from this file (an RFC 3339 time) instead of the system clock: for tests and drills. Example: --clock-file /tmp/now
+    #[arg(long, value_name = "FILE")]
+    pub clock_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -174,8 +216,8 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub common: ExportArgs,
 
-    /// Label the archives; `manual` archives are never pruned. Example: --label manual
-    #[arg(long, value_parser = ["manual"])]
+    /// Label the archives: `manual` ones are never pruned, `shutdown` ones are kept by prune --keep shutdown=N. Example: --label manual
+    #[arg(long, value_parser = ["manual", "shutdown"])]
     pub label: Option<String>,
 }
 
@@ -214,6 +256,10 @@ pub struct RestoreArgs {
     /// With --latest: the group. Example: --group web
     #[arg(long, requires = "latest")]
     pub group: Option<String>,
+
+    /// With --latest: the newest archive with this label instead of the latest- file. Example: --label shutdown
+    #[arg(long, requires = "latest", value_parser = ["manual", "shutdown"])]
+    pub label: Option<String>,
 
     /// With --latest: the account of the backup. Example: --account 111111111111
     #[arg(long, requires = "latest")]
@@ -305,7 +351,7 @@ pub struct PruneArgs {
     #[arg(long, value_name = "DIR|S3URL")]
     pub out: String,
 
-    /// Newest archives to keep per period. Example: --keep hourly=24,daily=7,weekly=4,monthly=12
+    /// Newest archives to keep per period (hourly, daily, weekly, monthly, bimonthly) and of shutdown backups (shutdown). Example: --keep hourly=24,daily=7,weekly=4,monthly=12
     #[arg(
         long,
         value_name = "SPEC",

@@ -49,6 +49,10 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// Work not started because the process is stopping (a daemon's shutdown).
+    #[error("not collected: {0}")]
+    Cancelled(String),
+
     /// Standard output was closed by its reader: a normal end, exit 0.
     #[error("standard output closed")]
     BrokenPipe,

@@ -48,6 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
         Command::IamPolicy(a) => commands::iam_policy::run(a.member_role.as_deref()),
         Command::Schedule(a) => commands::schedule::run(&settings::schedule(&a)?),
+        Command::Serve(a) => commands::serve::run(&settings::serve(&a)?),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(
             &a.dir,
             settings::demo(&a.demo_opts),

@@ -1,12 +1,24 @@
-//! SSM maintenance-window schedules: `cron()`, `rate()` and `at()`.
+//! Schedules: SSM maintenance windows' `cron()`, `rate()` and `at()`, and
+//! the run schedules of fleetcmdb itself ([`RunSchedule`]).
 //!
 //! Owns parsing and evaluation of the schedule expressions SSM accepts, in
 //! the window's IANA time zone: the latest start at or before an instant and
 //! the first start after it. AWS cron has six fields (minutes hours
 //! day-of-month month day-of-week year) with `* ? , - /`, `L`, `W` and `#`.
+//!
+//! A run schedule has EventBridge's forms: `cron(…)` evaluated in UTC,
+//! `localcron(…)` (the same six fields) evaluated in a time zone,
+//! `rate(N minutes|hours|days)`, and `disabled`; its cron fields are
+//! evaluated by the same code as maintenance windows, so there is one.
+//! Around daylight-saving changes a local time that does not exist runs an
+//! hour later (02:30 on a spring-forward night runs at 03:30), and one that
+//! occurs twice runs once, at its first occurrence: a run is neither
+//! skipped nor doubled.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+
+use crate::error::Error;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
@@ -386,6 +398,110 @@ impl Schedule {
             Schedule::At(at, tz) => resolve(*tz, *at).filter(|a| *a > t),
         }
     }
+}
+
+/// A parsed run schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunSchedule {
+    Disabled,
+    /// `cron()` (in UTC) or `localcron()` (in its zone).
+    Cron(Schedule),
+    /// Every period, counted from the start of the run.
+    Rate(Duration),
+}
+
+/// Parses a run schedule; `timezone` is the zone of `localcron()`.
+pub fn parse_run(expr: &str, timezone: Option<&str>) -> Result<RunSchedule, Error> {
+    let e = expr.trim();
+    let bad = |m: String| Error::Usage(format!("schedule {expr:?}: {m}"));
+    if e == "disabled" {
+        return Ok(RunSchedule::Disabled);
+    }
+    if let Some(body) = e.strip_prefix("localcron(") {
+        let tz = timezone.ok_or_else(|| {
+            bad("localcron() needs a time zone (--timezone or timezone in the config)".into())
+        })?;
+        return parse(&format!("cron({body}"), tz)
+            .map(RunSchedule::Cron)
+            .map_err(|err| bad(err.reason));
+    }
+    if e.starts_with("cron(") {
+        return parse(e, "UTC")
+            .map(RunSchedule::Cron)
+            .map_err(|err| bad(err.reason));
+    }
+    if e.starts_with("rate(") {
+        return match parse(e, "UTC") {
+            Ok(Schedule::Rate { period }) => Ok(RunSchedule::Rate(period)),
+            Ok(_) => Err(bad("expected rate(N minutes|hours|days)".into())),
+            Err(err) => Err(bad(err.reason)),
+        };
+    }
+    Err(bad(
+        "expected cron(…), localcron(…), rate(N minutes|hours|days) or disabled".into(),
+    ))
+}
+
+/// The first `n` times the schedule fires strictly after `from`.
+pub fn occurrences(s: &RunSchedule, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::with_capacity(n);
+    let mut t = from;
+    while out.len() < n {
+        let next = match s {
+            RunSchedule::Disabled => None,
+            RunSchedule::Cron(c) => c.next_start(t, None),
+            RunSchedule::Rate(p) => t.checked_add_signed(*p),
+        };
+        match next {
+            Some(x) if x.timestamp_millis() <= crate::record::MAX_TIMESTAMP_MS => {
+                out.push(x);
+                t = x;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The time zone of an AWS region's city, for a group's `localcron()` when
+/// its deployment names none (as the original system maps regions).
+pub fn region_time_zone(region: &str) -> Option<&'static str> {
+    Some(match region {
+        "us-east-1" | "us-east-2" => "America/New_York",
+        "us-west-1" | "us-west-2" => "America/Los_Angeles",
+        "us-gov-east-1" => "America/New_York",
+        "us-gov-west-1" => "America/Los_Angeles",
+        "ca-central-1" => "America/Toronto",
+        "ca-west-1" => "America/Edmonton",
+        "mx-central-1" => "America/Mexico_City",
+        "sa-east-1" => "America/Sao_Paulo",
+        "eu-west-1" => "Europe/Dublin",
+        "eu-west-2" => "Europe/London",
+        "eu-west-3" => "Europe/Paris",
+        "eu-central-1" => "Europe/Berlin",
+        "eu-central-2" => "Europe/Zurich",
+        "eu-north-1" => "Europe/Stockholm",
+        "eu-south-1" => "Europe/Rome",
+        "eu-south-2" => "Europe/Madrid",
+        "il-central-1" => "Asia/Jerusalem",
+        "me-south-1" => "Asia/Bahrain",
+        "me-central-1" => "Asia/Dubai",
+        "af-south-1" => "Africa/Johannesburg",
+        "ap-east-1" => "Asia/Hong_Kong",
+        "ap-south-1" => "Asia/Kolkata",
+        "ap-south-2" => "Asia/Kolkata",
+        "ap-northeast-1" => "Asia/Tokyo",
+        "ap-northeast-2" => "Asia/Seoul",
+        "ap-northeast-3" => "Asia/Tokyo",
+        "ap-southeast-1" => "Asia/Singapore",
+        "ap-southeast-2" => "Australia/Sydney",
+        "ap-southeast-3" => "Asia/Jakarta",
+        "ap-southeast-4" => "Australia/Melbourne",
+        "ap-southeast-5" => "Asia/Kuala_Lumpur",
+        "ap-southeast-7" => "Asia/Bangkok",
+        "cn-north-1" | "cn-northwest-1" => "Asia/Shanghai",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -46,6 +46,29 @@ pub struct ExportSettings {
     pub backup: Option<crate::backup::BackupPlan>,
     /// Second destinations of the backups.
     pub also: Vec<String>,
+    /// Only these accounts, regions or groups (an on-demand run of `serve`).
+    pub filter: Filter,
+    /// Set when the run must start no more work (a daemon's shutdown).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// What part of the organisation a run covers; empty: all of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub account: Option<PartitionValue>,
+    pub region: Option<PartitionValue>,
+    pub group: Option<PartitionValue>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    pub fn covers(&self, scope: &crate::partition::Scope) -> bool {
+        self.account.as_ref().is_none_or(|a| *a == scope.accountid)
+            && self.region.as_ref().is_none_or(|r| *r == scope.region)
+    }
 }
 
 /// `fleetcmdb.toml`: the same settings as the flags, which override it.
@@ -74,6 +97,13 @@ pub struct FileConfig {
     pub stack_template: Option<String>,
     pub sse: Option<String>,
     pub kms_key_id: Option<String>,
+    /// `serve`: the run schedule, its time zone, the API address, the token
+    /// file and the shutdown allowance in seconds.
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub listen: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub shutdown_timeout: Option<f64>,
 }
 
 impl FileConfig {
@@ -387,8 +417,13 @@ pub fn table_restore(a: &crate::cli::TableRestoreArgs) -> Result<TableRestoreSet
 /// Where `restore` finds its backup.
 #[derive(Debug)]
 pub enum BackupSource {
-    /// `--latest`: the `latest-` file of a group under an export root (`rel`).
-    Latest { out: String, rel: String },
+    /// `--latest`: the `latest-` file of a group under an export root
+    /// (`rel`), or with `label` its newest archive of that label.
+    Latest {
+        out: String,
+        rel: String,
+        label: Option<String>,
+    },
     /// A backup file, by path or `s3://` URL.
     File(String),
 }
@@ -436,6 +471,7 @@ pub fn restore(a: &crate::cli::RestoreArgs) -> Result<RestoreSettings, Error> {
             BackupSource::Latest {
                 out: a.out.clone().unwrap_or_else(|| "./cmdb".into()),
                 rel: latest_path(account, region, group, kind),
+                label: a.label.clone(),
             },
             Some(format!("CloneSquad-{group}-{cap}")),
         )
@@ -555,6 +591,8 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         } else {
             a.also.clone()
         },
+        filter: Filter::default(),
+        cancel: None,
     })
 }
 
@@ -567,6 +605,7 @@ pub fn backup(a: &crate::cli::BackupArgs) -> Result<ExportSettings, Error> {
     s.backup = Some(crate::backup::BackupPlan {
         only: true,
         label: a.label.clone(),
+        schedules: None,
     });
     s.prune_stale = false;
     if let SourceSettings::Aws(a) = &mut s.source {
@@ -652,5 +691,96 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
             }
         },
         conn: connection(&a.conn)?,
+    })
+}
+
+/// The default run schedule: hourly, as the original system backs up.
+pub const DEFAULT_SCHEDULE: &str = "cron(0 * * * ? *)";
+
+/// What `serve` does, resolved and checked before it starts.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub export: ExportSettings,
+    pub schedule_expr: String,
+    pub schedule: crate::schedule::RunSchedule,
+    pub listen: std::net::SocketAddr,
+    /// The bearer token the API requires (never printed).
+    pub token: Option<String>,
+    pub shutdown_timeout: std::time::Duration,
+    pub tick: std::time::Duration,
+    pub clock_file: Option<PathBuf>,
+}
+
+fn seconds(what: &str, v: f64, max: f64) -> Result<std::time::Duration, Error> {
+    if v.is_finite() && v > 0.0 && v <= max {
+        Ok(std::time::Duration::from_secs_f64(v))
+    } else {
+        Err(Error::Usage(format!(
+            "{what} {v}: expected seconds between 0 and {max}"
+        )))
+    }
+}
+
+pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
+    if a.common.as_of.is_some() {
+        return Err(Error::Usage(
+            "serve takes the time from the clock (or --clock-file), not --as-of".into(),
+        ));
+    }
+    let file = FileConfig::load(a.common.config.as_deref())?;
+    let export = export(&a.common)?;
+    let schedule_expr = a
+        .schedule
+        .clone()
+        .or(file.schedule.clone())
+        .unwrap_or_else(|| DEFAULT_SCHEDULE.into());
+    let timezone = a.timezone.clone().or(file.timezone.clone());
+    let schedule = crate::schedule::parse_run(&schedule_expr, timezone.as_deref())?;
+    let listen_text = a
+        .listen
+        .clone()
+        .or(file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:9137".into());
+    let listen: std::net::SocketAddr = listen_text.parse().map_err(|e| {
+        Error::Usage(format!(
+            "--listen {listen_text:?}: expected ADDRESS:PORT such as 127.0.0.1:9137 ({e})"
+        ))
+    })?;
+    let token_file = a.token_file.clone().or(file.token_file.clone());
+    let token = match &token_file {
+        Some(p) => {
+            let bytes = crate::input::read_file(p, 4096)
+                .map_err(|e| Error::Usage(format!("--token-file: {e}")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::Usage(format!("--token-file {}: not UTF-8", p.display())))?;
+            let t = text.lines().next().unwrap_or("").trim().to_string();
+            if t.len() < 16 {
+                return Err(Error::Usage(format!(
+                    "--token-file {}: the token must be at least 16 characters",
+                    p.display()
+                )));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    if !listen.ip().is_loopback() && token.is_none() {
+        return Err(Error::Usage(format!(
+            "--listen {listen}: an address other than loopback needs --token-file (token_file in the config)"
+        )));
+    }
+    Ok(ServeSettings {
+        export,
+        schedule_expr,
+        schedule,
+        listen,
+        token,
+        shutdown_timeout: seconds(
+            "--shutdown-timeout",
+            a.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(25.0),
+            3600.0,
+        )?,
+        tick: seconds("--tick", a.tick.unwrap_or(30.0), 3600.0)?,
+        clock_file: a.clock_file.clone(),
     })
 }

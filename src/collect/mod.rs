@@ -63,6 +63,29 @@ fn backup_items(rows: &[Value]) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
+/// key → expiration (Unix milliseconds) of the key/value rows that have one
+/// (DynamoDB TTL attributes hold seconds).
+fn expirations(rows: &[Value]) -> BTreeMap<String, i64> {
+    rows.iter()
+        .filter_map(|r| {
+            let k = r.get("key")?.as_str()?.to_string();
+            let secs = r.get("expirationtime")?.as_f64()?;
+            Some((k, (secs * 1000.0) as i64))
+        })
+        .collect()
+}
+
+/// A parameter of a deployment stack (`Parameters[].ParameterKey`).
+fn stack_parameter(stack: &Value, key: &str) -> Option<String> {
+    field(stack, "Parameters")?
+        .as_array()?
+        .iter()
+        .find(|p| field(p, "ParameterKey").and_then(Value::as_str) == Some(key))
+        .and_then(|p| field(p, "ParameterValue")?.as_str())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 /// Where a table's rows come from, for error messages.
 fn origin_of(table: TableId) -> &'static str {
     let def = table.def();
@@ -157,6 +180,10 @@ fn collect_inner(
                                     group: g.clone(),
                                     kind,
                                     items: backup_items(&rows),
+                                    expires: expirations(&rows),
+                                    timezone: stacks
+                                        .get(&g)
+                                        .and_then(|s| stack_parameter(s, "TimeZone")),
                                 });
                             }
                             if !only_backups {

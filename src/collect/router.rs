@@ -86,6 +86,8 @@ pub struct Router<'a> {
     failures: Vec<Failure>,
     /// Whether table files are written (false for backup-only runs).
     tables: bool,
+    /// Only this group is collected; rows of others are dropped.
+    only_group: Option<String>,
 }
 
 /// Capture slots of a routed [`RowBuilder`].
@@ -109,7 +111,15 @@ impl<'a> Router<'a> {
             scope_failed: None,
             failures: Vec::new(),
             tables: true,
+            only_group: None,
         }
+    }
+
+    /// Collects only the group `name`: other groups are not registered, so
+    /// their rows (and the rows routed through them) are dropped.
+    pub fn only_group(mut self, name: &str) -> Self {
+        self.only_group = Some(name.to_string());
+        self
     }
 
     /// Writes no table files: groups are only tracked (a backup-only run).
@@ -131,6 +141,10 @@ impl<'a> Router<'a> {
     pub fn group(&mut self, name: &str, origin: &str) -> Option<usize> {
         if let Some(i) = self.index.get(name) {
             return *i;
+        }
+        if self.only_group.as_deref().is_some_and(|g| g != name) {
+            self.index.insert(name.to_string(), None);
+            return None;
         }
         let r = match PartitionValue::parse(name, "group name", origin) {
             Ok(v) => {

@@ -198,7 +198,8 @@ pub fn export(
     for d in also {
         d.healthcheck()?;
     }
-    let (scopes, early_failures) = source.scopes()?;
+    let (mut scopes, early_failures) = source.scopes()?;
+    scopes.retain(|scope| s.filter.covers(scope));
     let bar = progress(scopes.len() as u64);
     let summary = Mutex::new(Summary {
         source: source.describe(),
@@ -214,17 +215,34 @@ pub fn export(
     let only_backups = s.backup.as_ref().is_some_and(|b| b.only);
     // Per account: its regions still to collect, and what they found.
     let accounts: Mutex<BTreeMap<PartitionValue, AccountProgress>> = Mutex::new(BTreeMap::new());
-    if has_account_tables() && !only_backups {
+    // A run that covers part of an account cannot say what the whole holds.
+    if has_account_tables() && !only_backups && s.filter.is_empty() {
         let mut a = accounts.lock().expect("not poisoned");
         for scope in &scopes {
             a.entry(scope.accountid.clone()).or_default().remaining += 1;
         }
     }
     let one = |scope: &Scope, inputs: Result<&dyn crate::documents::ScopeInputs, Error>| {
+        if s.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            bar.inc(1);
+            let mut sum = summary.lock().expect("no panics while holding the lock");
+            sum.failures.push(Failure {
+                scope: scope.to_string(),
+                group: None,
+                error: Error::Cancelled("the run was stopped before this account/region".into()),
+            });
+            return;
+        }
         let sink = PartitionWriter::new(dest, &s.writer);
         let mut w = Router::new(scope.clone(), sink, s.as_of_ms, &s.naming.group_tag);
         if only_backups {
             w = w.without_tables();
+        }
+        if let Some(g) = &s.filter.group {
+            w = w.only_group(g.as_str());
         }
         let items = match inputs {
             Ok(inputs) => collect_scope(inputs, &mut w, &s.naming, s.as_of_ms, s.backup.is_some()),
@@ -250,7 +268,7 @@ pub fn export(
         };
         report.failures.extend(backup_failures);
         let account_done = account_progress(&accounts, scope, &report);
-        let pruned = if s.prune_stale && report.failures.is_empty() {
+        let pruned = if s.prune_stale && s.filter.is_empty() && report.failures.is_empty() {
             prune_stale(dest, scope, &report.partitions)
         } else {
             Ok(Vec::new())

@@ -7,4 +7,5 @@ pub(crate) mod iam_policy;
 pub(crate) mod prune;
 pub(crate) mod restore;
 pub(crate) mod schedule;
+pub(crate) mod serve;
 pub(crate) mod table_backup;

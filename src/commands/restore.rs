@@ -200,15 +200,20 @@ pub fn load(dest: &dyn Destination, rel: &str, max_size: usize) -> Result<Items,
 /// `latest-` file) the archives of the same group and table, newest first;
 /// in each destination in turn. Returns the items, where they came from,
 /// and why earlier candidates were passed over.
+///
+/// With `label`, only archives of that label are candidates (newest first).
 pub fn find_valid(
     dests: &[(Box<dyn Destination>, String)],
     max_size: usize,
+    label: Option<&str>,
 ) -> Result<(Items, String, Vec<String>), Error> {
     let mut passed = Vec::new();
     for (dest, rel) in dests {
-        match load(dest.as_ref(), rel, max_size) {
-            Ok(items) => return Ok((items, format!("{}/{rel}", dest.url()), passed)),
-            Err(e) => passed.push(e.to_string()),
+        if label.is_none() {
+            match load(dest.as_ref(), rel, max_size) {
+                Ok(items) => return Ok((items, format!("{}/{rel}", dest.url()), passed)),
+                Err(e) => passed.push(e.to_string()),
+            }
         }
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
         let Some(tail) = name.strip_prefix("latest-") else {
@@ -228,6 +233,7 @@ pub fn find_valid(
             .iter()
             .filter_map(|p| parse_archive(p))
             .filter(|a| a.path.ends_with(&tail))
+            .filter(|a| label.is_none() || a.label == label)
             .collect();
         backup::newest_first(&mut archives);
         for a in archives {
@@ -324,7 +330,7 @@ pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
     let conn = &a.conn;
     let table = a.table.clone();
     let dests = match &a.source {
-        BackupSource::Latest { out, rel } => {
+        BackupSource::Latest { out, rel, .. } => {
             let mut dests = vec![(sink::open(out, conn)?, rel.clone())];
             for also in &a.also {
                 dests.push((sink::open(also, conn)?, rel.clone()));
@@ -346,7 +352,11 @@ pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
             dests
         }
     };
-    let (items, from, passed) = find_valid(&dests, a.max_size)?;
+    let label = match &a.source {
+        BackupSource::Latest { label, .. } => label.as_deref(),
+        BackupSource::File(_) => None,
+    };
+    let (items, from, passed) = find_valid(&dests, a.max_size, label)?;
     check_limits(&from, &items)?;
     if !passed.is_empty() {
         eprintln!(

@@ -1,83 +1,11 @@
-//! `fleetcmdb schedule`: when a run schedule would fire.
-//!
-//! Owns the forms of a run schedule, EventBridge's: `cron(…)` evaluated in
-//! UTC, `localcron(…)` (the same six fields) evaluated in a time zone,
-//! `rate(N minutes|hours|days)`, and `disabled`. Cron fields are evaluated
-//! by [`crate::schedule`], the evaluator maintenance windows use, so there
-//! is one. Around daylight-saving changes a local time that does not exist
-//! runs an hour later (02:30 on a spring-forward night runs at 03:30), and
-//! one that occurs twice runs once, at its first occurrence: a run is
-//! neither skipped nor doubled.
+//! `fleetcmdb schedule`: when a run schedule would fire (the forms are
+//! those of [`crate::schedule::RunSchedule`]).
 
-use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use crate::error::{Error, ExitCode};
-use crate::schedule::Schedule;
+use crate::schedule::{occurrences, parse_run as parse, RunSchedule};
 use crate::settings::ScheduleSettings;
-
-/// A parsed run schedule.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunSchedule {
-    Disabled,
-    /// `cron()` (in UTC) or `localcron()` (in its zone).
-    Cron(Schedule),
-    /// Every period, counted from the start of the run.
-    Rate(Duration),
-}
-
-/// Parses a run schedule; `timezone` is the zone of `localcron()`.
-pub fn parse(expr: &str, timezone: Option<&str>) -> Result<RunSchedule, Error> {
-    let e = expr.trim();
-    let bad = |m: String| Error::Usage(format!("schedule {expr:?}: {m}"));
-    if e == "disabled" {
-        return Ok(RunSchedule::Disabled);
-    }
-    if let Some(body) = e.strip_prefix("localcron(") {
-        let tz = timezone.ok_or_else(|| {
-            bad("localcron() needs a time zone (--timezone or timezone in the config)".into())
-        })?;
-        return crate::schedule::parse(&format!("cron({body}"), tz)
-            .map(RunSchedule::Cron)
-            .map_err(|err| bad(err.reason));
-    }
-    if e.starts_with("cron(") {
-        return crate::schedule::parse(e, "UTC")
-            .map(RunSchedule::Cron)
-            .map_err(|err| bad(err.reason));
-    }
-    if e.starts_with("rate(") {
-        return match crate::schedule::parse(e, "UTC") {
-            Ok(Schedule::Rate { period }) => Ok(RunSchedule::Rate(period)),
-            Ok(_) => Err(bad("expected rate(N minutes|hours|days)".into())),
-            Err(err) => Err(bad(err.reason)),
-        };
-    }
-    Err(bad(
-        "expected cron(…), localcron(…), rate(N minutes|hours|days) or disabled".into(),
-    ))
-}
-
-/// The first `n` times the schedule fires strictly after `from`.
-pub fn occurrences(s: &RunSchedule, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    let mut out = Vec::with_capacity(n);
-    let mut t = from;
-    while out.len() < n {
-        let next = match s {
-            RunSchedule::Disabled => None,
-            RunSchedule::Cron(c) => c.next_start(t, None),
-            RunSchedule::Rate(p) => t.checked_add_signed(*p),
-        };
-        match next {
-            Some(x) if x.timestamp_millis() <= crate::record::MAX_TIMESTAMP_MS => {
-                out.push(x);
-                t = x;
-            }
-            _ => break,
-        }
-    }
-    out
-}
 
 pub fn run(s: &ScheduleSettings) -> Result<ExitCode, Error> {
     let sched = parse(&s.expr, s.timezone.as_deref())?;
@@ -106,6 +34,7 @@ pub fn run(s: &ScheduleSettings) -> Result<ExitCode, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Duration, Utc};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -23,6 +23,8 @@ pub static CONFIGURATION: Table = Table {
     },
     resolver: Resolver::GroupItems {
         template: |n| &n.configuration_table,
-        extra: &[],
+        // Not a column: read so that expired items do not set a group's
+        // backup schedule.
+        extra: &[("ExpirationTime", "expirationtime")],
     },
 };
