@@ -250,12 +250,15 @@ pub struct GroupItems {
 
 /// The configuration key that sets a group's backup schedule.
 pub const BACKUP_CRON: &str = "backup.cron";
+/// The same key as the original system's documentation spells it.
+const CRON_BACKUP: &str = "cron.backup";
 
 /// The `backup.cron` in force for a group, from its configuration items, as
 /// the original system resolves it, highest first: `override:backup.cron`;
 /// `[pset]backup.cron` when `config.active_parameter_set` is `pset`; the
 /// plain key; `default`. Keys starting with `#`, and items whose
-/// `ExpirationTime` has passed, are ignored.
+/// `ExpirationTime` has passed, are ignored. At each level `backup.cron`
+/// comes first, then `cron.backup` (the original documentation's spelling).
 pub fn effective_backup_cron(config: &GroupItems, now_ms: i64, default: &str) -> String {
     let live = |k: &str| -> Option<&str> {
         if k.starts_with('#') || config.expires.get(k).is_some_and(|&e| e <= now_ms) {
@@ -263,10 +266,13 @@ pub fn effective_backup_cron(config: &GroupItems, now_ms: i64, default: &str) ->
         }
         Some(config.items.get(k)?.as_deref()?.trim()).filter(|v| !v.is_empty())
     };
-    let pset = live("config.active_parameter_set").map(|p| format!("[{p}]{BACKUP_CRON}"));
-    live(&format!("override:{BACKUP_CRON}"))
-        .or_else(|| pset.as_deref().and_then(live))
-        .or_else(|| live(BACKUP_CRON))
+    let either = |prefix: &str| {
+        live(&format!("{prefix}{BACKUP_CRON}")).or_else(|| live(&format!("{prefix}{CRON_BACKUP}")))
+    };
+    let pset = live("config.active_parameter_set").map(|p| format!("[{p}]"));
+    either("override:")
+        .or_else(|| pset.as_deref().and_then(either))
+        .or_else(|| either(""))
         .unwrap_or(default)
         .to_string()
 }
@@ -715,6 +721,16 @@ mod tests {
             "cron(0 1 * * ? *)"
         );
         assert_eq!(effective_backup_cron(&config(&[], &[]), now, d), d);
+        let spelt = config(&[("cron.backup", "disabled")], &[]);
+        assert_eq!(effective_backup_cron(&spelt, now, d), "disabled");
+        let both = config(
+            &[
+                ("cron.backup", "disabled"),
+                ("backup.cron", "rate(2 hours)"),
+            ],
+            &[],
+        );
+        assert_eq!(effective_backup_cron(&both, now, d), "rate(2 hours)");
         // A commented key and an expired item are ignored.
         let c = config(&[("#backup.cron", "disabled")], &[]);
         assert_eq!(effective_backup_cron(&c, now, d), d);

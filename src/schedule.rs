@@ -604,4 +604,47 @@ mod tests {
             .to_string()
             .contains("time zone"));
     }
+
+    /// The original system's map (`src/resources/region-timezones.yaml` of
+    /// jcjorel/clonesquad-ec2-pet-autoscaler @ 4ecf6e7): ours agrees on
+    /// every region it lists, and every zone we name exists.
+    #[test]
+    fn region_zones_agree_with_the_original_system() {
+        let original = [
+            ("us-east-2", "America/New_York"),
+            ("us-east-1", "America/New_York"),
+            ("us-west-1", "America/Los_Angeles"),
+            ("us-west-2", "America/Los_Angeles"),
+            ("af-south-1", "Africa/Johannesburg"),
+            ("ap-east-1", "Asia/Hong_Kong"),
+            ("ap-south-1", "Asia/Kolkata"),
+            ("ap-northeast-1", "Asia/Tokyo"),
+            ("ap-northeast-2", "Asia/Seoul"),
+            ("ap-northeast-3", "Asia/Tokyo"),
+            ("ap-southeast-1", "Asia/Singapore"),
+            ("ap-southeast-2", "Australia/Sydney"),
+            ("ca-central-1", "America/Toronto"),
+            ("eu-central-1", "Europe/Berlin"),
+            ("eu-west-1", "Europe/Dublin"),
+            ("eu-west-2", "Europe/London"),
+            ("eu-west-3", "Europe/Paris"),
+            ("eu-south-1", "Europe/Rome"),
+            ("eu-north-1", "Europe/Stockholm"),
+            ("me-south-1", "Asia/Bahrain"),
+            ("sa-east-1", "America/Sao_Paulo"),
+        ];
+        for (region, zone) in original {
+            assert_eq!(region_time_zone(region), Some(zone), "{region}");
+        }
+        for r in [
+            "cn-north-1",
+            "il-central-1",
+            "ap-southeast-7",
+            "mx-central-1",
+        ] {
+            let z = region_time_zone(r).unwrap();
+            assert!(z.parse::<Tz>().is_ok(), "{r}: {z}");
+        }
+        assert_eq!(region_time_zone("xx-nowhere-1"), None);
+    }
 }

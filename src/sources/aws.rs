@@ -57,6 +57,8 @@ pub struct AwsSourceSettings {
 }
 
 type ClientCell = Arc<OnceCell<Result<Arc<AccountClients>, String>>>;
+/// A document fetched once, whoever asks first.
+type DocCell = Arc<OnceCell<Option<Value>>>;
 
 pub struct AwsSource {
     rt: tokio::runtime::Runtime,
@@ -68,10 +70,10 @@ pub struct AwsSource {
     caller_partition: Mutex<String>,
     clients: Mutex<HashMap<String, ClientCell>>,
     /// Each account's `DescribeAccount`, kept until its own tables are written.
-    account_docs: Mutex<HashMap<String, Arc<OnceCell<Option<Value>>>>>,
+    account_docs: Mutex<HashMap<String, DocCell>>,
     /// `ListParents` and `DescribeOrganizationalUnit` of organizational
     /// units, shared by the accounts under them (at most 2,000 per organization).
-    ou_docs: Mutex<HashMap<(&'static str, String), Arc<OnceCell<Option<Value>>>>>,
+    ou_docs: Mutex<HashMap<(&'static str, String), DocCell>>,
     /// Each account's own `ListParents` and `ListTagsForResource`, fetched
     /// with its first region (on the fetch stream's bounded concurrency,
     /// not on the conversion threads) and kept until its tables are written.

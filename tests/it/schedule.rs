@@ -117,6 +117,26 @@ fn localcron_follows_the_zone_across_daylight_saving_changes() {
         got.iter().filter(|l| l.starts_with("2026-11-01")).count(),
         1
     );
+    // Sydney, southern hemisphere: 02:30 does not exist on 2026-10-04 and
+    // occurs twice on 2026-04-05.
+    for (from, first) in [
+        ("2026-10-02T12:00:00Z", d(2026, 10, 3)),
+        ("2026-04-03T12:00:00Z", d(2026, 4, 4)),
+    ] {
+        let got = lines(&[
+            "schedule",
+            "localcron(30 2 * * ? *)",
+            "--timezone",
+            "Australia/Sydney",
+            "--next",
+            "3",
+            "--from",
+            from,
+        ]);
+        let want = expected(chrono_tz::Australia::Sydney, first, 2, 30, |_| true, 3);
+        assert_eq!(got, want, "from {from}");
+        assert_eq!(got.len(), 3);
+    }
 }
 
 #[test]
