@@ -534,7 +534,28 @@ impl AwsSource {
         .clone()
     }
 
+    /// The documents of one account/region. What Organizations says of the
+    /// account is fetched alongside the regional calls, not after them: it
+    /// would otherwise add its round trips to every region's latency.
     async fn fetch(&self, scope: &Scope) -> Result<MemInputs, Error> {
+        let account = scope.accountid.as_str();
+        let org = async {
+            if self.s.backups_only {
+                return None;
+            }
+            let (doc, ()) =
+                futures_util::future::join(self.account_doc(account), self.prefetch_org(account))
+                    .await;
+            doc
+        };
+        let (account_doc, inputs) =
+            futures_util::future::join(org, self.fetch_regional(scope)).await;
+        let mut inputs = inputs?;
+        inputs.account = account_doc;
+        Ok(inputs)
+    }
+
+    async fn fetch_regional(&self, scope: &Scope) -> Result<MemInputs, Error> {
         let account = scope.accountid.as_str();
         let c = self.clients(account).await.map_err(|m| aws_err(scope, m))?;
         let f = Fetcher {
@@ -614,19 +635,15 @@ impl AwsSource {
                 }
             }
         }
-        let (volumes, account_doc) = if only {
-            (Vec::new(), None)
+        let volumes = if only {
+            Vec::new()
         } else {
-            self.prefetch_org(account).await;
-            (
-                f.volumes(&instance_ids).await?,
-                self.account_doc(account).await,
-            )
+            f.volumes(&instance_ids).await?
         };
         Ok(MemInputs {
             scope: scope.clone(),
             origin: format!("aws:{scope}"),
-            account: account_doc,
+            account: None,
             stacks,
             tables,
             scans,
