@@ -13,7 +13,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/configuration/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='3'
+  'fleetcmdb.schema_version'='4'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_configuration`;

@@ -49,6 +49,10 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_discovery` (
   `schedulertablepitr` boolean COMMENT 'Whether point-in-time recovery is on for the scheduler table (null: unknown).',
   `parameters` map<string,string> COMMENT 'Every stack parameter and output, by name.',
   `usermetadata` map<string,string> COMMENT 'Keys of the user-supplied JSON metadata, when it is an object.',
+  `backupschedule` string COMMENT 'The backup schedule in force: the group backup.cron key, else the default.',
+  `backuptimezone` string COMMENT 'Time zone of a localcron() backup schedule: TimeZone, else the region zone.',
+  `lastbackuptime` timestamp COMMENT 'When the newest backup of the group was taken, before this run.',
+  `nextbackuptime` timestamp COMMENT 'When the backup schedule next falls after this run (null: disabled).',
   `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
 )
 COMMENT 'Deployment parameters and account context of each group.'
@@ -58,7 +62,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/discovery/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='3'
+  'fleetcmdb.schema_version'='4'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_discovery`;

@@ -56,7 +56,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/instances/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='3'
+  'fleetcmdb.schema_version'='4'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_instances`;

@@ -15,7 +15,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/maintenance_windows/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='3'
+  'fleetcmdb.schema_version'='4'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_maintenance_windows`;

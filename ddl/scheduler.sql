@@ -14,7 +14,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/scheduler/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='3'
+  'fleetcmdb.schema_version'='4'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_scheduler`;

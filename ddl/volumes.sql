@@ -25,7 +25,7 @@ LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/metadata/volumes/'
 TBLPROPERTIES (
   'classification'='parquet',
   'parquet.compression'='ZSTD',
-  'fleetcmdb.schema_version'='3'
+  'fleetcmdb.schema_version'='4'
 );
 
 MSCK REPAIR TABLE `cmdb`.`cmdb_volumes`;

@@ -248,63 +248,11 @@ pub struct GroupItems {
     pub timezone: Option<String>,
 }
 
-/// The configuration key that sets a group's backup schedule.
-pub const BACKUP_CRON: &str = "backup.cron";
-/// The same key as the original system's documentation spells it.
-const CRON_BACKUP: &str = "cron.backup";
+pub use crate::schedule::{backup_due, group_time_zone, BACKUP_CRON};
 
-/// The `backup.cron` in force for a group, from its configuration items, as
-/// the original system resolves it, highest first: `override:backup.cron`;
-/// `[pset]backup.cron` when `config.active_parameter_set` is `pset`; the
-/// plain key; `default`. Keys starting with `#`, and items whose
-/// `ExpirationTime` has passed, are ignored. At each level `backup.cron`
-/// comes first, then `cron.backup` (the original documentation's spelling).
+/// The `backup.cron` in force for a group (see [`crate::schedule::backup_cron`]).
 pub fn effective_backup_cron(config: &GroupItems, now_ms: i64, default: &str) -> String {
-    let live = |k: &str| -> Option<&str> {
-        if k.starts_with('#') || config.expires.get(k).is_some_and(|&e| e <= now_ms) {
-            return None;
-        }
-        Some(config.items.get(k)?.as_deref()?.trim()).filter(|v| !v.is_empty())
-    };
-    let either = |prefix: &str| {
-        live(&format!("{prefix}{BACKUP_CRON}")).or_else(|| live(&format!("{prefix}{CRON_BACKUP}")))
-    };
-    let pset = live("config.active_parameter_set").map(|p| format!("[{p}]"));
-    either("override:")
-        .or_else(|| pset.as_deref().and_then(either))
-        .or_else(|| either(""))
-        .unwrap_or(default)
-        .to_string()
-}
-
-/// The time zone of a group's `localcron()`: its `TimeZone` deployment
-/// parameter, else its region's, else UTC.
-pub fn group_time_zone(timezone: Option<&str>, region: &str) -> String {
-    timezone
-        .filter(|z| z.parse::<chrono_tz::Tz>().is_ok())
-        .or_else(|| crate::schedule::region_time_zone(region))
-        .unwrap_or("UTC")
-        .to_string()
-}
-
-/// Whether a backup is due: an occurrence of `expr` (in `tz`) fell after
-/// `newest` (the newest archive, `None` if there is none) and at or before
-/// `now`. So a daemon that was down catches up once, not once per missed
-/// occurrence. The error says what is wrong with the expression.
-pub fn backup_due(
-    expr: &str,
-    tz: &str,
-    newest: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<bool, String> {
-    use crate::schedule::RunSchedule;
-    let sched = crate::schedule::parse_run(expr, Some(tz)).map_err(|e| e.to_string())?;
-    Ok(match (sched, newest) {
-        (RunSchedule::Disabled, _) => false,
-        (_, None) => true,
-        (RunSchedule::Cron(c), Some(n)) => c.next_start(n, None).is_some_and(|t| t <= now),
-        (RunSchedule::Rate(p), Some(n)) => n + p <= now,
-    })
+    crate::schedule::backup_cron(&config.items, &config.expires, now_ms, default)
 }
 
 /// The time of the newest archive of a group's configuration, on `dest`.

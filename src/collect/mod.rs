@@ -22,7 +22,9 @@ use crate::documents::{field, AccountInputs, Doc, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::partition::{PartitionKey, PartitionValue};
 use crate::sink::partitions::{PartitionWriter, Written};
-use crate::tables::resolver::{AccountContext, FoundGroup, GroupContext, ScopeContext};
+use crate::tables::resolver::{
+    AccountContext, BackupHistory, FoundGroup, GroupContext, ScopeContext,
+};
 use crate::tables::{key_value_rows, Resolver, TableId};
 
 /// Stacks whose names match the stack template, by group.
@@ -98,15 +100,18 @@ fn origin_of(table: TableId) -> &'static str {
 /// that group; anything else fails the account/region. Never returns early
 /// with partial commits: the caller's [`Router::finish`] decides what
 /// becomes visible.
+/// `history` is what the destination holds of the groups' backups.
 pub fn collect_scope(
     inputs: &dyn ScopeInputs,
     w: &mut Router,
     naming: &Naming,
     now_ms: i64,
     backups: bool,
+    history: Option<&dyn BackupHistory>,
 ) -> Vec<GroupItems> {
     let mut items = Vec::new();
-    if let Err(e) = collect_inner(inputs, w, naming, now_ms, backups.then_some(&mut items)) {
+    let wanted = backups.then_some(&mut items);
+    if let Err(e) = collect_inner(inputs, w, naming, now_ms, wanted, history) {
         w.fail_scope(e);
     }
     items
@@ -118,6 +123,7 @@ fn collect_inner(
     naming: &Naming,
     now_ms: i64,
     mut backups: Option<&mut Vec<GroupItems>>,
+    history: Option<&dyn BackupHistory>,
 ) -> Result<(), Error> {
     let stacks = stacks_by_group(inputs.stacks()?, naming)?;
     for g in stacks.keys() {
@@ -150,6 +156,7 @@ fn collect_inner(
         naming,
         stacks: &stacks,
         now_ms,
+        backups: history,
     };
     let mut per_group = Vec::new();
     if !only_backups {
@@ -161,6 +168,7 @@ fn collect_inner(
     }
     let groups: Vec<(usize, String)> = w.groups().map(|(i, g)| (i, g.to_string())).collect();
     for (gi, g) in groups {
+        let mut key_values = BTreeMap::new();
         for id in TableId::ALL {
             let Resolver::GroupItems { template, extra } = id.def().resolver else {
                 continue;
@@ -187,7 +195,8 @@ fn collect_inner(
                                 });
                             }
                             if !only_backups {
-                                w.append_group(id, gi, &origin, &rows)
+                                w.append_group(id, gi, &origin, &rows);
+                                key_values.insert(id.def().name, rows);
                             }
                         }
                         Err(e) => w.fail_group(gi, e),
@@ -211,6 +220,7 @@ fn collect_inner(
         let group = GroupContext {
             name: &g,
             subfleets: &subfleets,
+            key_values: &key_values,
         };
         for (id, resolver) in &per_group {
             match resolver.rows(&ctx, &group) {

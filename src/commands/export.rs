@@ -245,7 +245,26 @@ pub fn export(
             w = w.only_group(g.as_str());
         }
         let items = match inputs {
-            Ok(inputs) => collect_scope(inputs, &mut w, &s.naming, s.as_of_ms, s.backup.is_some()),
+            Ok(inputs) => {
+                let history = History {
+                    dest,
+                    scope,
+                    default: s
+                        .backup
+                        .as_ref()
+                        .and_then(|b| b.schedules.as_ref())
+                        .map_or(crate::settings::DEFAULT_SCHEDULE, |g| g.default.as_str()),
+                };
+                let backups = s.backup.is_some();
+                collect_scope(
+                    inputs,
+                    &mut w,
+                    &s.naming,
+                    s.as_of_ms,
+                    backups,
+                    Some(&history),
+                )
+            }
             Err(e) => {
                 w.fail_scope(e);
                 Vec::new()
@@ -337,6 +356,23 @@ pub fn export(
     summary.notes = source.notes();
     summary.api_calls = source.api_calls();
     Ok(summary)
+}
+
+/// The groups' backups on the destination, for the discovery table.
+struct History<'a> {
+    dest: &'a dyn Destination,
+    scope: &'a Scope,
+    default: &'a str,
+}
+
+impl crate::tables::resolver::BackupHistory for History<'_> {
+    fn default_schedule(&self) -> &str {
+        self.default
+    }
+    fn newest(&self, group: &str) -> Result<Option<i64>, Error> {
+        Ok(crate::backup::newest_archive(self.dest, self.scope, group)?
+            .map(|t| t.timestamp_millis()))
+    }
 }
 
 /// An account's regions still to collect, and what the collected ones found.

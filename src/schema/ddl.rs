@@ -19,7 +19,7 @@ pub const MAX_STATEMENT_BYTES: usize = 256 * 1024 - 4 * 1024;
 pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/YOUR-PREFIX";
 
 /// Schema version recorded in TBLPROPERTIES; bump when a declaration changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How partitions become known to Athena.
 #[derive(Debug, Clone, PartialEq)]

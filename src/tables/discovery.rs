@@ -150,6 +150,24 @@ pub static DISCOVERY: Table = Table {
                 Map,
                 "Keys of the user-supplied JSON metadata, when it is an object.",
             ),
+            s(
+                "backupschedule",
+                "The backup schedule in force: the group backup.cron key, else the default.",
+            ),
+            s(
+                "backuptimezone",
+                "Time zone of a localcron() backup schedule: TimeZone, else the region zone.",
+            ),
+            c(
+                "lastbackuptime",
+                Timestamp,
+                "When the newest backup of the group was taken, before this run.",
+            ),
+            c(
+                "nextbackuptime",
+                Timestamp,
+                "When the backup schedule next falls after this run (null: disabled).",
+            ),
             Column::last_updated(),
         ],
     },
@@ -190,6 +208,44 @@ impl GroupRows for Discovery {
             let status = row::pitr_status(ctx.inputs.continuous_backups(&table)?)?;
             r[col] = status.map(Value::Bool).unwrap_or_default();
         }
+        if let Some(h) = ctx.backups {
+            backup_columns(&mut r, ctx, group, h)?;
+        }
         Ok(vec![r])
     }
+}
+
+/// The group's backup schedule, its zone, its last and next backups.
+fn backup_columns(
+    r: &mut Value,
+    ctx: &ScopeContext,
+    group: &GroupContext,
+    history: &dyn BackupHistory,
+) -> Result<(), crate::error::Error> {
+    use crate::schedule::{backup_cron, group_time_zone, next_backup};
+    use chrono::{DateTime, SecondsFormat, Utc};
+    let mut items = std::collections::BTreeMap::new();
+    let mut expires = std::collections::BTreeMap::new();
+    let config = group.key_values.get(super::CONFIGURATION.name);
+    for row in config.into_iter().flatten() {
+        let Some(k) = row["key"].as_str() else {
+            continue;
+        };
+        items.insert(k.to_string(), row["value"].as_str().map(str::to_string));
+        if let Some(secs) = row["expirationtime"].as_f64() {
+            expires.insert(k.to_string(), (secs * 1000.0) as i64);
+        }
+    }
+    let expr = backup_cron(&items, &expires, ctx.now_ms, history.default_schedule());
+    let region = ctx.inputs.scope().region.to_string();
+    let tz = group_time_zone(r["timezone"].as_str(), &region);
+    let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
+    let newest = history.newest(group.name)?.and_then(time);
+    let next = time(ctx.now_ms).and_then(|now| next_backup(&expr, &tz, newest, now));
+    let text = |t: DateTime<Utc>| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true));
+    r["backupschedule"] = Value::String(expr);
+    r["backuptimezone"] = Value::String(tz);
+    r["lastbackuptime"] = newest.map(text).unwrap_or_default();
+    r["nextbackuptime"] = next.map(text).unwrap_or_default();
+    Ok(())
 }

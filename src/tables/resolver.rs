@@ -66,6 +66,16 @@ pub struct ScopeContext<'a> {
     pub stacks: &'a BTreeMap<String, Value>,
     /// The time of the run, in Unix milliseconds.
     pub now_ms: i64,
+    /// The groups' backups so far, where the run writes them.
+    pub backups: Option<&'a dyn BackupHistory>,
+}
+
+/// The backups of the groups of one account/region, as the destination holds them.
+pub trait BackupHistory {
+    /// The schedule of a group that sets none.
+    fn default_schedule(&self) -> &str;
+    /// When the group's newest backup was taken (Unix milliseconds).
+    fn newest(&self, group: &str) -> Result<Option<i64>, Error>;
 }
 
 /// One group, as collected so far.
@@ -73,6 +83,9 @@ pub struct GroupContext<'a> {
     pub name: &'a str,
     /// Subfleet names seen on the group's instances, sorted.
     pub subfleets: &'a [String],
+    /// The rows of the group's key/value tables ([`Resolver::GroupItems`]),
+    /// by table name.
+    pub key_values: &'a BTreeMap<&'static str, Vec<Value>>,
 }
 
 /// The rows of each group of one account/region.

@@ -211,3 +211,28 @@ def test_accounts_list_each_account_with_its_ou_path_tags_and_groups(export):
         assert path == want, (a, name, path)
         assert len(ids) == path.count("/") + 1 and ids[0] == "r-demo"
         assert cost is not None and cost.startswith("cc-")
+
+
+def test_discovery_says_each_group_backup_schedule(export):
+    root, summary = export
+    rows = con(root).execute(
+        "SELECT backupschedule, backuptimezone, lastbackuptime, nextbackuptime, metadatarecordlastupdatedat FROM discovery"
+    ).fetchall()
+    assert len(rows) == summary["rows"]["discovery"]
+    for schedule, zone, last, nxt, now in rows:
+        assert schedule == "cron(0 * * * ? *)" and zone == "Europe/Paris", (schedule, zone)
+        assert last is None, "the first export finds no backup before it"
+        assert nxt > now and (nxt - now).total_seconds() <= 3600 and nxt.minute == 0
+
+
+def test_a_second_export_sees_the_first_backup(tmp_path):
+    import json
+    import subprocess
+    from conftest import binary
+    demo = ["--demo", "--demo-accounts", "1", "--demo-regions", "eu-west-1", "--out", str(tmp_path), "--json"]
+    for t in ("2026-12-01T10:15:00Z", "2026-12-01T11:20:00Z"):
+        p = subprocess.run([binary(), "export", *demo, "--as-of", t], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["backups"] > 0
+    got = con(tmp_path).execute("SELECT DISTINCT lastbackuptime, nextbackuptime FROM discovery").fetchall()
+    assert [(str(a), str(b)) for a, b in got] == [("2026-12-01 10:15:00+00:00", "2026-12-01 12:00:00+00:00")], got

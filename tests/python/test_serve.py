@@ -269,9 +269,14 @@ def test_each_group_follows_its_own_backup_cron(moto_account, tmp_path, daemons)
     assert archives(d.out, "web") == []
     runs = d.records()
     assert [r["status"] for r in runs] == ["success"] * 3, runs
-    web = pq.read_table(next(d.out.glob("metadata/discovery/*/region=eu-west-1/groupname=web/*.parquet")))
-    assert str(web.column("metadatarecordlastupdatedat")[0].as_py()).startswith("2026-12-01 19:00:30"), \
+    disc = lambda g: pq.read_table(next(d.out.glob(f"metadata/discovery/*/region=eu-west-1/groupname={g}/*.parquet")))
+    web, batch = disc("web").to_pylist()[0], disc("batch").to_pylist()[0]
+    assert str(web["metadatarecordlastupdatedat"]).startswith("2026-12-01 19:00:30"), \
         "a group without backups is still collected"
+    assert (web["backupschedule"], web["lastbackuptime"], web["nextbackuptime"]) == ("disabled", None, None)
+    assert (batch["backupschedule"], batch["backuptimezone"]) == ("localcron(0 3 * * ? *)", "Asia/Tokyo")
+    assert str(batch["lastbackuptime"]).startswith("2026-12-01 18:00:30"), batch
+    assert str(batch["nextbackuptime"]).startswith("2026-12-02 18:00:00"), batch
     assert d.stop() == 0
     # restore --latest --label shutdown takes the shutdown archive, not latest-.
     shutdown = archives(d.out, "batch")[-1]
