@@ -255,11 +255,13 @@ pub fn effective_backup_cron(config: &GroupItems, now_ms: i64, default: &str) ->
     crate::schedule::backup_cron(&config.items, &config.expires, now_ms, default)
 }
 
-/// The time of the newest archive of a group's configuration, on `dest`.
+/// The time of the newest archive of a group's configuration on `dest`
+/// (taken before `before`, when given).
 pub fn newest_archive(
     dest: &dyn Destination,
     scope: &Scope,
     group: &str,
+    before: Option<DateTime<Utc>>,
 ) -> Result<Option<DateTime<Utc>>, Error> {
     let dir = format!(
         "{}/archive",
@@ -280,6 +282,7 @@ pub fn newest_archive(
         .filter(|p| p.ends_with(&tail))
         .filter_map(|p| parse_archive(p))
         .map(|a| a.time.and_utc())
+        .filter(|t| before.is_none_or(|b| *t < b))
         .max())
 }
 
@@ -351,7 +354,7 @@ fn due_groups(
         let expr = effective_backup_cron(config, now_ms, &sch.default);
         let tz = group_time_zone(config.timezone.as_deref(), scope.region.as_str());
         let newest = match dests.first() {
-            Some(d) => newest_archive(*d, scope, &config.group),
+            Some(d) => newest_archive(*d, scope, &config.group, None),
             None => Ok(None),
         };
         let verdict = newest.map_err(|e| e.to_string()).and_then(|n| {

@@ -575,11 +575,15 @@ pub fn next_backup(
     newest: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    match parse_run(expr, Some(tz)).ok()? {
+    let next = match parse_run(expr, Some(tz)).ok()? {
         RunSchedule::Disabled => None,
         RunSchedule::Cron(c) => c.next_start(now, None),
-        RunSchedule::Rate(p) => Some(newest.map_or(now, |n| (n + p).max(now))),
-    }
+        RunSchedule::Rate(p) => newest
+            .map_or(Some(now), |n| n.checked_add_signed(p))
+            .map(|t| t.max(now)),
+    };
+    // Past year 9999 a timestamp column cannot hold it: unknown.
+    next.filter(|t| t.timestamp_millis() <= crate::record::MAX_TIMESTAMP_MS)
 }
 
 #[cfg(test)]

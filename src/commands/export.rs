@@ -369,9 +369,12 @@ impl crate::tables::resolver::BackupHistory for History<'_> {
     fn default_schedule(&self) -> &str {
         self.default
     }
-    fn newest(&self, group: &str) -> Result<Option<i64>, Error> {
-        Ok(crate::backup::newest_archive(self.dest, self.scope, group)?
-            .map(|t| t.timestamp_millis()))
+    fn newest(&self, group: &str, before_ms: i64) -> Result<Option<i64>, Error> {
+        let before = chrono::DateTime::from_timestamp_millis(before_ms);
+        Ok(
+            crate::backup::newest_archive(self.dest, self.scope, group, before)?
+                .map(|t| t.timestamp_millis()),
+        )
     }
 }
 

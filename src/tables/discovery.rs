@@ -240,7 +240,7 @@ fn backup_columns(
     let region = ctx.inputs.scope().region.to_string();
     let tz = group_time_zone(r["timezone"].as_str(), &region);
     let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
-    let newest = history.newest(group.name)?.and_then(time);
+    let newest = history.newest(group.name, ctx.now_ms)?.and_then(time);
     let next = time(ctx.now_ms).and_then(|now| next_backup(&expr, &tz, newest, now));
     let text = |t: DateTime<Utc>| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true));
     r["backupschedule"] = Value::String(expr);

@@ -74,8 +74,9 @@ pub struct ScopeContext<'a> {
 pub trait BackupHistory {
     /// The schedule of a group that sets none.
     fn default_schedule(&self) -> &str;
-    /// When the group's newest backup was taken (Unix milliseconds).
-    fn newest(&self, group: &str) -> Result<Option<i64>, Error>;
+    /// When the group's newest backup before `before_ms` was taken (Unix
+    /// milliseconds): a re-run at the same time sees what the first saw.
+    fn newest(&self, group: &str, before_ms: i64) -> Result<Option<i64>, Error>;
 }
 
 /// One group, as collected so far.
