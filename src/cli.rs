@@ -320,6 +320,14 @@ pub struct TableBackupArgs {
     #[arg(long)]
     pub enable_pitr: bool,
 
+    /// Instead of a dump, make a DynamoDB on-demand backup (CreateBackup) of each table. Example: --native
+    #[arg(long, conflicts_with = "list_native")]
+    pub native: bool,
+
+    /// List the DynamoDB on-demand backups of each table (ListBackups), and make none. Example: --list-native
+    #[arg(long)]
+    pub list_native: bool,
+
     /// Print the result as JSON on stdout. Example: --json
     #[arg(long)]
     pub json: bool,
@@ -329,9 +337,22 @@ pub struct TableBackupArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("from").args(["dump", "from_backup", "point_in_time"]).required(true)))]
 pub struct TableRestoreArgs {
     /// The dump folder (with manifest.json), a path or s3:// URL. Example: ./cmdb/backups/tables/Users/2026-11-22T03-00-00Z
-    pub dump: String,
+    pub dump: Option<String>,
+
+    /// Restore a DynamoDB on-demand backup (RestoreTableFromBackup). Example: --from-backup arn:aws:dynamodb:eu-west-1:111111111111:table/Users/backup/01700000000000-abcdef12
+    #[arg(long, value_name = "ARN")]
+    pub from_backup: Option<String>,
+
+    /// Restore --source as it was at this time (RestoreTableToPointInTime): an RFC 3339 time or latest. Example: --point-in-time 2026-11-30T12:00:00Z
+    #[arg(long, value_name = "TIME", requires = "source")]
+    pub point_in_time: Option<String>,
+
+    /// With --point-in-time: the table to restore from. Example: --source Users
+    #[arg(long, value_name = "TABLE", requires = "point_in_time")]
+    pub source: Option<String>,
 
     /// Table to create (or fill, if it exists and is empty). Example: --table Users-restored
     #[arg(long, value_name = "NAME")]

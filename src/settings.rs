@@ -364,6 +364,10 @@ pub struct TableBackupSettings {
     /// Parallel Scan segments, 1 to 1000.
     pub segments: i32,
     pub enable_pitr: bool,
+    /// Make DynamoDB on-demand backups instead of dumps.
+    pub native: bool,
+    /// Only list the DynamoDB on-demand backups.
+    pub list_native: bool,
     pub json: bool,
     pub conn: Connection,
 }
@@ -390,6 +394,8 @@ pub fn table_backup(a: &crate::cli::TableBackupArgs) -> Result<TableBackupSettin
         out: a.out.clone(),
         segments: a.segments,
         enable_pitr: a.enable_pitr,
+        native: a.native,
+        list_native: a.list_native,
         json: a.json,
         conn: connection(&a.conn)?,
     })
@@ -398,16 +404,65 @@ pub fn table_backup(a: &crate::cli::TableBackupArgs) -> Result<TableBackupSettin
 /// What `restore-table` restores, into which table.
 #[derive(Debug)]
 pub struct TableRestoreSettings {
-    pub dump: String,
+    pub from: TableRestoreFrom,
     pub table: String,
     pub max_file_bytes: u64,
     pub conn: Connection,
 }
 
+/// What `restore-table` restores from.
+#[derive(Debug)]
+pub enum TableRestoreFrom {
+    /// A `backup-table` dump folder.
+    Dump(String),
+    /// A DynamoDB on-demand backup.
+    Backup(String),
+    /// A table as it was at a time (`None`: the latest restorable time).
+    PointInTime {
+        source: String,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
 pub fn table_restore(a: &crate::cli::TableRestoreArgs) -> Result<TableRestoreSettings, Error> {
     PartitionValue::parse(&a.table, "table name", "--table")?;
+    let from = match (&a.dump, &a.from_backup, &a.point_in_time, &a.source) {
+        (Some(d), None, None, _) => TableRestoreFrom::Dump(d.clone()),
+        (None, Some(arn), None, _) => {
+            if !arn.starts_with("arn:") || !arn.contains(":table/") || !arn.contains("/backup/") {
+                return Err(Error::Usage(format!(
+                    "--from-backup {arn:?}: expected a backup ARN (arn:…:table/NAME/backup/ID)"
+                )));
+            }
+            TableRestoreFrom::Backup(arn.clone())
+        }
+        (None, None, Some(t), Some(source)) => {
+            PartitionValue::parse(source, "table name", "--source")?;
+            let at = match t.as_str() {
+                "latest" => None,
+                _ => Some(
+                    parse_timestamp_ms(t)
+                        .and_then(chrono::DateTime::from_timestamp_millis)
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--point-in-time {t:?}: expected an RFC 3339 time such as 2026-11-30T12:00:00Z, or latest"
+                            ))
+                        })?,
+                ),
+            };
+            TableRestoreFrom::PointInTime {
+                source: source.clone(),
+                at,
+            }
+        }
+        _ => {
+            return Err(Error::Usage(
+                "restore-table takes one of: a dump folder, --from-backup ARN, --point-in-time TIME --source TABLE".into(),
+            ))
+        }
+    };
     Ok(TableRestoreSettings {
-        dump: a.dump.clone(),
+        from,
         table: a.table.clone(),
         max_file_bytes: a.max_file_bytes,
         conn: connection(&a.conn)?,

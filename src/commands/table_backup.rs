@@ -25,7 +25,7 @@ use super::restore::open_file;
 use crate::backup::timestamp;
 use crate::dynamo::{self, Dynamo};
 use crate::error::{Error, ExitCode};
-use crate::settings::{TableBackupSettings, TableRestoreSettings};
+use crate::settings::{TableBackupSettings, TableRestoreFrom, TableRestoreSettings};
 use crate::sink::{self, Destination};
 
 pub const FORMAT: &str = "fleetcmdb-dynamodb-dump/1";
@@ -148,6 +148,9 @@ fn settings_json(d: &aws_sdk_dynamodb::types::TableDescription) -> Value {
 }
 
 pub fn backup(a: &TableBackupSettings) -> Result<ExitCode, Error> {
+    if a.native || a.list_native {
+        return native(a);
+    }
     let conn = &a.conn;
     let dest = sink::open(&a.out, conn)?;
     dest.healthcheck()?;
@@ -356,9 +359,87 @@ fn create_like(db: &Dynamo, table: &str, s: &Value) -> Result<(), Error> {
     db.wait_active(table)
 }
 
+/// `backup-table --native` and `--list-native`: DynamoDB's own on-demand
+/// backups, one per table, named `fleetcmdb-{table}-{time}`.
+fn native(a: &TableBackupSettings) -> Result<ExitCode, Error> {
+    let db = Dynamo::new(&a.conn.aws)?;
+    let mut tables = a.tables.clone();
+    if let Some((k, v)) = &a.select_tag {
+        tables.extend(db.tables_with_tag(k, v)?);
+    }
+    tables.sort();
+    tables.dedup();
+    let ts = timestamp(chrono::Utc::now().timestamp_millis());
+    let (mut report, mut failed) = (Vec::new(), 0);
+    for t in &tables {
+        let r = if a.list_native {
+            db.list_backups(t)
+                .map(|b| json!({"table": t, "backups": b}))
+        } else {
+            // Backup names are [a-zA-Z0-9_.-]{3,255}.
+            let name: String = format!("fleetcmdb-{t}-{ts}").chars().take(255).collect();
+            db.create_backup(t, &name)
+        };
+        match r {
+            Ok(r) => report.push(r),
+            Err(e) => {
+                failed += 1;
+                report.push(json!({"table": t, "error": e.to_string()}));
+            }
+        }
+    }
+    if a.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"tables": report})).expect("json")
+        );
+    } else {
+        for r in &report {
+            if let Some(e) = r.get("error") {
+                eprintln!("FAILED {}: {}", r["table"], e.as_str().unwrap_or(""));
+            } else if let Some(list) = r["backups"].as_array() {
+                for b in list {
+                    crate::outln!(
+                        "{}\t{}\t{}\t{}",
+                        b["table"].as_str().unwrap_or(""),
+                        b["created"].as_str().unwrap_or(""),
+                        b["status"].as_str().unwrap_or(""),
+                        b["arn"].as_str().unwrap_or("")
+                    );
+                }
+            } else {
+                crate::outln!(
+                    "{}\t{}",
+                    r["table"].as_str().unwrap_or(""),
+                    r["arn"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(match (failed, report.len()) {
+        (0, _) => ExitCode::Success,
+        (f, n) if f < n => ExitCode::Partial,
+        _ => ExitCode::Failed,
+    })
+}
+
 pub fn restore(a: &TableRestoreSettings) -> Result<ExitCode, Error> {
+    let dump = match &a.from {
+        TableRestoreFrom::Dump(d) => d,
+        TableRestoreFrom::Backup(arn) => {
+            Dynamo::new(&a.conn.aws)?.restore_from_backup(arn, &a.table)?;
+            eprintln!("{}: restored from {arn}", a.table);
+            return Ok(ExitCode::Success);
+        }
+        TableRestoreFrom::PointInTime { source, at } => {
+            Dynamo::new(&a.conn.aws)?.restore_to_point_in_time(source, &a.table, *at)?;
+            let when = at.map_or("its latest restorable time".to_string(), |t| t.to_rfc3339());
+            eprintln!("{}: restored from {source} as of {when}", a.table);
+            return Ok(ExitCode::Success);
+        }
+    };
     let conn = &a.conn;
-    let (parent, name) = open_file(&a.dump, conn)?;
+    let (parent, name) = open_file(dump, conn)?;
     let bad =
         |what: &str, m: String| Error::input(format!("{}/{name}/{what}", parent.url()), "$", m);
     let manifest: Value = serde_json::from_slice(

@@ -3,7 +3,8 @@
 //! Owns what fleetcmdb writes to DynamoDB and how it reads whole tables
 //! (typed JSON lives in [`typed`]): paginated parallel Scan by segments, batched
 //! writes that retry unprocessed items with backoff, table creation and
-//! waiting, point-in-time-recovery status, and selection of tables by tag.
+//! waiting, point-in-time-recovery status, selection of tables by tag, and
+//! DynamoDB's own backups (on-demand backups, point-in-time restores).
 
 use std::time::Duration;
 
@@ -297,6 +298,158 @@ impl Dynamo {
             }
         }
         Ok(out)
+    }
+}
+
+/// An SDK time as RFC 3339 text.
+fn iso(t: Option<&aws_smithy_types::DateTime>) -> Value {
+    t.and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+        .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}
+
+use serde_json::{json, Value};
+
+impl Dynamo {
+    fn refuse_existing(&self, target: &str) -> Result<(), Error> {
+        match self.describe(target)? {
+            Some(_) => Err(Error::Usage(format!(
+                "--table {target}: the table exists; a restore creates a new table"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes an on-demand backup of `table` named `name`; its details.
+    pub fn create_backup(&self, table: &str, name: &str) -> Result<Value, Error> {
+        let out = self
+            .rt
+            .block_on(
+                self.client
+                    .create_backup()
+                    .table_name(table)
+                    .backup_name(name)
+                    .send(),
+            )
+            .map_err(|e| self.err(table, sdk_error("dynamodb:CreateBackup", &e)))?;
+        let d = out
+            .backup_details()
+            .ok_or_else(|| self.err(table, "CreateBackup returned no backup".into()))?;
+        Ok(json!({
+            "table": table, "arn": d.backup_arn(), "name": d.backup_name(),
+            "status": d.backup_status().as_str(), "created": iso(Some(d.backup_creation_date_time())),
+            "bytes": d.backup_size_bytes(),
+        }))
+    }
+
+    /// The on-demand backups of `table`, oldest first.
+    pub fn list_backups(&self, table: &str) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        let mut start: Option<String> = None;
+        // ListBackups pages by the last ARN; 10,000 pages is far past any table's backups.
+        for _ in 0..10_000 {
+            let page = self
+                .rt
+                .block_on(
+                    self.client
+                        .list_backups()
+                        .table_name(table)
+                        .set_exclusive_start_backup_arn(start.take())
+                        .send(),
+                )
+                .map_err(|e| self.err(table, sdk_error("dynamodb:ListBackups", &e)))?;
+            for b in page.backup_summaries() {
+                out.push(json!({
+                    "table": b.table_name(), "arn": b.backup_arn(), "name": b.backup_name(),
+                    "status": b.backup_status().map(|s| s.as_str()), "type": b.backup_type().map(|t| t.as_str()),
+                    "created": iso(b.backup_creation_date_time()), "bytes": b.backup_size_bytes(),
+                }));
+            }
+            start = page.last_evaluated_backup_arn;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates `target` from an on-demand backup and waits until it is ACTIVE.
+    pub fn restore_from_backup(&self, arn: &str, target: &str) -> Result<(), Error> {
+        self.refuse_existing(target)?;
+        self.rt
+            .block_on(
+                self.client
+                    .restore_table_from_backup()
+                    .backup_arn(arn)
+                    .target_table_name(target)
+                    .send(),
+            )
+            .map_err(|e| self.err(target, sdk_error("dynamodb:RestoreTableFromBackup", &e)))?;
+        self.wait_active(target)
+    }
+
+    /// Creates `target` as `source` was at `at` (`None`: the latest
+    /// restorable time) and waits until it is ACTIVE. A time outside the
+    /// source's recoverable window is refused before anything is created,
+    /// with the window in the message.
+    pub fn restore_to_point_in_time(
+        &self,
+        source: &str,
+        target: &str,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), Error> {
+        let cb = self
+            .rt
+            .block_on(
+                self.client
+                    .describe_continuous_backups()
+                    .table_name(source)
+                    .send(),
+            )
+            .map_err(|e| self.err(source, sdk_error("dynamodb:DescribeContinuousBackups", &e)))?;
+        let desc = cb.continuous_backups_description();
+        if !pitr_enabled(desc) {
+            return Err(Error::Usage(format!(
+                "--source {source}: point-in-time recovery is off for this table, so it has no recoverable window"
+            )));
+        }
+        let p = desc.and_then(|d| d.point_in_time_recovery_description());
+        let ms = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.to_millis().ok());
+        let (earliest, latest) = (
+            ms(p.and_then(|p| p.earliest_restorable_date_time())),
+            ms(p.and_then(|p| p.latest_restorable_date_time())),
+        );
+        if let Some(at) = at {
+            let t = at.timestamp_millis();
+            if earliest.is_some_and(|e| t < e) || latest.is_some_and(|l| t > l) {
+                let window = format!(
+                    "{} to {}",
+                    iso(p.and_then(|p| p.earliest_restorable_date_time())),
+                    iso(p.and_then(|p| p.latest_restorable_date_time()))
+                );
+                return Err(Error::Usage(format!(
+                    "--point-in-time {}: outside the recoverable window of {source}, {}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    window.replace('"', "")
+                )));
+            }
+        }
+        self.refuse_existing(target)?;
+        let req = self
+            .client
+            .restore_table_to_point_in_time()
+            .source_table_name(source)
+            .target_table_name(target);
+        let req = match at {
+            Some(at) => req.restore_date_time(aws_smithy_types::DateTime::from_millis(
+                at.timestamp_millis(),
+            )),
+            None => req.use_latest_restorable_time(true),
+        };
+        self.rt
+            .block_on(req.send())
+            .map_err(|e| self.err(target, sdk_error("dynamodb:RestoreTableToPointInTime", &e)))?;
+        self.wait_active(target)
     }
 }
 

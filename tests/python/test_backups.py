@@ -302,6 +302,38 @@ def test_table_dump_round_trip_preserves_every_type(moto, users, tmp_path):
     assert "Users-3" not in ddb(moto).list_tables()["TableNames"], "nothing created before the dump is verified"
 
 
+def test_dynamodb_own_backups_and_point_in_time_restores(moto, users):
+    # An on-demand backup, listed, then restored into a new table.
+    p = run(moto, "backup-table", "--table", users, "--native", "--json", "--region", REGION)
+    assert p.returncode == 0, p.stderr
+    (made,) = json.loads(p.stdout)["tables"]
+    assert made["arn"].startswith("arn:aws:dynamodb:") and made["name"].startswith(f"fleetcmdb-{users}-")
+    p = run(moto, "backup-table", "--table", users, "--list-native", "--json", "--region", REGION)
+    (listed,) = json.loads(p.stdout)["tables"]
+    assert made["arn"] in [b["arn"] for b in listed["backups"]], listed
+    p = run(moto, "restore-table", "--from-backup", made["arn"], "--table", "Users-from-backup", "--region", REGION)
+    assert p.returncode == 0, p.stderr
+    assert typed_scan(moto, "Users-from-backup") == typed_scan(moto, users)
+    p = run(moto, "restore-table", "--from-backup", made["arn"], "--table", "Users-from-backup", "--region", REGION)
+    assert p.returncode == 2 and "exists" in p.stderr, "a restore never overwrites a table"
+    assert run(moto, "restore-table", "--from-backup", "nope", "--table", "X-1", "--region", REGION).returncode == 2
+    # Point in time: the latest restorable time, then a time outside the window.
+    c = ddb(moto)
+    c.update_continuous_backups(TableName=users, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    p = run(moto, "restore-table", "--point-in-time", "latest", "--source", users, "--table", "Users-pitr", "--region", REGION)
+    assert p.returncode == 0, p.stderr
+    assert typed_scan(moto, "Users-pitr") == typed_scan(moto, users)
+    p = run(moto, "restore-table", "--point-in-time", "2020-01-01T00:00:00Z", "--source", users, "--table", "Users-old",
+            "--region", REGION)
+    window = c.describe_continuous_backups(TableName=users)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    earliest = window["EarliestRestorableDateTime"].astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")
+    assert p.returncode == 2 and "outside the recoverable window" in p.stderr and earliest in p.stderr, p.stderr
+    assert "Users-old" not in c.list_tables()["TableNames"]
+    p = run(moto, "restore-table", "--point-in-time", "latest", "--source", "Untagged", "--table", "Untagged-pitr",
+            "--region", REGION)
+    assert p.returncode == 2 and "point-in-time recovery is off" in p.stderr, p.stderr
+
+
 def test_numbers_keep_every_digit_through_backup_and_restore(moto, tmp_path):
     """A 38-digit DynamoDB number, backed up as YAML and restored, is the same text."""
     big, small = "12345678901234567890123456789012345678", "0.1234567890123456789"
