@@ -531,6 +531,10 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct DdlArgs {
     /// Export root that Athena reads (tables are under LOCATION/metadata/). Example: --location s3://my-bucket/cmdb
+    /// athena: Athena DDL; duckdb: a DuckDB script defining the same tables and every view of queries/ over --location. Example: --engine duckdb --location ./cmdb
+    #[arg(long, value_parser = ["athena", "duckdb"], default_value = "athena")]
+    pub engine: String,
+
     #[arg(long, value_name = "URL", default_value = crate::schema::ddl::PLACEHOLDER_LOCATION)]
     pub location: String,
 

@@ -671,6 +671,8 @@ pub fn backup(a: &crate::cli::BackupArgs) -> Result<ExportSettings, Error> {
 
 #[derive(Debug, Clone)]
 pub struct DdlSettings {
+    /// A DuckDB script instead of Athena DDL.
+    pub duckdb: bool,
     pub options: DdlOptions,
     pub partitions_from: Option<String>,
     pub projection: bool,
@@ -710,7 +712,14 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
             a.location
         )));
     }
+    let duckdb = a.engine == "duckdb";
+    if duckdb && (a.apply || a.projection || a.partitions_from.is_some() || a.write.is_some()) {
+        return Err(Error::Usage(
+            "--engine duckdb prints a script: --apply, --projection, --partitions-from and --write are Athena's".into(),
+        ));
+    }
     Ok(DdlSettings {
+        duckdb,
         options: DdlOptions {
             database: a.database.to_ascii_lowercase(),
             table_prefix: a.table_prefix.to_ascii_lowercase(),

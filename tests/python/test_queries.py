@@ -168,3 +168,24 @@ def test_accounts_without_deployments(export, tmp_path):
     got = load(copy).execute("SELECT accountid, oupath, tags['CostCenter'] FROM accounts_without_deployments").fetchall()
     cost = dict(t.column("tags")[0].as_py())["CostCenter"]
     assert got == [(account, t.column("oupath")[0].as_py(), cost)] and cost.startswith("cc-")
+
+
+def test_the_duckdb_script_defines_every_table_and_view(export):
+    import subprocess
+    from conftest import binary
+    from test_engines import TABLES
+    root, summary = export
+    p = subprocess.run([binary(), "ddl", "--engine", "duckdb", "--location", str(root)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    con = duckdb.connect()
+    con.execute(p.stdout)
+    for t in TABLES:
+        (n,) = con.execute(f'SELECT count(*) FROM "cmdb"."cmdb_{t}"').fetchone()
+        assert n == summary["rows"][t], t
+    views = sorted(q.stem for q in QUERIES.glob("*.sql"))
+    for v in views:
+        con.execute(f'SELECT * FROM "cmdb"."{v}" LIMIT 5').fetchall()
+    got = con.execute('SELECT count(*) FROM "cmdb"."displayallhostnames"').fetchone()[0]
+    assert got == summary["rows"]["instances"]
+    p = subprocess.run([binary(), "ddl", "--engine", "duckdb", "--apply"], capture_output=True, text=True)
+    assert p.returncode == 2 and "--engine duckdb" in p.stderr
