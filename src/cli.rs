@@ -498,6 +498,21 @@ pub struct IamPolicyArgs {
     /// Name of the member role the caller may assume (default OrganizationAccountAccessRole). Example: --member-role CmdbReader
     #[arg(long, value_name = "ROLE")]
     pub member_role: Option<String>,
+
+    /// Which work the policy is for: the hourly inventory, group restores, or table dumps and DynamoDB backups. Example: --for restore
+    #[arg(long = "for", value_parser = ["inventory", "restore", "table-backup"], default_value = "inventory")]
+    pub purpose: String,
+
+    /// The AWS partition of the ARNs. Example: --partition aws-us-gov
+    #[arg(long, value_parser = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f"], default_value = "aws")]
+    pub partition: String,
+
+    /// Config file (fleetcmdb.toml) whose naming templates scope the policy. Example: --config fleetcmdb.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub naming: NamingArgs,
 }
 
 #[derive(Debug, Args)]

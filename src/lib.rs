@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::BackupTable(a) => commands::table_backup::backup(&settings::table_backup(&a)?),
         Command::RestoreTable(a) => commands::table_backup::restore(&settings::table_restore(&a)?),
         Command::Ddl(a) => commands::ddl::run(&settings::ddl(&a)?),
-        Command::IamPolicy(a) => commands::iam_policy::run(a.member_role.as_deref()),
+        Command::IamPolicy(a) => commands::iam_policy::run(&settings::iam_policy(&a)?),
         Command::Schedule(a) => commands::schedule::run(&settings::schedule(&a)?),
         Command::Serve(a) => commands::serve::run(&settings::serve(&a)?),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(

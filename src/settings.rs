@@ -848,3 +848,35 @@ pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
         clock_file: a.clock_file.clone(),
     })
 }
+
+/// What `iam-policy` prints.
+#[derive(Debug, Clone)]
+pub struct IamSettings {
+    pub member_role: String,
+    /// `inventory`, `restore` or `table-backup`.
+    pub purpose: String,
+    pub partition: String,
+    pub naming: Naming,
+}
+
+pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
+    let file = FileConfig::load(a.config.as_deref())?;
+    let role = a
+        .member_role
+        .clone()
+        .or(file.member_role.clone())
+        .unwrap_or_else(|| "OrganizationAccountAccessRole".into());
+    let role_ok = !role.is_empty()
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b));
+    if !role_ok {
+        return Err(Error::Usage(format!("--member-role {role:?}: a role name")));
+    }
+    Ok(IamSettings {
+        member_role: role,
+        purpose: a.purpose.clone(),
+        partition: a.partition.clone(),
+        naming: naming(&a.naming, &file)?,
+    })
+}

@@ -1,14 +1,22 @@
 //! `fleetcmdb iam-policy`: the least-privilege policies of a live export.
 //!
 //! Owns the policies; the actions come from the calls each table declares
-//! and the few the collection itself makes. The end-to-end tests
+//! and the few the collection itself makes, each granted only on the
+//! resources it declares (the groups' tables as the naming templates name
+//! them, the organization's accounts and units), in the caller's partition.
+//! Restores and table dumps have policies of their own, so the hourly
+//! inventory role never holds a write permission. The end-to-end tests
 //! compare it with the calls counted during a real run, so an API call added
 //! without its permission fails the suite.
 
-use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::{json, Value};
+
+use crate::documents::Naming;
 use crate::error::{Error, ExitCode};
-use crate::schema::Call;
+use crate::schema::{Call, Resource};
+use crate::settings::IamSettings;
 use crate::tables;
 
 /// Calls of the collection itself, whatever the tables: finding regions and
@@ -25,11 +33,10 @@ const COLLECTION_CALLS: &[Call] = &[
 
 /// The IAM actions made in every collected account (with the member role,
 /// and by the caller in its own), or by the caller only; sorted, once each.
+#[cfg(test)]
 pub fn actions(in_member_account: bool) -> Vec<&'static str> {
-    let mut v: Vec<&str> = COLLECTION_CALLS
+    let mut v: Vec<&str> = inventory_calls(in_member_account)
         .iter()
-        .chain(tables::ALL.iter().flat_map(|t| t.calls))
-        .filter(|c| c.in_member_account == in_member_account)
         .map(|c| c.action)
         .collect();
     v.sort_unstable();
@@ -37,41 +44,124 @@ pub fn actions(in_member_account: bool) -> Vec<&'static str> {
     v
 }
 
-pub fn caller_policy(member_role: &str) -> serde_json::Value {
-    let mut actions = actions(false);
-    actions.extend(self::actions(true));
-    actions.sort_unstable();
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "FleetCmdbInventory", "Effect": "Allow", "Action": actions, "Resource": "*"},
-            {"Sid": "FleetCmdbEnterMemberAccounts", "Effect": "Allow", "Action": "sts:AssumeRole",
-             "Resource": format!("arn:aws:iam::*:role/{member_role}")}
-        ]
-    })
+/// How ARNs are written: the partition and the naming templates.
+pub struct Arns<'a> {
+    pub partition: &'a str,
+    pub naming: &'a Naming,
 }
 
-pub fn member_policy() -> serde_json::Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "FleetCmdbInventory", "Effect": "Allow", "Action": actions(true), "Resource": "*"}]
-    })
-}
-
-pub fn run(member_role: Option<&str>) -> Result<ExitCode, Error> {
-    let role = member_role.unwrap_or("OrganizationAccountAccessRole");
-    if role.is_empty() || role.contains(['*', '"', ' ']) {
-        return Err(Error::Usage(format!("--member-role {role:?}: a role name")));
-    }
-    let out = json!({
-        "caller": caller_policy(role),
-        "member_role": member_policy(),
-        "member_role_trust": {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::CALLER-ACCOUNT-ID:root"},
-                           "Action": "sts:AssumeRole"}]
+impl Arns<'_> {
+    /// The ARN patterns of `r` (`*` for [`Resource::Any`]).
+    pub fn of(&self, r: Resource) -> Vec<String> {
+        let p = self.partition;
+        let table = |t: &str| format!("arn:{p}:dynamodb:*:*:table/{}", Naming::expand(t, "*"));
+        let account = format!("arn:{p}:organizations::*:account/o-*/*");
+        let unit = format!("arn:{p}:organizations::*:ou/o-*/ou-*");
+        match r {
+            Resource::Any => vec!["*".into()],
+            Resource::GroupTables => {
+                let mut v = vec![
+                    table(&self.naming.configuration_table),
+                    table(&self.naming.scheduler_table),
+                ];
+                v.dedup();
+                v
+            }
+            Resource::OrgAccounts => vec![account],
+            Resource::OrgUnits => vec![unit],
+            Resource::OrgAccountsAndUnits => vec![account, unit],
         }
-    });
+    }
+}
+
+/// One statement per set of resources, the actions of `calls` on them.
+fn statements(calls: &[Call], arns: &Arns, sid: &str) -> Vec<Value> {
+    let mut by_resource: BTreeMap<Resource, BTreeSet<&str>> = BTreeMap::new();
+    for c in calls {
+        by_resource.entry(c.resource).or_default().insert(c.action);
+    }
+    by_resource
+        .into_iter()
+        .map(|(r, actions)| {
+            let name = format!("{sid}{r:?}").replace("Any", "");
+            json!({"Sid": name, "Effect": "Allow",
+                   "Action": actions.into_iter().collect::<Vec<_>>(), "Resource": arns.of(r)})
+        })
+        .collect()
+}
+
+/// The calls of the inventory made in member accounts (`true`) or by the caller.
+fn inventory_calls(in_member_account: bool) -> Vec<Call> {
+    COLLECTION_CALLS
+        .iter()
+        .chain(tables::ALL.iter().flat_map(|t| t.calls))
+        .filter(|c| c.in_member_account == in_member_account)
+        .copied()
+        .collect()
+}
+
+pub fn caller_policy(member_role: &str, arns: &Arns) -> Value {
+    let mut calls = inventory_calls(false);
+    calls.extend(inventory_calls(true));
+    let mut st = statements(&calls, arns, "FleetCmdbInventory");
+    st.push(
+        json!({"Sid": "FleetCmdbEnterMemberAccounts", "Effect": "Allow", "Action": "sts:AssumeRole",
+                   "Resource": format!("arn:{}:iam::*:role/{member_role}", arns.partition)}),
+    );
+    json!({"Version": "2012-10-17", "Statement": st})
+}
+
+pub fn member_policy(arns: &Arns) -> Value {
+    json!({"Version": "2012-10-17", "Statement": statements(&inventory_calls(true), arns, "FleetCmdbInventory")})
+}
+
+/// `restore`: reads a group's table, creates it if missing, writes its items.
+const RESTORE_CALLS: &[Call] = &[
+    Call::member("dynamodb:DescribeTable").on(Resource::GroupTables),
+    Call::member("dynamodb:CreateTable").on(Resource::GroupTables),
+    Call::member("dynamodb:Scan").on(Resource::GroupTables),
+    Call::member("dynamodb:BatchWriteItem").on(Resource::GroupTables),
+];
+
+/// `backup-table` and `restore-table`: any table the operator names, so
+/// every table (`table/*`), and DynamoDB's own backups.
+fn table_backup_policy(p: &str) -> Value {
+    let tables = format!("arn:{p}:dynamodb:*:*:table/*");
+    let backups = format!("arn:{p}:dynamodb:*:*:table/*/backup/*");
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "FleetCmdbListTables", "Effect": "Allow",
+         "Action": ["dynamodb:ListBackups", "dynamodb:ListTables"], "Resource": "*"},
+        {"Sid": "FleetCmdbTables", "Effect": "Allow", "Action": [
+            "dynamodb:BatchWriteItem", "dynamodb:CreateBackup", "dynamodb:CreateTable",
+            "dynamodb:DeleteItem", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable",
+            "dynamodb:GetItem", "dynamodb:ListTagsOfResource", "dynamodb:PutItem", "dynamodb:Query",
+            "dynamodb:RestoreTableFromBackup", "dynamodb:RestoreTableToPointInTime", "dynamodb:Scan",
+            "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateItem"], "Resource": tables},
+        {"Sid": "FleetCmdbBackups", "Effect": "Allow",
+         "Action": ["dynamodb:DescribeBackup", "dynamodb:RestoreTableFromBackup"], "Resource": backups}
+    ]})
+}
+
+pub fn run(s: &IamSettings) -> Result<ExitCode, Error> {
+    let arns = Arns {
+        partition: &s.partition,
+        naming: &s.naming,
+    };
+    let out = match s.purpose.as_str() {
+        "restore" => json!({"policy": {"Version": "2012-10-17",
+                                       "Statement": statements(RESTORE_CALLS, &arns, "FleetCmdbRestore")}}),
+        "table-backup" => json!({"policy": table_backup_policy(&s.partition)}),
+        _ => json!({
+            "caller": caller_policy(&s.member_role, &arns),
+            "member_role": member_policy(&arns),
+            "member_role_trust": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow",
+                               "Principal": {"AWS": format!("arn:{}:iam::CALLER-ACCOUNT-ID:root", s.partition)},
+                               "Action": "sts:AssumeRole"}]
+            }
+        }),
+    };
     crate::outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
     Ok(ExitCode::Success)
 }

@@ -150,6 +150,24 @@ pub struct Call {
     /// Made in every collected account, with the member role; otherwise by
     /// the caller only (Organizations, from the management account).
     pub in_member_account: bool,
+    /// What the action may touch: `iam-policy` grants no more.
+    pub resource: Resource,
+}
+
+/// The resources an action is granted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    /// Every resource: the action takes none, or lists them all.
+    Any,
+    /// The groups' DynamoDB tables, as the naming templates name them.
+    GroupTables,
+    /// The accounts of the organization.
+    OrgAccounts,
+    /// The organizational units of the organization.
+    OrgUnits,
+    /// Accounts and organizational units (a child of `ListParents`, a
+    /// resource of `ListTagsForResource`).
+    OrgAccountsAndUnits,
 }
 
 impl Call {
@@ -158,6 +176,7 @@ impl Call {
         Call {
             action,
             in_member_account: true,
+            resource: Resource::Any,
         }
     }
 
@@ -166,7 +185,13 @@ impl Call {
         Call {
             action,
             in_member_account: false,
+            resource: Resource::Any,
         }
+    }
+
+    /// The same call, granted on `resource` only.
+    pub const fn on(self, resource: Resource) -> Self {
+        Call { resource, ..self }
     }
 }
 
@@ -287,7 +312,7 @@ pub fn map_entries_field() -> Arc<Field> {
 /// Shorthand constructors used by the table declarations.
 pub mod dsl {
     pub use super::ColumnType::{self, *};
-    pub use super::{Call, Column, Partitioning};
+    pub use super::{Call, Column, Partitioning, Resource};
 
     pub const fn c(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
         Column::new(name, ty, doc)

@@ -12,7 +12,7 @@ use super::Table;
 use crate::documents::{field, Doc};
 use crate::error::Error;
 use crate::schema::dsl::{
-    c, s, Array, Call, Column, Int, Map, Partitioning, Struct, Timestamp, STRING_ARRAY,
+    c, s, Array, Call, Column, Int, Map, Partitioning, Resource, Struct, Timestamp, STRING_ARRAY,
 };
 use crate::schema::TableDef;
 
@@ -31,10 +31,10 @@ pub static ACCOUNTS: Table = Table {
         grain: "account",
         partitioning: Partitioning::Account,
         calls: &[
-            Call::caller("organizations:DescribeAccount"),
-            Call::caller("organizations:ListParents"),
-            Call::caller("organizations:DescribeOrganizationalUnit"),
-            Call::caller("organizations:ListTagsForResource"),
+            Call::caller("organizations:DescribeAccount").on(Resource::OrgAccounts),
+            Call::caller("organizations:ListParents").on(Resource::OrgAccountsAndUnits),
+            Call::caller("organizations:DescribeOrganizationalUnit").on(Resource::OrgUnits),
+            Call::caller("organizations:ListTagsForResource").on(Resource::OrgAccountsAndUnits),
         ],
         columns: &[
             s("accountname", "Account name."),

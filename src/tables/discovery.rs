@@ -21,8 +21,8 @@ pub static DISCOVERY: Table = Table {
         partitioning: Partitioning::Group,
         calls: &[
             Call::member("cloudformation:DescribeStacks"),
-            Call::member("dynamodb:DescribeContinuousBackups"),
-            Call::caller("organizations:DescribeAccount"),
+            Call::member("dynamodb:DescribeContinuousBackups").on(Resource::GroupTables),
+            Call::caller("organizations:DescribeAccount").on(Resource::OrgAccounts),
         ],
         columns: &[
             s("clonesquadversion", "Deployed CloneSquad version."),

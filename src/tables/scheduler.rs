@@ -11,7 +11,7 @@ pub static SCHEDULER: Table = Table {
         doc: "Entries of the group scheduler DynamoDB table.",
         grain: "scheduler entry",
         partitioning: Partitioning::Group,
-        calls: &[Call::member("dynamodb:Scan")],
+        calls: &[Call::member("dynamodb:Scan").on(Resource::GroupTables)],
         columns: &[
             s("key", "Scheduler entry name."),
             s("value", "Schedule and action, as stored."),
