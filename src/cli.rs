@@ -511,6 +511,10 @@ pub struct IamPolicyArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// json: the policies; cloudformation: a template of the member role with its policy, to deploy as a StackSet in every member account. Example: --format cloudformation
+    #[arg(long, value_parser = ["json", "cloudformation"], default_value = "json")]
+    pub format: String,
+
     #[command(flatten)]
     pub naming: NamingArgs,
 }

@@ -857,6 +857,8 @@ pub struct IamSettings {
     pub purpose: String,
     pub partition: String,
     pub naming: Naming,
+    /// A CloudFormation template of the member role instead of policies.
+    pub cloudformation: bool,
 }
 
 pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
@@ -873,7 +875,14 @@ pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
     if !role_ok {
         return Err(Error::Usage(format!("--member-role {role:?}: a role name")));
     }
+    let cloudformation = a.format == "cloudformation";
+    if cloudformation && a.purpose != "inventory" {
+        return Err(Error::Usage(
+            "--format cloudformation writes the member role of the inventory: it cannot go with --for restore or table-backup".into(),
+        ));
+    }
     Ok(IamSettings {
+        cloudformation,
         member_role: role,
         purpose: a.purpose.clone(),
         partition: a.partition.clone(),

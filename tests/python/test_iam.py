@@ -55,3 +55,43 @@ def test_the_inventory_reads_only_and_is_scoped_by_the_templates():
     assert resources(restore, "dynamodb:BatchWriteItem") == ["arn:aws:dynamodb:*:*:table/CloneSquad-*-Configuration",
                                                              "arn:aws:dynamodb:*:*:table/CloneSquad-*-Scheduler"]
     assert subprocess.run([binary(), "iam-policy", "--member-role", "a*b"], capture_output=True).returncode == 2
+
+
+def test_the_member_role_template_lints_deploys_and_matches_the_policy(tmp_path):
+    import awsorg
+    template = subprocess.run([binary(), "iam-policy", "--member-role", "CmdbReader", "--format", "cloudformation"],
+                              capture_output=True, text=True, check=True).stdout
+    path = tmp_path / "member-role.yaml"
+    path.write_text(template)
+    import sys
+    from pathlib import Path
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    lint = subprocess.run([str(cfn_lint), str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    doc = json.loads(template)
+    role_policy = doc["Resources"]["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert actions(role_policy) == actions(policies("--member-role", "CmdbReader")["member_role"]), \
+        "the template and iam-policy come from the same list"
+    server = awsorg.MotoServer()
+    try:
+        cfn = awsorg.client(server.url, "cloudformation")
+        cfn.create_stack(StackName="fleetcmdb-member", TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": "CallerAccountId", "ParameterValue": "111111111111"}])
+        stack = cfn.describe_stacks(StackName="fleetcmdb-member")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+        iam = awsorg.client(server.url, "iam")
+        role = iam.get_role(RoleName="CmdbReader")["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        assert trust["Statement"][0]["Principal"]["AWS"] == "arn:aws:iam::111111111111:root"
+        deployed = iam.get_role_policy(RoleName="CmdbReader", PolicyName="fleetcmdb-inventory")["PolicyDocument"]
+        if isinstance(deployed, str):  # moto's CloudFormation keeps an inline policy as Python's repr
+            import ast
+            deployed = ast.literal_eval(deployed)
+        assert actions(deployed) == actions(role_policy)
+        assert resources(deployed, "dynamodb:Scan") == ["arn:aws:dynamodb:*:*:table/CloneSquad-*-Configuration",
+                                                        "arn:aws:dynamodb:*:*:table/CloneSquad-*-Scheduler"]
+        findings = analyze_policy_string(json.dumps(deployed)).findings
+        assert not findings, [(f.issue, f.detail) for f in findings]
+    finally:
+        server.stop()
