@@ -53,6 +53,10 @@ impl Kind {
     }
 }
 
+/// The tag of every archive written to S3, for a lifecycle rule to select
+/// (archive keys share no prefix); `deploy/cloudformation.yaml` uses it.
+pub const ARCHIVE_TAGGING: &str = "fleetcmdb-archive=true";
+
 /// Archive timestamps: sortable and safe in any file name.
 pub const TS_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
 
@@ -200,7 +204,7 @@ pub fn write(
             format!("{ts}.{n}")
         };
         let path = archive_path(a, r, group, kind, &stamp, label);
-        if dest.put_new(&path, data)? {
+        if dest.put_new_tagged(&path, data, ARCHIVE_TAGGING)? {
             break;
         }
         match dest.read(&path, data.len() as u64) {

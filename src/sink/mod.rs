@@ -42,6 +42,12 @@ pub trait Destination: Send + Sync {
     /// `Ok(false)` when one exists (it is left as it was). On disk a hard
     /// link of the staged file; on S3 a PUT with `If-None-Match: *`.
     fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error>;
+    /// [`Destination::put_new`], with object tags where the destination has
+    /// them (`key=value&…`, URL-encoded): on S3 a lifecycle rule can select
+    /// objects by tag. A local disk has no tags.
+    fn put_new_tagged(&self, rel_path: &str, data: &[u8], _tagging: &str) -> Result<bool, Error> {
+        self.put_new(rel_path, data)
+    }
     /// Writes a whole object at once: staged, then committed. Returns the
     /// bytes written.
     fn put(&self, rel_path: &str, data: &[u8]) -> Result<u64, Error> {

@@ -499,9 +499,16 @@ impl Destination for S3Destination {
     }
 
     fn put_new(&self, rel_path: &str, data: &[u8]) -> Result<bool, Error> {
+        self.put_new_tagged(rel_path, data, "")
+    }
+
+    fn put_new_tagged(&self, rel_path: &str, data: &[u8], tagging: &str) -> Result<bool, Error> {
         let i = &self.inner;
         let key = i.key(rel_path)?;
-        let req = i.put_request(&key, data.to_vec()).if_none_match("*");
+        let mut req = i.put_request(&key, data.to_vec()).if_none_match("*");
+        if !tagging.is_empty() {
+            req = req.tagging(tagging);
+        }
         match i.block(req.send()) {
             Ok(_) => Ok(true),
             // 412: an object has that name; 409: a concurrent conditional write won.

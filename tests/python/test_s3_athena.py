@@ -74,6 +74,21 @@ def test_export_to_s3_writes_exactly_the_local_layout(moto, tmp_path):
     assert all(k.startswith("prod/") for k in everything), "nothing outside the prefix (no healthcheck leftovers)"
 
 
+def test_archives_on_s3_carry_the_tag_the_lifecycle_rule_selects(moto):
+    p = fleetcmdb("backup", "--demo", *DEMO, "--out", "s3://org-cmdb/tagged", "--json", endpoint=moto.url)
+    assert p.returncode == 0, p.stderr
+    s3 = awsorg.client(moto.url, "s3")
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="tagged/backups/")
+            for o in page.get("Contents", [])]
+    archives = [k for k in keys if "/archive/" in k]
+    latest = [k for k in keys if "/latest-" in k]
+    assert archives and latest
+    for k in archives:
+        assert s3.get_object_tagging(Bucket=BUCKET, Key=k)["TagSet"] == [{"Key": "fleetcmdb-archive", "Value": "true"}], k
+    for k in latest:
+        assert s3.get_object_tagging(Bucket=BUCKET, Key=k)["TagSet"] == [], "latest- files never expire"
+
+
 def test_large_objects_use_multipart_and_server_side_encryption(moto, tmp_path):
     proxy = awsorg.FaultProxy(moto.port)
     try:
