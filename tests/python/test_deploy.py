@@ -1,0 +1,142 @@
+"""deploy/: the stack template lints, deploys into moto's CloudFormation (what moto applies is checked there,
+the rest in the template), and its task role holds exactly
+what `fleetcmdb iam-policy` prints; the runtime image's libraries suffice (scripts/check-image)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from parliament import analyze_policy_string
+
+import awsorg
+from conftest import REPO, binary
+
+TEMPLATE = REPO / "deploy" / "cloudformation.yaml"
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (!Sub, !Ref, !GetAtt) read as {"Fn::…": …}."""
+
+
+def _intrinsic(loader, suffix, node):
+    value = (loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
+             else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+             else loader.construct_mapping(node))
+    return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def resolve(v, params):
+    """The template value with Fn::Sub and Ref of parameters resolved (other intrinsics left as they are)."""
+    if isinstance(v, dict) and set(v) == {"Fn::Sub"} and isinstance(v["Fn::Sub"], str):
+        s = v["Fn::Sub"]
+        for k, val in params.items():
+            s = s.replace("${" + k + "}", val)
+        return s if "${" not in s else {"Fn::Sub": s}
+    if isinstance(v, dict) and set(v) == {"Ref"} and v["Ref"] in params:
+        return params[v["Ref"]]
+    if isinstance(v, dict):
+        return {k: resolve(x, params) for k, x in v.items()}
+    if isinstance(v, list):
+        return [resolve(x, params) for x in v]
+    return v
+
+
+def template():
+    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
+
+
+def statements(policy):
+    out = {}
+    for st in policy["Statement"]:
+        acts = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        res = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+        out[st["Sid"]] = (sorted(acts), sorted(res))
+    return out
+
+
+def test_the_template_passes_cfn_lint():
+    lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_bucket_blocks_public_access_and_refuses_plain_http():
+    # moto's CloudFormation does not apply these two: they are checked in the template.
+    t = template()["Resources"]
+    pab = t["Bucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert pab == {k: True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")}
+    (deny,) = t["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    rules = {r["Id"]: r for r in t["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireArchivedBackups"]["TagFilters"] == [{"Key": "fleetcmdb-archive", "Value": "true"}]
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_the_task_role_holds_exactly_the_generated_inventory_policy_and_passes_parliament():
+    t = template()
+    params = {"AWS::Partition": "aws", "MemberRole": "CmdbReader"}
+    policies = {p["PolicyName"]: resolve(p["PolicyDocument"], params)
+                for p in t["Resources"]["TaskRole"]["Properties"]["Policies"]}
+    p = subprocess.run([binary(), "iam-policy", "--member-role", "CmdbReader"], capture_output=True, text=True, check=True)
+    assert statements(policies["fleetcmdb-inventory"]) == statements(json.loads(p.stdout)["caller"])
+    concrete = {"AWS::Region": "eu-west-1", "AWS::AccountId": "111111111111", "Bucket": "org-cmdb-bucket",
+                "Bucket.Arn": "arn:aws:s3:::org-cmdb-bucket", "WorkGroup": "cmdb", "Database": "cmdb", **params}
+    for name, doc in policies.items():
+        doc = resolve(json.loads(json.dumps(doc).replace('{"Fn::GetAtt": ["Bucket", "Arn"]}', '"arn:aws:s3:::org-cmdb-bucket"')
+                                 .replace('{"Fn::GetAtt": "Bucket.Arn"}', '"arn:aws:s3:::org-cmdb-bucket"')), concrete)
+        findings = analyze_policy_string(json.dumps(doc)).findings
+        assert not findings, (name, [(f.issue, f.detail) for f in findings])
+    writes = [a for acts, _ in statements(policies["fleetcmdb-inventory"]).values() for a in acts
+              if a.split(":")[1].startswith(("Put", "Delete", "Create", "Update", "Batch"))]
+    assert not writes, "the inventory writes nothing but its own export"
+
+
+def test_the_stack_deploys_into_moto():
+    server = awsorg.MotoServer()
+    try:
+        ec2 = awsorg.client(server.url, "ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        sg = ec2.create_security_group(GroupName="cmdb", Description="cmdb", VpcId=vpc)["GroupId"]
+        cfn = awsorg.client(server.url, "cloudformation")
+        image = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/fleetcmdb:1"
+        cfn.create_stack(StackName="org-cmdb", TemplateBody=TEMPLATE.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": "ImageUri", "ParameterValue": image},
+                                     {"ParameterKey": "Subnets", "ParameterValue": subnet},
+                                     {"ParameterKey": "SecurityGroups", "ParameterValue": sg},
+                                     {"ParameterKey": "TimeZone", "ParameterValue": "Europe/Paris"}])
+        stack = cfn.describe_stacks(StackName="org-cmdb")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+        out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        bucket = out["BucketName"]
+        s3 = awsorg.client(server.url, "s3")
+        enc = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert enc["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        iam = awsorg.client(server.url, "iam")
+        roles = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
+        task_role = next(n for n in roles if "TaskRole" in n)
+        assert sorted(iam.list_role_policies(RoleName=task_role)["PolicyNames"]) == [
+            "fleetcmdb-athena", "fleetcmdb-destination", "fleetcmdb-inventory"]
+        ecs = awsorg.client(server.url, "ecs")
+        arns = ecs.list_task_definitions()["taskDefinitionArns"]
+        (c,) = ecs.describe_task_definition(taskDefinition=arns[0])["taskDefinition"]["containerDefinitions"]
+        assert c["image"] == image and c["entryPoint"] == ["sh", "-c"]
+        command = c["command"][0]
+        assert f"--out s3://{bucket}/cmdb" in command and "fleetcmdb ddl --apply" in command and "exit $status" in command
+        sqs = awsorg.client(server.url, "sqs")
+        queue = out["DeadLetterQueueUrl"].rsplit("/", 1)[1]
+        assert any(u.endswith("/" + queue) for u in sqs.list_queues()["QueueUrls"]), "the dead-letter queue exists"
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_the_binary_runs_with_only_the_runtime_image_libraries(tmp_path):
+    p = subprocess.run([str(REPO / "scripts" / "check-image"), binary()], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "export --demo succeeded in a chroot" in p.stdout, p.stdout
