@@ -196,6 +196,10 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 
+    /// Collect only shard K of N: the accounts whose id hashes to it (stable across runs and machines), every region of each. N runs, one per K, write disjoint partitions that together are one whole run. Example: --shard 3/8
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
     /// Compute maintenance state and stamp rows as of this UTC time instead of now. Example: --as-of 2026-11-22T03:00:00Z
     #[arg(long, value_name = "RFC3339")]
     pub as_of: Option<String>,

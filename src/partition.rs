@@ -71,6 +71,44 @@ pub fn hive_dir(accountid: &str, region: &str, group: &str) -> String {
     format!("accountid={accountid}/region={region}/groupname={group}")
 }
 
+/// Shard `index` (0-based) of `count`: the accounts whose id hashes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `K/N`, with 1 <= K <= N <= 10,000.
+    pub fn parse(s: &str) -> Result<Shard, Error> {
+        let bad = || {
+            Error::Usage(format!(
+                "--shard {s:?}: expected K/N with 1 <= K <= N <= 10000, for example 3/8"
+            ))
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if !(1..=10_000).contains(&n) || !(1..=n).contains(&k) {
+            return Err(bad());
+        }
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
+    }
+
+    /// Whether the account belongs to this shard. FNV-1a of the id: the
+    /// same on every machine and in every version, unlike std's hasher.
+    pub fn holds(&self, accountid: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in accountid.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
 /// A failure confined to one group (or a whole scope when `group` is None).
 #[derive(Debug)]
 pub struct Failure {
@@ -285,6 +323,29 @@ mod tests {
         }
         for good in ["web", "my-group_2.prod", "123456789012", "eu-west-1", "..."] {
             PartitionValue::parse(good, "x", "y").unwrap();
+        }
+    }
+
+    #[test]
+    fn shards_split_accounts_into_disjoint_parts_that_cover_them_all() {
+        let ids: Vec<String> = (0..1000)
+            .map(|i| format!("{:012}", 100_000_000_000u64 + i * 7919))
+            .collect();
+        let shards: Vec<Shard> = (1..=4)
+            .map(|k| Shard::parse(&format!("{k}/4")).unwrap())
+            .collect();
+        let mut sizes = Vec::new();
+        for id in &ids {
+            assert_eq!(shards.iter().filter(|s| s.holds(id)).count(), 1, "{id}");
+        }
+        for s in &shards {
+            sizes.push(ids.iter().filter(|id| s.holds(id)).count());
+        }
+        assert!(sizes.iter().all(|&n| (150..350).contains(&n)), "{sizes:?}");
+        // Stable: a known id always lands in the same shard.
+        assert!(Shard::parse("1/1").unwrap().holds("123456789012"));
+        for bad in ["0/4", "5/4", "4", "1/0", "a/b", "1/10001"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
         }
     }
 

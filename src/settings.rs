@@ -50,6 +50,8 @@ pub struct ExportSettings {
     pub filter: Filter,
     /// Set when the run must start no more work (a daemon's shutdown).
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Only the accounts of this shard (`--shard K/N`).
+    pub shard: Option<crate::partition::Shard>,
 }
 
 /// What part of the organisation a run covers; empty: all of it.
@@ -233,6 +235,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         concurrency,
         naming,
         backups_only: false,
+        shard: None,
     })
 }
 
@@ -592,7 +595,13 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         (Some(dir), false, false) => SourceSettings::Snapshot(dir.clone(), a.max_page_bytes),
         (None, true, false) => SourceSettings::Demo(demo(&a.demo_opts)),
         (None, false, true) => {
-            SourceSettings::Aws(Box::new(aws_source(&a.live, &file, naming.clone())?))
+            let mut live = aws_source(&a.live, &file, naming.clone())?;
+            live.shard = a
+                .shard
+                .as_deref()
+                .map(crate::partition::Shard::parse)
+                .transpose()?;
+            SourceSettings::Aws(Box::new(live))
         }
         _ => {
             return Err(Error::Usage(
@@ -648,6 +657,11 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         },
         filter: Filter::default(),
         cancel: None,
+        shard: a
+            .shard
+            .as_deref()
+            .map(crate::partition::Shard::parse)
+            .transpose()?,
     })
 }
 

@@ -198,8 +198,17 @@ pub fn export(
     for d in also {
         d.healthcheck()?;
     }
-    let (mut scopes, early_failures) = source.scopes()?;
+    let (mut scopes, mut early_failures) = source.scopes()?;
     scopes.retain(|scope| s.filter.covers(scope));
+    if let Some(shard) = s.shard {
+        scopes.retain(|scope| shard.holds(scope.accountid.as_str()));
+        // A failure that names an account belongs to that account's shard.
+        early_failures.retain(|f| {
+            let account = f.scope.split('/').next().unwrap_or("");
+            let is_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+            !is_account || shard.holds(account)
+        });
+    }
     let bar = progress(scopes.len() as u64);
     let summary = Mutex::new(Summary {
         source: source.describe(),

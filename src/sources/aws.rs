@@ -54,6 +54,8 @@ pub struct AwsSourceSettings {
     /// Only the group backups are wanted: skip instances, volumes, windows
     /// and the account (groups still come from tables and stacks).
     pub backups_only: bool,
+    /// Only the accounts of this shard: the others are not even planned.
+    pub shard: Option<crate::partition::Shard>,
 }
 
 type ClientCell = Arc<OnceCell<Result<Arc<AccountClients>, String>>>;
@@ -192,6 +194,9 @@ impl AwsSource {
             }
         };
         list.retain(|a| !self.s.exclude_accounts.contains(a));
+        if let Some(shard) = self.s.shard {
+            list.retain(|a| shard.holds(a));
+        }
         list.sort();
         list.dedup();
         Ok(list)

@@ -260,6 +260,19 @@ def test_published_describe_regions_and_get_caller_identity_answers_are_read(org
     assert got == {(f"accountid={ident['Account']}", "region=us-east-1")}, got
 
 
+def test_four_shards_write_the_same_tree_as_one_whole_run(org, good, tmp_path):
+    out, summary = good
+    calls = 0
+    for k in range(1, 5):
+        code, s = export_org(org, tmp_path, "--shard", f"{k}/4")
+        assert code == 0, s
+        calls += s["api_calls"].get("ec2:DescribeRegions", 0)
+    assert files(tmp_path) == files(out)
+    for f in files(out):
+        assert (tmp_path / f).read_bytes() == (out / f).read_bytes(), f
+    assert calls == summary["api_calls"].get("ec2:DescribeRegions", 0), "each account is planned by its shard only"
+
+
 def test_rerun_gives_no_duplicates(org, good):
     out, summary = good
     before = files(out)

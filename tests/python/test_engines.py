@@ -236,3 +236,24 @@ def test_a_second_export_sees_the_first_backup(tmp_path):
         assert json.loads(p.stdout)["backups"] > 0
     got = con(tmp_path).execute("SELECT DISTINCT lastbackuptime, nextbackuptime FROM discovery").fetchall()
     assert [(str(a), str(b)) for a, b in got] == [("2026-12-01 10:15:00+00:00", "2026-12-01 12:00:00+00:00")], got
+
+
+def test_shards_together_write_exactly_the_whole_run(tmp_path):
+    import filecmp
+    import json
+    import subprocess
+    from conftest import binary
+    demo = ["--demo", "--demo-accounts", "6", "--demo-groups", "2", "--as-of", "2026-12-01T10:15:00Z", "--json"]
+    whole = subprocess.run([binary(), "export", *demo, "--out", str(tmp_path / "whole")], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    scopes = 0
+    for k in range(1, 5):
+        p = subprocess.run([binary(), "export", *demo, "--out", str(tmp_path / "shards"), "--shard", f"{k}/4"],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        scopes += json.loads(p.stdout)["scopes"]
+    assert scopes == json.loads(whole.stdout)["scopes"] == 12
+    files = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+    assert files(tmp_path / "shards") == files(tmp_path / "whole")
+    (_, mismatch, errors) = filecmp.cmpfiles(tmp_path / "whole", tmp_path / "shards", files(tmp_path / "whole"), shallow=False)
+    assert not mismatch and not errors, (mismatch, errors)
