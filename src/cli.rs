@@ -429,6 +429,10 @@ pub struct AwsArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub include_ous: Option<Vec<String>>,
 
+    /// With --org: skip the accounts under these OUs (and their children). Example: --exclude-ous ou-ab12-sandbox1
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub exclude_ous: Option<Vec<String>>,
+
     /// Skip these accounts. Example: --exclude-accounts 333333333333
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub exclude_accounts: Option<Vec<String>>,

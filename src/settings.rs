@@ -81,6 +81,7 @@ pub struct FileConfig {
     pub org: Option<bool>,
     pub accounts: Option<Vec<String>>,
     pub include_ous: Option<Vec<String>>,
+    pub exclude_ous: Option<Vec<String>>,
     pub exclude_accounts: Option<Vec<String>>,
     pub member_role: Option<String>,
     pub external_id: Option<String>,
@@ -215,6 +216,22 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
     if !include_ous.is_empty() && accounts != Accounts::Org {
         return Err(Error::Usage("--include-ous needs --org".into()));
     }
+    let exclude_ous = a
+        .exclude_ous
+        .clone()
+        .or(f.exclude_ous.clone())
+        .unwrap_or_default();
+    if !exclude_ous.is_empty() && accounts != Accounts::Org {
+        return Err(Error::Usage("--exclude-ous needs --org".into()));
+    }
+    for ou in include_ous.iter().chain(&exclude_ous) {
+        let ok = ou.starts_with("ou-") || ou.starts_with("r-");
+        if !ok || PartitionValue::parse(ou, "OU id", "--include-ous/--exclude-ous").is_err() {
+            return Err(Error::Usage(format!(
+                "{ou:?}: an organizational unit id (ou-…) or root id (r-…)"
+            )));
+        }
+    }
     let concurrency = a.concurrency.or(f.concurrency).unwrap_or(16);
     if concurrency == 0 || concurrency > 1024 {
         return Err(Error::Usage(
@@ -230,6 +247,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         accounts,
         regions,
         include_ous,
+        exclude_ous,
         exclude_accounts: exclude,
         page_size,
         concurrency,

@@ -46,6 +46,7 @@ pub struct AwsSourceSettings {
     pub accounts: Accounts,
     pub regions: Regions,
     pub include_ous: Vec<String>,
+    pub exclude_ous: Vec<String>,
     pub exclude_accounts: Vec<String>,
     /// Page size asked of paginated APIs (None: the API default).
     pub page_size: Option<i32>,
@@ -194,6 +195,13 @@ impl AwsSource {
             }
         };
         list.retain(|a| !self.s.exclude_accounts.contains(a));
+        if !self.s.exclude_ous.is_empty() {
+            let mut excluded = BTreeSet::new();
+            for ou in &self.s.exclude_ous {
+                excluded.extend(self.ou_accounts(ou).await?);
+            }
+            list.retain(|a| !excluded.contains(a));
+        }
         if let Some(shard) = self.s.shard {
             list.retain(|a| shard.holds(a));
         }

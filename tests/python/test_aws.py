@@ -394,6 +394,12 @@ def test_include_ous_narrows_the_org_to_an_ou_and_its_children(org, tmp_path):
         got = {p.name.removeprefix("accountid=") for p in (tmp_path / "metadata/discovery").glob("accountid=*")}
         assert got == {accounts["staging"], accounts["prod"]}, "the OU and its child OU, nothing else"
         assert s["api_calls"]["organizations:ListAccountsForParent"] >= 2
+        code, s = run(creds, "export", "--aws", "--org", "--exclude-ous", ou, "--exclude-accounts", accounts["locked"],
+                      "--member-role", awsorg.MEMBER_ROLE, "--regions", "eu-west-1", "--out", str(tmp_path / "ex"),
+                      endpoint=server.url)
+        assert code == 0, s
+        got = {p.name.removeprefix("accountid=") for p in (tmp_path / "ex/metadata/discovery").glob("accountid=*")}
+        assert got == {accounts["management"]}, "everything but the OU and its child OU"
 
 
 def test_accounts_have_their_ou_path_tags_and_the_groups_found_in_them(org, tmp_path):
