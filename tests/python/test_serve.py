@@ -70,7 +70,9 @@ class Daemon:
     def records(self):
         d = self.out / "runs"
         files = sorted(d.glob("*.json")) if d.exists() else []
-        return sorted((json.loads(p.read_text()) for p in files), key=lambda r: (r["started"], r["id"]))
+        # Ids end with the daemon's run number: by start, then by number.
+        return sorted((json.loads(p.read_text()) for p in files),
+                      key=lambda r: (r["started"], int(r["id"].rsplit("-", 1)[1])))
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         self.proc.send_signal(sig)
@@ -285,3 +287,29 @@ def test_each_group_follows_its_own_backup_cron(moto_account, tmp_path, daemons)
                         "--account", "123456789012", "--region", "eu-west-1", "--dry-run", "--endpoint-url", url],
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0 and shutdown in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_a_run_that_fails_whole_is_retried_at_the_next_tick(tmp_path, daemons):
+    snap = tmp_path / "snap"
+    d = daemons(tmp_path, "--snapshot", str(snap))  # not there yet: every run fails as a whole
+    deadline = time.time() + 60
+    while True:
+        _, s = d.request("GET", "/v1/status")
+        if s["consecutive_failures"] >= 2:
+            break
+        assert time.time() < deadline, s
+        time.sleep(0.1)
+    assert s["last_success"] is None and "not a directory" in json.dumps(d.records()[0])
+    assert 'fleetcmdb_runs_total{kind="scheduled",status="failed"}' in d.request("GET", "/metrics")[1]
+    # Written aside and renamed into place: the daemon never sees half a snapshot.
+    p = subprocess.run([binary(), "gen-snapshot", str(tmp_path / "staging"), "--demo-accounts", "1",
+                        "--demo-regions", "eu-west-1"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "staging").rename(snap)
+    while d.request("GET", "/v1/status")[1]["last_success"] is None:
+        assert time.time() < deadline + 60
+        time.sleep(0.1)
+    _, s = d.request("GET", "/v1/status")
+    assert s["consecutive_failures"] == 0 and not s["retry_at_next_tick"], s
+    assert d.records()[-1]["status"] == "success" and (d.out / "metadata" / "discovery").exists()
+    assert d.stop() == 0
