@@ -25,7 +25,7 @@ use crate::sink::partitions::{PartitionWriter, Written};
 use crate::tables::resolver::{
     AccountContext, BackupHistory, FoundGroup, GroupContext, ScopeContext,
 };
-use crate::tables::{key_value_rows, Resolver, TableId};
+use crate::tables::{expirations, key_value_items, key_value_rows, Resolver, TableId};
 
 /// Stacks whose names match the stack template, by group.
 pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<String, Value>, Error> {
@@ -52,29 +52,6 @@ pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<Stri
         }
     }
     Ok(out)
-}
-
-/// key → value of key/value rows, for the YAML backup.
-fn backup_items(rows: &[Value]) -> BTreeMap<String, Option<String>> {
-    rows.iter()
-        .filter_map(|r| {
-            let k = r.get("key")?.as_str()?.to_string();
-            let v = r.get("value").and_then(|v| v.as_str()).map(str::to_string);
-            Some((k, v))
-        })
-        .collect()
-}
-
-/// key → expiration (Unix milliseconds) of the key/value rows that have one
-/// (DynamoDB TTL attributes hold seconds).
-fn expirations(rows: &[Value]) -> BTreeMap<String, i64> {
-    rows.iter()
-        .filter_map(|r| {
-            let k = r.get("key")?.as_str()?.to_string();
-            let secs = r.get("expirationtime")?.as_f64()?;
-            Some((k, (secs * 1000.0) as i64))
-        })
-        .collect()
 }
 
 /// A parameter of a deployment stack (`Parameters[].ParameterKey`).
@@ -187,7 +164,7 @@ fn collect_inner(
                                 b.push(GroupItems {
                                     group: g.clone(),
                                     kind,
-                                    items: backup_items(&rows),
+                                    items: key_value_items(&rows),
                                     expires: expirations(&rows),
                                     timezone: stacks
                                         .get(&g)

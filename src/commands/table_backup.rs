@@ -155,34 +155,11 @@ pub fn backup(a: &TableBackupSettings) -> Result<ExitCode, Error> {
     let dest = sink::open(&a.out, conn)?;
     dest.healthcheck()?;
     let db = Dynamo::new(&conn.aws)?;
-    let mut tables = a.tables.clone();
-    if let Some((k, v)) = &a.select_tag {
-        tables.extend(db.tables_with_tag(k, v)?);
-    }
-    tables.sort();
-    tables.dedup();
-    if tables.is_empty() {
-        return Err(Error::Usage(
-            "no table to back up (none carries that tag)".into(),
-        ));
-    }
+    let tables = selected_tables(&db, a)?;
     let ts = timestamp(chrono::Utc::now().timestamp_millis());
-    let mut report = Vec::new();
-    let mut failed = 0;
-    for t in &tables {
-        match backup_one(&db, dest.as_ref(), t, &ts, a) {
-            Ok(r) => report.push(r),
-            Err(e) => {
-                failed += 1;
-                report.push(json!({"table": t, "error": e.to_string()}));
-            }
-        }
-    }
+    let report = each_table(&tables, |t| backup_one(&db, dest.as_ref(), t, &ts, a));
     if a.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"tables": report})).expect("json")
-        );
+        print_json(&report)?;
     } else {
         for r in &report {
             match r.get("error") {
@@ -201,11 +178,49 @@ pub fn backup(a: &TableBackupSettings) -> Result<ExitCode, Error> {
             }
         }
     }
-    Ok(match (failed, report.len()) {
+    Ok(exit_code(&report))
+}
+
+/// `--table` and the tables carrying `--select-tag`, once each, sorted.
+fn selected_tables(db: &Dynamo, a: &TableBackupSettings) -> Result<Vec<String>, Error> {
+    let mut tables = a.tables.clone();
+    if let Some((k, v)) = &a.select_tag {
+        tables.extend(db.tables_with_tag(k, v)?);
+    }
+    tables.sort();
+    tables.dedup();
+    if tables.is_empty() {
+        return Err(Error::Usage(
+            "no table to back up (none carries that tag)".into(),
+        ));
+    }
+    Ok(tables)
+}
+
+/// `work` on every table, in order: its report, or `{table, error}`.
+fn each_table(tables: &[String], mut work: impl FnMut(&str) -> Result<Value, Error>) -> Vec<Value> {
+    tables
+        .iter()
+        .map(|t| work(t).unwrap_or_else(|e| json!({"table": t, "error": e.to_string()})))
+        .collect()
+}
+
+fn print_json(report: &[Value]) -> Result<(), Error> {
+    crate::outln!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "tables": report })).expect("json")
+    );
+    Ok(())
+}
+
+/// Success when no table failed, partial when some did, failed when all did.
+fn exit_code(report: &[Value]) -> ExitCode {
+    let failed = report.iter().filter(|r| r.get("error").is_some()).count();
+    match (failed, report.len()) {
         (0, _) => ExitCode::Success,
         (f, n) if f < n => ExitCode::Partial,
         _ => ExitCode::Failed,
-    })
+    }
 }
 
 fn backup_one(
@@ -363,36 +378,20 @@ fn create_like(db: &Dynamo, table: &str, s: &Value) -> Result<(), Error> {
 /// backups, one per table, named `fleetcmdb-{table}-{time}`.
 fn native(a: &TableBackupSettings) -> Result<ExitCode, Error> {
     let db = Dynamo::new(&a.conn.aws)?;
-    let mut tables = a.tables.clone();
-    if let Some((k, v)) = &a.select_tag {
-        tables.extend(db.tables_with_tag(k, v)?);
-    }
-    tables.sort();
-    tables.dedup();
+    let tables = selected_tables(&db, a)?;
     let ts = timestamp(chrono::Utc::now().timestamp_millis());
-    let (mut report, mut failed) = (Vec::new(), 0);
-    for t in &tables {
-        let r = if a.list_native {
+    let report = each_table(&tables, |t| {
+        if a.list_native {
             db.list_backups(t)
                 .map(|b| json!({"table": t, "backups": b}))
         } else {
             // Backup names are [a-zA-Z0-9_.-]{3,255}.
             let name: String = format!("fleetcmdb-{t}-{ts}").chars().take(255).collect();
             db.create_backup(t, &name)
-        };
-        match r {
-            Ok(r) => report.push(r),
-            Err(e) => {
-                failed += 1;
-                report.push(json!({"table": t, "error": e.to_string()}));
-            }
         }
-    }
+    });
     if a.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"tables": report})).expect("json")
-        );
+        print_json(&report)?;
     } else {
         for r in &report {
             if let Some(e) = r.get("error") {
@@ -416,11 +415,7 @@ fn native(a: &TableBackupSettings) -> Result<ExitCode, Error> {
             }
         }
     }
-    Ok(match (failed, report.len()) {
-        (0, _) => ExitCode::Success,
-        (f, n) if f < n => ExitCode::Partial,
-        _ => ExitCode::Failed,
-    })
+    Ok(exit_code(&report))
 }
 
 pub fn restore(a: &TableRestoreSettings) -> Result<ExitCode, Error> {

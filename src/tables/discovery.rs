@@ -224,18 +224,11 @@ fn backup_columns(
 ) -> Result<(), crate::error::Error> {
     use crate::schedule::{backup_cron, group_time_zone, next_backup};
     use chrono::{DateTime, SecondsFormat, Utc};
-    let mut items = std::collections::BTreeMap::new();
-    let mut expires = std::collections::BTreeMap::new();
-    let config = group.key_values.get(super::CONFIGURATION.name);
-    for row in config.into_iter().flatten() {
-        let Some(k) = row["key"].as_str() else {
-            continue;
-        };
-        items.insert(k.to_string(), row["value"].as_str().map(str::to_string));
-        if let Some(secs) = row["expirationtime"].as_f64() {
-            expires.insert(k.to_string(), (secs * 1000.0) as i64);
-        }
-    }
+    let config = group
+        .key_values
+        .get(super::CONFIGURATION.name)
+        .map_or(&[][..], Vec::as_slice);
+    let (items, expires) = (super::key_value_items(config), super::expirations(config));
     let expr = backup_cron(&items, &expires, ctx.now_ms, history.default_schedule());
     let region = ctx.inputs.scope().region.to_string();
     let tz = group_time_zone(r["timezone"].as_str(), &region);

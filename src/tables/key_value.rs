@@ -56,6 +56,29 @@ pub fn key_value_rows(
     Ok(rows)
 }
 
+/// key → value of key/value rows (as [`key_value_rows`] makes them).
+pub fn items(rows: &[Value]) -> std::collections::BTreeMap<String, Option<String>> {
+    rows.iter()
+        .filter_map(|r| {
+            let k = r.get("key")?.as_str()?.to_string();
+            let v = r.get("value").and_then(|v| v.as_str()).map(str::to_string);
+            Some((k, v))
+        })
+        .collect()
+}
+
+/// key → expiration (Unix milliseconds) of the key/value rows that have one
+/// (DynamoDB TTL attributes hold seconds).
+pub fn expirations(rows: &[Value]) -> std::collections::BTreeMap<String, i64> {
+    rows.iter()
+        .filter_map(|r| {
+            let k = r.get("key")?.as_str()?.to_string();
+            let secs = r.get("expirationtime")?.as_f64()?;
+            Some((k, (secs * 1000.0) as i64))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 mod key_value;
 pub mod resolver;
 
-pub(crate) use key_value::key_value_rows;
+pub(crate) use key_value::{expirations, items as key_value_items, key_value_rows};
 pub use resolver::Resolver;
 
 use crate::schema::TableDef;

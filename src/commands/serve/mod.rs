@@ -487,7 +487,7 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
             drop(st);
             let cancel = shared.cancel.clone();
             let record = execute(s, dest.as_ref(), &shared, &p, cancel);
-            finish(&shared, dest.as_ref(), record, p.kind == RunKind::Scheduled);
+            finish(&shared, dest.as_ref(), record, p.kind);
             continue;
         }
         let _unused = shared
@@ -522,7 +522,7 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
     };
     let record = execute(s, dest.as_ref(), &shared, &p, stop_shutdown);
     let status = record["status"].as_str().unwrap_or("failed").to_string();
-    finish(&shared, dest.as_ref(), record, false);
+    finish(&shared, dest.as_ref(), record, p.kind);
     server.unblock();
     let _ = api.join();
     eprintln!("fleetcmdb serve: stopped after the shutdown backup ({status})");
@@ -590,7 +590,7 @@ fn execute(
 }
 
 /// Records a run: under `runs/`, in memory, in the counters.
-fn finish(shared: &Shared, dest: &dyn Destination, record: Value, scheduled: bool) {
+fn finish(shared: &Shared, dest: &dyn Destination, record: Value, kind: RunKind) {
     let id = record["id"].as_str().unwrap_or("run").to_string();
     let text = serde_json::to_vec_pretty(&record).expect("json");
     if let Err(e) = dest.put(&format!("{RUNS}/{id}.json"), &text) {
@@ -609,13 +609,7 @@ fn finish(shared: &Shared, dest: &dyn Destination, record: Value, scheduled: boo
     );
     let mut st = shared.lock();
     let m = &mut st.metrics;
-    let kind = match record["kind"].as_str() {
-        Some("scheduled") => "scheduled",
-        Some("export") => "export",
-        Some("backup") => "backup",
-        _ => "shutdown",
-    };
-    *m.runs.entry((kind, status.clone())).or_default() += 1;
+    *m.runs.entry((kind.name(), status.clone())).or_default() += 1;
     m.failures += record["failures"].as_array().map_or(0, |f| f.len() as u64);
     m.partitions += record["partitions"].as_u64().unwrap_or(0);
     m.backups += record["backups"].as_u64().unwrap_or(0);
@@ -631,7 +625,7 @@ fn finish(shared: &Shared, dest: &dyn Destination, record: Value, scheduled: boo
         "failed" => {
             st.consecutive_failures += 1;
             // A scheduled run that failed whole is tried again at the next tick.
-            st.retry |= scheduled;
+            st.retry |= kind == RunKind::Scheduled;
         }
         _ => st.consecutive_failures = 0,
     }
