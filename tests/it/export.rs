@@ -387,6 +387,46 @@ fn aws_settings_are_checked_before_any_call() {
             ],
             "--include-ous needs --org",
         ),
+        (
+            vec![
+                "export",
+                "--aws",
+                "--regions",
+                "eu-west-1",
+                "--exclude-ous",
+                "ou-1",
+            ],
+            "--exclude-ous needs --org",
+        ),
+        (
+            vec![
+                "export",
+                "--aws",
+                "--org",
+                "--regions",
+                "eu-west-1",
+                "--exclude-ous",
+                "../x",
+            ],
+            "an organizational unit id",
+        ),
+        (vec!["export", "--demo", "--shard", "5/4"], "--shard"),
+        (vec!["export", "--demo", "--shard", "0/4"], "--shard"),
+        (
+            vec!["serve", "--demo", "--as-of", "2026-12-01T00:00:00Z"],
+            "not --as-of",
+        ),
+        (vec!["serve", "--demo", "--listen", "localhost"], "--listen"),
+        (
+            vec![
+                "iam-policy",
+                "--for",
+                "restore",
+                "--format",
+                "cloudformation",
+            ],
+            "--format cloudformation",
+        ),
     ] {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));

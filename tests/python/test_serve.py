@@ -213,6 +213,10 @@ def test_listening_beyond_loopback_needs_a_token(tmp_path, daemons):
     short.write_text("abc\n")
     p = subprocess.run([binary(), "serve", "--demo", "--token-file", str(short)], capture_output=True, text=True)
     assert p.returncode == 2 and "at least 16" in p.stderr
+    huge = tmp_path / "huge"
+    huge.write_text("x" * 5000)
+    p = subprocess.run([binary(), "serve", "--demo", "--token-file", str(huge)], capture_output=True, text=True)
+    assert p.returncode == 2 and "over the size limit" in p.stderr, p.stderr
     secret = "s3cr3t-t0ken-for-the-test"
     (tmp_path / "token").write_text(secret + "\n")
     d = daemons(tmp_path, "--demo", "--schedule", "disabled", "--token-file", str(tmp_path / "token"), token=secret)
