@@ -194,6 +194,19 @@ def test_discovery_holds_the_account_and_stack_exactly(exported):
     assert walk.problems == [], "\n".join(walk.problems)
 
 
+def test_accounts_walk_the_ou_path_aws_publishes(exported):
+    snap, out, summary = exported
+    (f,) = (out / "metadata" / "accounts" / "accountid=555555555555").glob("*.parquet")
+    (row,) = pq.read_table(f).to_pylist()
+    acct = json.loads((snap / "555555555555" / "organizations-describe-account.json").read_text())["Account"]
+    assert (row["accountname"], row["accountarn"], row["accountstate"]) == (acct["Name"], acct["Arn"], acct["Status"])
+    assert row["oupath"] == "Root/Accounting Group"
+    assert row["ouids"] == ["r-examplerootid111", "ou-examplerootid111-exampleouid111"]
+    assert (row["ouid"], row["ouname"]) == ("ou-examplerootid111-exampleouid111", "Accounting Group")
+    assert row["groups"] == [{"region": "us-east-1", "groupname": "demo"}] and row["groupcount"] == 1
+    assert summary["account_partitions"] >= 1
+
+
 def test_maintenance_windows_hold_what_ssm_said(exported):
     snap, out, _ = exported
     walk = Walk()
