@@ -89,6 +89,71 @@ pub enum Command {
     ///   curl -X POST 'localhost:9137/v1/backup?account=111111111111&region=eu-west-1&group=web'
     #[command(verbatim_doc_comment)]
     Serve(Box<ServeArgs>),
+    /// Show what changed between two history snapshots: rows added, removed and changed, column by column.
+    ///
+    /// Examples:
+    ///   fleetcmdb diff --out ./cmdb
+    ///   fleetcmdb diff --out s3://org-cmdb/prod --from 2026-11-30T00 --to latest --table configuration
+    ///   fleetcmdb diff --out ./cmdb --from yesterday --json | jq .
+    #[command(verbatim_doc_comment)]
+    Diff(DiffArgs),
+    /// Take a history snapshot of what OUT/metadata/ holds now (export --history does this after each run).
+    ///
+    /// Example: fleetcmdb snapshot --out s3://org-cmdb/prod
+    #[command(verbatim_doc_comment)]
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Export root holding history/ (a directory or s3://bucket/prefix). Example: --out ./cmdb
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: String,
+
+    /// The older snapshot: the newest one taken at or before this time (latest, yesterday, 12h, 7d, 2w, 2026-11-30, 2026-11-30T00, or a snapshot id); default: the snapshot before --to. Example: --from yesterday
+    #[arg(long, value_name = "WHEN")]
+    pub from: Option<String>,
+
+    /// The newer snapshot, as --from. Example: --to latest
+    #[arg(long, value_name = "WHEN", default_value = "latest")]
+    pub to: String,
+
+    /// Only this table (repeatable). Example: --table configuration
+    #[arg(long, value_name = "NAME")]
+    pub table: Vec<String>,
+
+    /// One JSON object per change on stdout, for scripts. Example: --json
+    #[arg(long)]
+    pub json: bool,
+
+    /// Read relative times (yesterday, 7d) from this UTC time instead of now. Example: --as-of 2026-12-01T00:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Export root (a directory or s3://bucket/prefix). Example: --out s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: String,
+
+    /// Snapshot period: hour or day. Example: --period day
+    #[arg(long, value_enum, default_value = "hour")]
+    pub period: crate::history::Period,
+
+    /// Take it as of this UTC time instead of now (it names the snapshot). Example: --as-of 2026-11-22T03:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+
+    /// Print the result as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +268,14 @@ pub struct ExportArgs {
     /// Compute maintenance state and stamp rows as of this UTC time instead of now. Example: --as-of 2026-11-22T03:00:00Z
     #[arg(long, value_name = "RFC3339")]
     pub as_of: Option<String>,
+
+    /// Also take an immutable snapshot of every table under OUT/history/ (at most one per period; see docs/history.md). Example: --history
+    #[arg(long)]
+    pub history: bool,
+
+    /// How often --history takes a snapshot: hour or day (the first run of each period takes it). Example: --history-period day
+    #[arg(long, value_enum, value_name = "PERIOD")]
+    pub history_period: Option<crate::history::Period>,
 
     /// Parquet compression. Example: --codec snappy
     #[arg(long, value_enum, default_value = "zstd")]
@@ -388,6 +461,10 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Prune history snapshots (OUT/history/) instead of backup archives; also removes snapshots a stopped run left incomplete. Example: --history --keep daily=30,monthly=24
+    #[arg(long)]
+    pub history: bool,
+
     /// Print the result as JSON on stdout. Example: --json
     #[arg(long)]
     pub json: bool,
@@ -557,11 +634,15 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct DdlArgs {
-    /// Export root that Athena reads (tables are under LOCATION/metadata/). Example: --location s3://my-bucket/cmdb
     /// athena: Athena DDL; duckdb: a DuckDB script defining the same tables and every view of queries/ over --location. Example: --engine duckdb --location ./cmdb
     #[arg(long, value_parser = ["athena", "duckdb"], default_value = "athena")]
     pub engine: String,
 
+    /// With --engine duckdb: also the history tables and views (the export must hold snapshots). Athena always gets them. Example: --engine duckdb --history
+    #[arg(long)]
+    pub history: bool,
+
+    /// Export root that Athena reads (tables are under LOCATION/metadata/). Example: --location s3://my-bucket/cmdb
     #[arg(long, value_name = "URL", default_value = crate::schema::ddl::PLACEHOLDER_LOCATION)]
     pub location: String,
 

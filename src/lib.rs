@@ -19,6 +19,7 @@ pub(crate) mod dynamo;
 pub mod error;
 pub(crate) mod failpoint;
 pub mod fuzz;
+pub mod history;
 pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod partition;
@@ -49,6 +50,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::IamPolicy(a) => commands::iam_policy::run(&settings::iam_policy(&a)?),
         Command::Schedule(a) => commands::schedule::run(&settings::schedule(&a)?),
         Command::Serve(a) => commands::serve::run(&settings::serve(&a)?),
+        Command::Diff(a) => commands::diff::run(&settings::diff(&a)?),
+        Command::Snapshot(a) => commands::diff::snapshot(&settings::snapshot(&a)?),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(
             &a.dir,
             settings::demo(&a.demo_opts),
@@ -101,6 +104,7 @@ mod layering {
         &["tables"],
         &["sink"],
         &["backup"],
+        &["history"],
         &["collect", "sources"],
         &["cli"],
         &["settings"],

@@ -915,6 +915,7 @@ mod tests {
         grain: "x",
         partitioning: crate::schema::Partitioning::Group,
         calls: &[],
+        identity: &[],
         columns: &[
             s("instanceid", "x."),
             c("count", Bigint, "x."),

@@ -52,6 +52,8 @@ pub struct ExportSettings {
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Only the accounts of this shard (`--shard K/N`).
     pub shard: Option<crate::partition::Shard>,
+    /// Also take a history snapshot, at most one per period (`--history`).
+    pub history: Option<crate::history::Period>,
 }
 
 /// What part of the organisation a run covers; empty: all of it.
@@ -107,6 +109,9 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub token_file: Option<PathBuf>,
     pub shutdown_timeout: Option<f64>,
+    /// `history = true`: every export also takes a snapshot; `history_period`: hour or day.
+    pub history: Option<bool>,
+    pub history_period: Option<crate::history::Period>,
 }
 
 impl FileConfig {
@@ -577,6 +582,8 @@ pub fn restore(a: &crate::cli::RestoreArgs) -> Result<RestoreSettings, Error> {
 #[derive(Debug)]
 pub struct PruneSettings {
     pub out: String,
+    /// Snapshots under history/ instead of backup archives.
+    pub history: bool,
     pub keep: crate::backup::Keep,
     pub dry_run: bool,
     pub json: bool,
@@ -587,6 +594,7 @@ pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
     Ok(PruneSettings {
         out: a.out.clone(),
         keep: crate::backup::Keep::parse(&a.keep)?,
+        history: a.history,
         dry_run: a.dry_run,
         json: a.json,
         conn: connection(&a.conn)?,
@@ -680,6 +688,15 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
             .as_deref()
             .map(crate::partition::Shard::parse)
             .transpose()?,
+        history: match (a.history || file.history == Some(true), a.shard.is_some()) {
+            (false, _) => None,
+            (true, true) => {
+                return Err(Error::Usage(
+                    "--history with --shard: each shard holds part of the org; run `fleetcmdb snapshot --out …` once after every shard has finished".into(),
+                ))
+            }
+            (true, false) => Some(a.history_period.or(file.history_period).unwrap_or_default()),
+        },
     })
 }
 
@@ -705,6 +722,8 @@ pub fn backup(a: &crate::cli::BackupArgs) -> Result<ExportSettings, Error> {
 pub struct DdlSettings {
     /// A DuckDB script instead of Athena DDL.
     pub duckdb: bool,
+    /// The DuckDB script also defines the history tables and views.
+    pub history: bool,
     pub options: DdlOptions,
     pub partitions_from: Option<String>,
     pub projection: bool,
@@ -750,8 +769,14 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
             "--engine duckdb prints a script: --apply, --projection, --partitions-from and --write are Athena's".into(),
         ));
     }
+    if a.history && !duckdb {
+        return Err(Error::Usage(
+            "--history is for --engine duckdb: Athena's DDL always has the history tables".into(),
+        ));
+    }
     Ok(DdlSettings {
         duckdb,
+        history: a.history,
         options: DdlOptions {
             database: a.database.to_ascii_lowercase(),
             table_prefix: a.table_prefix.to_ascii_lowercase(),
@@ -919,5 +944,75 @@ pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
         purpose: a.purpose.clone(),
         partition: a.partition.clone(),
         naming: naming(&a.naming, &file)?,
+    })
+}
+
+/// `fleetcmdb diff`.
+#[derive(Debug, Clone)]
+pub struct DiffSettings {
+    pub out: String,
+    pub from: Option<crate::history::When>,
+    pub to: crate::history::When,
+    pub tables: Vec<&'static crate::tables::Table>,
+    pub json: bool,
+    pub conn: Connection,
+}
+
+fn as_of_or_now(flag: &str, v: Option<&str>) -> Result<i64, Error> {
+    match v {
+        Some(s) => parse_timestamp_ms(s).ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag} {s:?}: expected an RFC 3339 time such as 2026-11-22T03:00:00Z"
+            ))
+        }),
+        None => Ok(chrono::Utc::now().timestamp_millis()),
+    }
+}
+
+pub fn diff(a: &crate::cli::DiffArgs) -> Result<DiffSettings, Error> {
+    use crate::history::When;
+    let now = as_of_or_now("--as-of", a.as_of.as_deref())?;
+    let when =
+        |flag: &str, v: &str| When::parse(v, now).map_err(|e| Error::Usage(format!("{flag} {e}")));
+    let mut tables = Vec::new();
+    for name in &a.table {
+        tables.push(crate::tables::by_name(name).ok_or_else(|| {
+            let known: Vec<&str> = crate::tables::ALL.iter().map(|t| t.name).collect();
+            Error::Usage(format!(
+                "--table {name:?}: no such table; the tables are {}",
+                known.join(", ")
+            ))
+        })?);
+    }
+    if tables.is_empty() {
+        tables = crate::tables::ALL.to_vec();
+    }
+    Ok(DiffSettings {
+        out: a.out.clone(),
+        from: a.from.as_deref().map(|v| when("--from", v)).transpose()?,
+        to: when("--to", &a.to)?,
+        tables,
+        json: a.json,
+        conn: connection(&a.conn)?,
+    })
+}
+
+/// `fleetcmdb snapshot`.
+#[derive(Debug, Clone)]
+pub struct SnapshotSettings {
+    pub out: String,
+    pub period: crate::history::Period,
+    pub at_ms: i64,
+    pub json: bool,
+    pub conn: Connection,
+}
+
+pub fn snapshot(a: &crate::cli::SnapshotArgs) -> Result<SnapshotSettings, Error> {
+    Ok(SnapshotSettings {
+        out: a.out.clone(),
+        period: a.period,
+        at_ms: as_of_or_now("--as-of", a.as_of.as_deref())?,
+        json: a.json,
+        conn: connection(&a.conn)?,
     })
 }

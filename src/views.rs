@@ -48,6 +48,23 @@ pub const VIEWS: &[(&str, &str)] = &[
     ),
 ];
 
+/// `(file name, SQL)` of the views over history (`queries/history/`),
+/// created after the history tables and their `_changes` views.
+pub const HISTORY_VIEWS: &[(&str, &str)] = &[
+    (
+        "instance_timeline.sql",
+        include_str!("../queries/history/instance_timeline.sql"),
+    ),
+    (
+        "group_timeline.sql",
+        include_str!("../queries/history/group_timeline.sql"),
+    ),
+    (
+        "configuration_history.sql",
+        include_str!("../queries/history/configuration_history.sql"),
+    ),
+];
+
 /// The statement of a view (header comments dropped), for `opts`'s database
 /// and table prefix.
 pub fn statement(sql: &str, opts: &DdlOptions) -> String {
@@ -78,7 +95,15 @@ mod tests {
         let mut listed: Vec<String> = VIEWS.iter().map(|(n, _)| n.to_string()).collect();
         listed.sort();
         assert_eq!(files, listed);
-        for (name, sql) in VIEWS {
+        let mut hist: Vec<String> = std::fs::read_dir(dir.join("history"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        hist.sort();
+        let mut listed: Vec<String> = HISTORY_VIEWS.iter().map(|(n, _)| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(hist, listed);
+        for (name, sql) in VIEWS.iter().chain(HISTORY_VIEWS) {
             assert!(sql.starts_with("-- What it answers:"), "{name}");
             assert!(!sql.contains('`'), "{name}: double quotes, never backticks");
             let view = name.trim_end_matches(".sql");

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::athena::Athena;
 use crate::error::{Error, ExitCode};
+use crate::history::{self, sql::Engine};
 use crate::partition::PartitionKey;
 use crate::schema::ddl::{self, DdlOptions, PartitionMode};
 use crate::settings::{ApplySettings, DdlSettings};
@@ -34,6 +35,20 @@ pub fn statements(opts: &DdlOptions) -> Vec<(String, Vec<String>)> {
     for t in tables::ALL {
         v.push((t.name.to_string(), ddl::table_statements(t, opts)));
     }
+    v.push(("history".to_string(), history_statements(opts)));
+    v
+}
+
+/// The history tables, their `_changes` views and the views of
+/// `queries/history/`, for Athena.
+pub fn history_statements(opts: &DdlOptions) -> Vec<String> {
+    let mut v = history::sql::create_tables(opts);
+    v.extend(history::sql::changes_views(opts, Engine::Athena));
+    v.extend(
+        crate::views::HISTORY_VIEWS
+            .iter()
+            .map(|(_, sql)| crate::views::statement(sql, opts)),
+    );
     v
 }
 
@@ -120,6 +135,15 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
             sql: crate::views::statement(sql, opts),
         });
     }
+    // History: projected tables (no partitions to add), then their views.
+    for sql in history_statements(opts) {
+        let what = match sql.split('`').nth(3).or_else(|| sql.split('"').nth(3)) {
+            Some(name) if sql.starts_with("CREATE EXTERNAL") => format!("history table {name}"),
+            Some(name) => format!("view {name}"),
+            None => "history".into(),
+        };
+        steps.push(Step { what, sql });
+    }
     steps
 }
 
@@ -178,7 +202,7 @@ fn apply(s: &DdlSettings, a: &ApplySettings, opts: &DdlOptions) -> Result<ExitCo
 /// `opts.location` (a folder or `s3://bucket/prefix`) and every view of
 /// `queries/`, under the same database and prefix as in Athena: `duckdb
 /// -init script.sql` is a local CMDB.
-pub fn duckdb_script(opts: &DdlOptions) -> String {
+pub fn duckdb_script(opts: &DdlOptions, with_history: bool) -> String {
     let db = &opts.database;
     let root = opts.location.trim_end_matches('/');
     let mut s = String::from(
@@ -201,10 +225,25 @@ pub fn duckdb_script(opts: &DdlOptions) -> String {
             types.join(", ")
         ));
     }
-    for (_, sql) in crate::views::VIEWS {
+    let mut views: Vec<String> = crate::views::VIEWS
+        .iter()
+        .map(|(_, sql)| crate::views::statement(sql, opts))
+        .collect();
+    if with_history {
+        for v in history::sql::duckdb_tables(opts, root) {
+            s.push_str(&v);
+            s.push_str(";\n");
+        }
+        views.extend(history::sql::changes_views(opts, Engine::Duckdb));
+        views.extend(
+            crate::views::HISTORY_VIEWS
+                .iter()
+                .map(|(_, sql)| crate::views::statement(sql, opts)),
+        );
+    }
+    for v in views {
         // Athena's cardinality() of an array is DuckDB's len().
-        let v = crate::views::statement(sql, opts).replace("cardinality(", "len(");
-        s.push_str(&v);
+        s.push_str(&v.replace("cardinality(", "len("));
         s.push_str(";\n");
     }
     s
@@ -212,7 +251,7 @@ pub fn duckdb_script(opts: &DdlOptions) -> String {
 
 pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
     if s.duckdb {
-        crate::outln!("{}", duckdb_script(&s.options).trim_end());
+        crate::outln!("{}", duckdb_script(&s.options, s.history).trim_end());
         return Ok(ExitCode::Success);
     }
     let mut opts = s.options.clone();
@@ -268,14 +307,32 @@ mod apply_tests {
         assert_eq!(steps[0].sql, "CREATE DATABASE IF NOT EXISTS `cmdb`");
         let creates = steps
             .iter()
-            .filter(|s| s.sql.starts_with("CREATE EXTERNAL TABLE"))
+            .filter(|s| s.sql.starts_with("CREATE EXTERNAL TABLE") && s.what.starts_with("table "))
             .count();
         let mscks = steps.iter().filter(|s| s.sql.starts_with("MSCK")).count();
         assert_eq!((creates, mscks), (tables::ALL.len(), tables::ALL.len()));
-        let views = &steps[steps.len() - crate::views::VIEWS.len()..];
+        let views: Vec<&Step> = steps
+            .iter()
+            .filter(|s| s.what.starts_with("view "))
+            .collect();
+        assert_eq!(
+            views.len(),
+            crate::views::VIEWS.len() + crate::views::HISTORY_VIEWS.len() + tables::COUNT
+        );
         assert!(views
             .iter()
             .all(|s| s.sql.starts_with("CREATE OR REPLACE VIEW \"cmdb\".")));
+        let first_history = steps
+            .iter()
+            .position(|s| s.what.starts_with("history table"))
+            .unwrap();
+        assert!(steps[..first_history]
+            .iter()
+            .all(|s| !s.sql.contains("history_")));
+        assert_eq!(
+            steps[first_history].what,
+            "history table cmdb_history_discovery"
+        );
         assert!(steps.iter().all(|s| !s.sql.trim_end().ends_with(';')));
     }
 
@@ -289,8 +346,10 @@ mod apply_tests {
         assert!(
             apply_plan(&opts, &existing)
                 .iter()
-                .all(|s| s.what == "database" || s.what.starts_with("view ")),
-            "an up-to-date schema only re-creates the views"
+                .all(|s| s.what == "database"
+                    || s.what.starts_with("view ")
+                    || s.what.starts_with("history table ")),
+            "an up-to-date schema only re-creates the views (and the history tables, if missing)"
         );
         let vols = existing.get_mut("cmdb_volumes").unwrap();
         vols.remove("throughput");
@@ -310,7 +369,7 @@ mod apply_tests {
         assert!(alters[0].sql.contains("`throughput` bigint COMMENT"));
         assert!(!steps.iter().any(|s| s.sql.contains("legacy")
             || s.sql.contains("DROP")
-            || s.sql.starts_with("CREATE EXTERNAL")));
+            || (s.sql.starts_with("CREATE EXTERNAL") && !s.what.starts_with("history table "))));
     }
 
     #[test]

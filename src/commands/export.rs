@@ -42,6 +42,8 @@ pub struct Summary {
     pub notes: Vec<String>,
     pub api_calls: std::collections::BTreeMap<String, u64>,
     pub pruned: Vec<String>,
+    /// With `--history`: the snapshot id, and whether this run wrote it.
+    pub snapshot: Option<(String, bool)>,
 }
 
 impl Summary {
@@ -113,6 +115,7 @@ impl Summary {
             "notes": self.notes,
             "api_calls": self.api_calls,
             "pruned": self.pruned,
+            "snapshot": self.snapshot.as_ref().map(|(id, written)| json!({"id": id, "written": written})),
         })
     }
 
@@ -150,6 +153,13 @@ impl Summary {
                 "  backups:    {} YAML files (and their archive copies)\n",
                 self.backups
             );
+        }
+        match &self.snapshot {
+            Some((id, true)) => s += &format!("  history:    snapshot {id} written\n"),
+            Some((id, false)) => {
+                s += &format!("  history:    snapshot {id} already complete, kept as it was\n")
+            }
+            None => {}
         }
         s += &format!("  time:       {:.2} s\n", self.seconds);
         let calls: u64 = self.api_calls.values().sum();
@@ -361,6 +371,21 @@ pub fn export(
     let mut summary = summary.into_inner().expect("not poisoned");
     summary.partitions.sort();
     summary.account_partitions.sort();
+    // A snapshot of what the destination now holds: also the partitions
+    // that failed this time, as their last good files. Not after a run
+    // that wrote nothing: its picture is the previous snapshot's.
+    if let Some(period) = s.history {
+        if !summary.partitions.is_empty() || summary.failures.is_empty() {
+            match crate::history::take(dest, &s.writer, s.as_of_ms, period) {
+                Ok(r) => summary.snapshot = Some((r.id.to_string(), r.written)),
+                Err(error) => summary.failures.push(Failure {
+                    scope: "history".into(),
+                    group: None,
+                    error,
+                }),
+            }
+        }
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     summary.notes = source.notes();
     summary.api_calls = source.api_calls();

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes plain settings and returns an exit code.
 
 pub mod ddl;
+pub(crate) mod diff;
 pub(crate) mod export;
 pub(crate) mod gen_snapshot;
 pub(crate) mod iam_policy;

@@ -2,7 +2,8 @@
 //!
 //! Lists `backups/`, groups archives by group and table, and deletes what
 //! [`crate::backup::to_prune`] selects: never a `latest-` file, never the
-//! newest archive of a series, never a `manual` one.
+//! newest archive of a series, never a `manual` one. With `--history`,
+//! the same rules over history snapshots ([`crate::history::to_prune_paths`]).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,9 @@ use crate::sink;
 pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
     let keep = a.keep;
     let dest = sink::open(&a.out, &a.conn)?;
+    if a.history {
+        return history(a, dest.as_ref());
+    }
     let mut series: BTreeMap<String, Vec<Archive>> = BTreeMap::new();
     let mut kept_other = 0usize;
     for path in dest.list("backups")? {
@@ -61,6 +65,51 @@ pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
             if a.dry_run { "would go" } else { "deleted" },
             dest.url(),
             total - gone.len()
+        );
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `prune --history`: whole snapshots, the `snapshots` file of each last.
+fn history(a: &PruneSettings, dest: &dyn sink::Destination) -> Result<ExitCode, Error> {
+    let before = crate::history::complete(dest)?;
+    let gone = crate::history::to_prune_paths(dest, a.keep)?;
+    if !a.dry_run {
+        for p in &gone {
+            dest.delete(p)?;
+        }
+    }
+    let mut ids: Vec<String> = gone
+        .iter()
+        .filter_map(|p| crate::history::snapshot_of(p).map(|i| i.to_string()))
+        .collect();
+    ids.dedup();
+    if a.json {
+        let doc = json!({
+            "destination": dest.url(),
+            "dry_run": a.dry_run,
+            "snapshots": before.len(),
+            "deleted_snapshots": ids,
+            "deleted_files": gone,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        for p in &gone {
+            crate::outln!(
+                "{}{p}",
+                if a.dry_run {
+                    "would delete "
+                } else {
+                    "deleted "
+                }
+            );
+        }
+        eprintln!(
+            "fleetcmdb prune --history: {} snapshots (of {} complete) {} under {}",
+            ids.len(),
+            before.len(),
+            if a.dry_run { "would go" } else { "deleted" },
+            dest.url()
         );
     }
     Ok(ExitCode::Success)

@@ -132,7 +132,7 @@ pub fn create_table(table: &TableDef, opts: &DdlOptions) -> String {
     s
 }
 
-fn column_line(c: &Column) -> String {
+pub fn column_line(c: &Column) -> String {
     format!("  `{}` {} COMMENT '{}'", c.name, athena_type(&c.ty), c.doc)
 }
 
@@ -271,6 +271,7 @@ mod tests {
         grain: "account",
         partitioning: Partitioning::Account,
         calls: &[],
+        identity: &[],
         columns: &[Column::new("x", ColumnType::String, "x.")],
     };
 

@@ -77,6 +77,10 @@ pub struct Column {
     /// Values are nearly all distinct (ids, addresses): stored without a
     /// Parquet dictionary, which would only add an index per value.
     pub distinct: bool,
+    /// Its value follows the clock (the next occurrence of a schedule,
+    /// whether a window is open now): history compares rows without it,
+    /// or a change would be reported every run.
+    pub volatile: bool,
 }
 
 impl Column {
@@ -88,6 +92,7 @@ impl Column {
             doc,
             source: ColumnSource::Field,
             distinct: false,
+            volatile: false,
         }
     }
 
@@ -95,6 +100,14 @@ impl Column {
     pub const fn distinct(self) -> Self {
         Column {
             distinct: true,
+            ..self
+        }
+    }
+
+    /// A column whose value follows the clock (see [`Column::volatile`]).
+    pub const fn volatile(self) -> Self {
+        Column {
+            volatile: true,
             ..self
         }
     }
@@ -107,6 +120,7 @@ impl Column {
             doc,
             source: ColumnSource::Tag(tag),
             distinct: false,
+            volatile: false,
         }
     }
 
@@ -118,6 +132,7 @@ impl Column {
             doc: "When fleetcmdb collected this record (UTC).",
             source: ColumnSource::RunTime,
             distinct: false,
+            volatile: false,
         }
     }
 
@@ -139,6 +154,10 @@ pub struct TableDef {
     /// The AWS API calls (IAM actions) that filling this table makes:
     /// `iam-policy` is derived from these, never listed apart.
     pub calls: &'static [Call],
+    /// The columns that tell one row from another within its partition
+    /// (none: the partition holds one row). History's changes are keyed
+    /// by the partition and these.
+    pub identity: &'static [&'static str],
     pub columns: &'static [Column],
 }
 

@@ -36,6 +36,7 @@ pub static ACCOUNTS: Table = Table {
             Call::caller("organizations:DescribeOrganizationalUnit").on(Resource::OrgUnits),
             Call::caller("organizations:ListTagsForResource").on(Resource::OrgAccountsAndUnits),
         ],
+        identity: &[],
         columns: &[
             s("accountname", "Account name."),
             s("accountemail", "Email address of the account root user."),

@@ -12,6 +12,7 @@ pub static CONFIGURATION: Table = Table {
         grain: "configuration key",
         partitioning: Partitioning::Group,
         calls: &[Call::member("dynamodb:Scan").on(Resource::GroupTables)],
+        identity: &["key"],
         columns: &[
             s(
                 "key",

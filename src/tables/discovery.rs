@@ -24,6 +24,7 @@ pub static DISCOVERY: Table = Table {
             Call::member("dynamodb:DescribeContinuousBackups").on(Resource::GroupTables),
             Call::caller("organizations:DescribeAccount").on(Resource::OrgAccounts),
         ],
+        identity: &[],
         columns: &[
             s("clonesquadversion", "Deployed CloneSquad version."),
             c("installtime", Timestamp, "When the group was deployed."),
@@ -162,12 +163,14 @@ pub static DISCOVERY: Table = Table {
                 "lastbackuptime",
                 Timestamp,
                 "When the newest backup of the group was taken, before this run.",
-            ),
+            )
+            .volatile(),
             c(
                 "nextbackuptime",
                 Timestamp,
                 "When the backup schedule next falls after this run (null: disabled).",
-            ),
+            )
+            .volatile(),
             Column::last_updated(),
         ],
     },

@@ -192,6 +192,7 @@ pub static INSTANCES: Table = Table {
         grain: "EC2 instance",
         partitioning: Partitioning::Group,
         calls: &[Call::member("ec2:DescribeInstances")],
+        identity: &["instanceid"],
         columns: &[
             c(
                 "amilaunchindex",

@@ -47,12 +47,14 @@ static WINDOW: [Column; 14] = [
         "nextexecutiontime",
         Timestamp,
         "Next start as SSM reported it (null when SSM gave none).",
-    ),
+    )
+    .volatile(),
     c(
         "computednextexecutiontime",
         Timestamp,
         "Next start computed by fleetcmdb from the schedule, offset and active dates; SSM reported one when SSM gave no schedule; null when inactive or disabled.",
-    ),
+    )
+    .volatile(),
     c("tags", Map, "Window tags."),
 ];
 
@@ -88,6 +90,7 @@ pub static MAINTENANCE_WINDOWS: Table = Table {
             Call::member("ssm:DescribeMaintenanceWindows"),
             Call::member("ssm:ListTagsForResource"),
         ],
+        identity: &["fleet"],
         columns: &[
             s(
                 "fleet",
@@ -102,12 +105,14 @@ pub static MAINTENANCE_WINDOWS: Table = Table {
                 "ismaintenancetime",
                 Boolean,
                 "Whether the fleet was in a maintenance period at collection time.",
-            ),
+            )
+            .volatile(),
             c(
                 "nextmaintenancewindowdetails",
                 Struct(&NEXT),
                 "The current or next maintenance period, if any.",
-            ),
+            )
+            .volatile(),
             Column::last_updated(),
         ],
     },

@@ -12,6 +12,7 @@ pub static SCHEDULER: Table = Table {
         grain: "scheduler entry",
         partitioning: Partitioning::Group,
         calls: &[Call::member("dynamodb:Scan").on(Resource::GroupTables)],
+        identity: &["key"],
         columns: &[
             s("key", "Scheduler entry name."),
             s("value", "Schedule and action, as stored."),

@@ -25,6 +25,7 @@ pub static VOLUMES: Table = Table {
         grain: "EBS volume",
         partitioning: Partitioning::Group,
         calls: &[Call::member("ec2:DescribeVolumes")],
+        identity: &["volumeid"],
         columns: &[
             c(
                 "attachments",

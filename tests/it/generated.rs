@@ -50,10 +50,12 @@ fn cli_ddl_write_matches_library() {
         .collect();
     assert_eq!(text.trim_end(), render(&all).trim_end());
     let tables = fleetcmdb::tables::COUNT;
+    // Each table, its history table, and the table of snapshots.
     assert_eq!(
         text.matches("CREATE EXTERNAL TABLE IF NOT EXISTS").count(),
-        tables
+        2 * tables + 1
     );
+    assert_eq!(text.matches("_changes\" AS").count(), tables);
     assert_eq!(text.matches("MSCK REPAIR TABLE").count(), tables);
 }
 
@@ -116,9 +118,10 @@ fn partitions_from_and_prefix() {
         d.path().to_str().unwrap(),
     ]);
     let text = String::from_utf8(p.stdout).unwrap();
+    // The live tables as asked, and the history tables always.
     assert_eq!(
         text.matches("'projection.enabled'='true'").count(),
-        fleetcmdb::tables::COUNT
+        2 * fleetcmdb::tables::COUNT + 1
     );
     assert!(!text.contains("ALTER TABLE") && !text.contains("MSCK"));
 }

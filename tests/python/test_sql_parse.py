@@ -71,7 +71,7 @@ def test_generated_ddl_parses(mode, export):
         assert sum(s.count("\n  PARTITION (") for s in adds) == want
 
 
-@pytest.mark.parametrize("f", sorted((REPO / "queries").glob("*.sql")), ids=lambda p: p.name)
+@pytest.mark.parametrize("f", sorted((REPO / "queries").rglob("*.sql")), ids=lambda p: p.name)
 def test_views_parse_as_one_create_view(f):
     (s,) = statements(f.read_text())
     parsed = sqlglot.parse_one(s, read="athena")
