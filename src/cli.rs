@@ -630,6 +630,10 @@ pub struct DemoArgs {
     /// Demo: random seed; the same seed gives the same organisation. Example: --seed 7
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
+
+    /// Demo: the organisation after N rounds of change (instances stopped, started and retyped; configuration edited), to try history and diff. Example: --demo-revision 1
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub demo_revision: u32,
 }
 
 #[derive(Debug, Args)]

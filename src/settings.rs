@@ -165,6 +165,7 @@ pub fn demo(a: &DemoArgs) -> DemoOptions {
         groups_per_region: a.demo_groups,
         instances_per_group: a.demo_instances,
         seed: a.seed,
+        revision: a.demo_revision,
     }
 }
 

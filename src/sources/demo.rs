@@ -21,6 +21,10 @@ pub struct DemoOptions {
     pub groups_per_region: usize,
     pub instances_per_group: usize,
     pub seed: u64,
+    /// Rounds of change applied to the organisation the seed gives: each
+    /// stops or starts about one instance in 11, retypes about one in 13,
+    /// and edits one configuration value per group. Revision 0 is the seed's.
+    pub revision: u32,
 }
 
 impl Default for DemoOptions {
@@ -31,6 +35,7 @@ impl Default for DemoOptions {
             groups_per_region: 2,
             instances_per_group: 12,
             seed: 42,
+            revision: 0,
         }
     }
 }
@@ -362,14 +367,27 @@ impl DemoScope<'_> {
         let acct = self.scope.accountid.as_str();
         let id = format!("i-{:017x}", rng.next());
         let az = format!("{region}{}", rng.pick(&["a", "b", "c"]));
-        let running = rng.below(10) < 8;
-        let itype = *rng.pick(&[
+        let drawn_running = rng.below(10) < 8;
+        let mut running = drawn_running;
+        const TYPES: [&str; 5] = [
             "t3.micro",
             "t3.large",
             "m6i.large",
             "c6g.xlarge",
             "r6i.2xlarge",
-        ]);
+        ];
+        let mut itype = *rng.pick(&TYPES);
+        // Later revisions change some instances; the draws above stay the
+        // same, so everything else about the instance does too.
+        for r in 1..=self.demo.opts.revision {
+            let h = fnv(&format!("{id}/{r}"));
+            if h % 11 == 0 {
+                running = !running;
+            }
+            if h % 13 == 1 {
+                itype = TYPES[(h / 13 % TYPES.len() as u64) as usize];
+            }
+        }
         let arm = itype.starts_with("c6g");
         let subfleet = match rng.below(10) {
             0..=5 => None,
@@ -461,13 +479,17 @@ impl DemoScope<'_> {
             "PlatformDetails": "Linux/UNIX",
             "UsageOperation": "RunInstances",
         });
-        if running && n % 4 == 0 {
-            let pip = format!(
+        // Drawn as the seed has it, so that a later revision's change of
+        // state moves no other draw; shown only while running.
+        let pip = (drawn_running && n % 4 == 0).then(|| {
+            format!(
                 "54.{}.{}.{}",
                 rng.below(256),
                 rng.below(256),
                 1 + rng.below(254)
-            );
+            )
+        });
+        if let Some(pip) = pip.filter(|_| running) {
             inst["PublicIpAddress"] = json!(pip);
             inst["PublicDnsName"] = json!(format!(
                 "ec2-{}.{region}.compute.amazonaws.com",
@@ -703,7 +725,7 @@ impl ScopeInputs for DemoScope<'_> {
                 let items: Vec<Value> = if gi + 1 == self.groups.len() && self.groups.len() > 1 {
                     vec![]
                 } else {
-                    let min = (gi % 3 + 1).to_string();
+                    let min = (gi % 3 + 1 + self.demo.opts.revision as usize).to_string();
                     vec![
                         json!({"Key": s("ec2.schedule.min_instance_count"), "Value": s(&min)}),
                         json!({"Key": s("ec2.schedule.desired_instance_count"), "Value": s("-1")}),
@@ -853,6 +875,7 @@ mod tests {
                 groups_per_region: 2,
                 instances_per_group: per_group,
                 seed: 7,
+                revision: 0,
             },
             Naming::default(),
         )
