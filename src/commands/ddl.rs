@@ -44,12 +44,14 @@ pub fn statements(opts: &DdlOptions) -> Vec<(String, Vec<String>)> {
 pub fn history_statements(opts: &DdlOptions) -> Vec<String> {
     let mut v = history::sql::create_tables(opts);
     v.extend(history::sql::changes_views(opts, Engine::Athena));
-    v.extend(
-        crate::views::HISTORY_VIEWS
-            .iter()
-            .map(|(_, sql)| crate::views::statement(sql, opts)),
-    );
+    v.extend(history_views(opts));
     v
+}
+
+fn history_views(opts: &DdlOptions) -> impl Iterator<Item = String> + '_ {
+    crate::views::HISTORY_VIEWS
+        .iter()
+        .map(|(_, sql)| crate::views::statement(sql, opts))
 }
 
 /// Writes `ddl/{table}.sql` files (and `ddl/database.sql`).
@@ -77,7 +79,9 @@ pub type Existing = BTreeMap<String, BTreeSet<String>>;
 pub fn introspection_query(opts: &DdlOptions) -> String {
     let names: Vec<String> = tables::ALL
         .iter()
-        .map(|t| format!("'{}{}'", opts.table_prefix, t.name))
+        .map(|t| t.name)
+        .chain(history::history_defs().map(|(d, _)| d.name))
+        .map(|name| format!("'{}{name}'", opts.table_prefix))
         .collect();
     format!(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = '{}' AND table_name IN ({})",
@@ -135,14 +139,42 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
             sql: crate::views::statement(sql, opts),
         });
     }
-    // History: projected tables (no partitions to add), then their views.
-    for sql in history_statements(opts) {
-        let what = match sql.split('`').nth(3).or_else(|| sql.split('"').nth(3)) {
-            Some(name) if sql.starts_with("CREATE EXTERNAL") => format!("history table {name}"),
-            Some(name) => format!("view {name}"),
-            None => "history".into(),
-        };
-        steps.push(Step { what, sql });
+    // History: projected tables (no partitions to add), created or given
+    // the columns they lack like the live ones, then their views.
+    let snapshots =
+        history::history_defs().map(|(def, dir)| (def, history::sql::create_table(def, dir, opts)));
+    for (def, create) in snapshots {
+        let name = format!("{}{}", opts.table_prefix, def.name);
+        match existing.get(&name) {
+            None => steps.push(Step {
+                what: format!("history table {name}"),
+                sql: create,
+            }),
+            Some(have) => {
+                let missing: Vec<_> = def
+                    .columns
+                    .iter()
+                    .filter(|c| !have.contains(&c.name.to_ascii_lowercase()))
+                    .collect();
+                if !missing.is_empty() {
+                    let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
+                    steps.push(Step {
+                        what: format!("history table {name}: add columns {}", names.join(", ")),
+                        sql: ddl::add_columns(def, opts, &missing),
+                    });
+                }
+            }
+        }
+    }
+    let views = history::sql::changes_views(opts, Engine::Athena)
+        .into_iter()
+        .chain(history_views(opts));
+    for sql in views {
+        let name = sql.split('"').nth(3).unwrap_or("history").to_string();
+        steps.push(Step {
+            what: format!("view {name}"),
+            sql,
+        });
     }
     steps
 }

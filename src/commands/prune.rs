@@ -79,11 +79,10 @@ fn history(a: &PruneSettings, dest: &dyn sink::Destination) -> Result<ExitCode, 
             dest.delete(p)?;
         }
     }
-    let mut ids: Vec<String> = gone
+    let ids: std::collections::BTreeSet<String> = gone
         .iter()
         .filter_map(|p| crate::history::snapshot_of(p).map(|i| i.to_string()))
         .collect();
-    ids.dedup();
     if a.json {
         let doc = json!({
             "destination": dest.url(),

@@ -153,6 +153,14 @@ pub fn history_def(t: &Table) -> &'static TableDef {
     &defs[i]
 }
 
+/// Every snapshot table's declaration and folder, the `snapshots` table last.
+pub fn history_defs() -> impl Iterator<Item = (&'static TableDef, &'static str)> {
+    tables::ALL
+        .iter()
+        .map(|t| (history_def(t), t.name))
+        .chain(std::iter::once((&SNAPSHOTS_DEF, SNAPSHOTS)))
+}
+
 /// The table of complete snapshots: one row per table of each snapshot.
 pub static SNAPSHOTS_DEF: TableDef = TableDef {
     name: "history_snapshots",

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use super::{compared, has_volatile, history_def, table_history_dir, SNAPSHOTS, SNAPSHOTS_DEF};
+use super::{compared, has_volatile, history_def, table_history_dir, SNAPSHOTS_DEF};
 use crate::schema::ddl::{athena_type, column_line, DdlOptions, SCHEMA_VERSION};
 use crate::schema::{ColumnType, TableDef};
 use crate::tables::{self, Table};
@@ -71,24 +71,16 @@ pub fn create_table(def: &TableDef, dir: &str, opts: &DdlOptions) -> String {
 
 /// Every snapshot table's `CREATE EXTERNAL TABLE`, the `snapshots` table last.
 pub fn create_tables(opts: &DdlOptions) -> Vec<String> {
-    let mut v: Vec<String> = tables::ALL
-        .iter()
-        .map(|t| create_table(history_def(t), t.name, opts))
-        .collect();
-    v.push(create_table(&SNAPSHOTS_DEF, SNAPSHOTS, opts));
-    v
+    super::history_defs()
+        .map(|(def, dir)| create_table(def, dir, opts))
+        .collect()
 }
 
 /// DuckDB views over the snapshot files, under `root` (a folder or `s3://…`).
 pub fn duckdb_tables(opts: &DdlOptions, root: &str) -> Vec<String> {
-    let mut names: Vec<(&str, &str)> = tables::ALL
-        .iter()
-        .map(|t| (history_def(t).name, t.name))
-        .collect();
-    names.push((SNAPSHOTS_DEF.name, SNAPSHOTS));
-    names
-        .into_iter()
-        .map(|(name, dir)| {
+    super::history_defs()
+        .map(|(def, dir)| {
+            let name = def.name;
             format!(
                 "CREATE OR REPLACE VIEW \"{}\".\"{}{name}\" AS SELECT * FROM read_parquet('{root}/{}/*/*.parquet', hive_partitioning = true, hive_types = {{'snapshot': 'VARCHAR'}})",
                 opts.database,

@@ -23,7 +23,7 @@ pub fn column_reference<T: std::ops::Deref<Target = TableDef>>(
     for t in tables {
         let _ = write!(
             s,
-            "\n### `{prefix}{}`\n\n{}\n\nOne row per {}. Partitioned by {}. Filled by {}.\n\n",
+            "\n### `{prefix}{}`\n\n{}\n\nOne row per {}. Partitioned by {}. History tells rows apart by {}. Filled by {}.\n\n",
             t.name,
             t.doc,
             t.grain,
@@ -33,6 +33,13 @@ pub fn column_reference<T: std::ops::Deref<Target = TableDef>>(
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            match t.identity {
+                [] => "their partition".to_string(),
+                ids => format!(
+                    "their partition and {}",
+                    ids.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                ),
+            },
             t.calls
                 .iter()
                 .map(|c| format!("`{}`", c.action))
@@ -61,7 +68,12 @@ fn rows(s: &mut String, parent: &str, c: &Column) {
         ColumnSource::Tag(tag) => format!(" (derived from tag `{tag}`)"),
         ColumnSource::RunTime => " (set by fleetcmdb)".to_string(),
     };
-    let _ = writeln!(s, "| `{path}` | `{ty}` | {}{origin} |", c.doc);
+    let clock = if c.volatile {
+        " Follows the clock: history does not compare it."
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "| `{path}` | `{ty}` | {}{origin}{clock} |", c.doc);
     match c.ty {
         ColumnType::Struct(children) => children
             .iter()

@@ -74,6 +74,23 @@ def test_export_to_s3_writes_exactly_the_local_layout(moto, tmp_path):
     assert all(k.startswith("prod/") for k in everything), "nothing outside the prefix (no healthcheck leftovers)"
 
 
+def test_history_on_s3_is_the_local_history_and_diffs_from_s3(moto, tmp_path):
+    for at in ["2026-11-22T03:00:00Z", "2026-11-22T04:00:00Z"]:
+        code, summary, err = export("s3://org-cmdb/hist", moto.url, "--history", as_of=at)
+        assert code == 0 and summary["snapshot"]["written"], err
+        code, local, _ = export(str(tmp_path), moto.url, "--history", as_of=at)
+        assert code == 0
+    got = {k: v for k, v in objects(moto, "hist/").items() if k.startswith("history/")}
+    want = {k: v for k, v in local_files(tmp_path).items() if k.startswith("history/")}
+    assert len(got) == 2 * (len(TABLES) + 1) and got == want
+    p = fleetcmdb("diff", "--out", "s3://org-cmdb/hist", "--json", endpoint=moto.url)
+    assert p.returncode == 0 and p.stdout == "", p.stderr
+    assert "from snapshot 2026-11-22-03 to 2026-11-22-04" in p.stderr
+    p = fleetcmdb("prune", "--out", "s3://org-cmdb/hist", "--history", "--keep", "hourly=1", "--json", endpoint=moto.url)
+    assert json.loads(p.stdout)["deleted_snapshots"] == ["2026-11-22-03"]
+    assert not any("2026-11-22-03" in k for k in objects(moto, "hist/history/"))
+
+
 def test_archives_on_s3_carry_the_tag_the_lifecycle_rule_selects(moto):
     p = fleetcmdb("backup", "--demo", *DEMO, "--out", "s3://org-cmdb/tagged", "--json", endpoint=moto.url)
     assert p.returncode == 0, p.stderr
@@ -198,9 +215,10 @@ def test_apply_runs_each_statement_on_its_own_in_order(moto):
         create = strip_comments(table_ddl(t)[0])
         expected += [create, f"MSCK REPAIR TABLE `cmdb`.`cmdb_{t}`"]
     expected += view_statements()
+    # Then history: its projected tables (no partitions to add) and views.
+    expected += table_ddl("history")
     assert stmts[1:] == expected
-    last = VIEW_ORDER[-1].removesuffix(".sql")
-    assert f"[{len(stmts) - 1}/{len(stmts) - 1}] view {last}" in p.stderr
+    assert f"[{len(stmts) - 1}/{len(stmts) - 1}] view configuration_history" in p.stderr
     for s in stmts:
         assert not s.rstrip().endswith(";")
         if not s.startswith("MSCK"):
@@ -252,7 +270,8 @@ def test_apply_adds_new_columns_to_an_older_table_and_never_drops(moto):
     urllib.request.urlopen(req, timeout=5)
     p, stmts = apply(moto, "--projection")
     assert p.returncode == 0, p.stderr
-    assert not any(s.startswith("CREATE EXTERNAL TABLE") for s in stmts), "existing tables are not recreated"
+    assert not any(s.startswith("CREATE EXTERNAL TABLE") and "_history_" not in s for s in stmts), \
+        "existing tables are not recreated (the history tables it did not list are created)"
     alters = [s for s in stmts if " ADD COLUMNS " in s]
     assert len(alters) == 1, stmts
     alter = sqlglot.parse_one(alters[0], read="athena")
@@ -278,5 +297,7 @@ def test_dry_run_prints_and_starts_nothing_but_the_column_check(moto):
     p, stmts = apply(moto, "--dry-run")
     assert p.returncode == 0, p.stderr
     assert len(stmts) == 1 and stmts[0].startswith("SELECT table_name")
-    assert p.stdout.count("CREATE OR REPLACE VIEW") == len(VIEW_ORDER)
-    assert p.stdout.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == len(TABLES)
+    # The views of queries/, each table's _changes view and the 3 timelines;
+    # each table, its history table and the table of snapshots.
+    assert p.stdout.count("CREATE OR REPLACE VIEW") == len(VIEW_ORDER) + len(TABLES) + 3
+    assert p.stdout.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == 2 * len(TABLES) + 1
