@@ -57,6 +57,9 @@ pub struct AwsSourceSettings {
     pub backups_only: bool,
     /// Only the accounts of this shard: the others are not even planned.
     pub shard: Option<crate::partition::Shard>,
+    /// The accounts of a plan's batch, as `ListAccounts` gave them
+    /// (`fleetcmdb plan`): their `DescribeAccount` is not called.
+    pub planned: Vec<Value>,
 }
 
 type ClientCell = Arc<OnceCell<Result<Arc<AccountClients>, String>>>;
@@ -83,6 +86,8 @@ pub struct AwsSource {
     org_docs: Mutex<HashMap<String, Arc<OnceCell<OrgDocs>>>>,
     remaining: Mutex<HashMap<String, usize>>,
     notes: Mutex<Vec<String>>,
+    /// Every account a whole-organization `ListAccounts` gave, whatever its state.
+    members: Mutex<Option<BTreeSet<String>>>,
 }
 
 fn aws_err(scope: impl std::fmt::Display, message: String) -> Error {
@@ -97,7 +102,7 @@ impl AwsSource {
         let (rt, base) = connect(&s.aws)?;
         let calls = CallCounter::default();
         let caller = CallerClients::new(&base, &calls);
-        Ok(AwsSource {
+        let source = AwsSource {
             rt,
             s,
             base,
@@ -111,6 +116,63 @@ impl AwsSource {
             org_docs: Mutex::new(HashMap::new()),
             remaining: Mutex::new(HashMap::new()),
             notes: Mutex::new(Vec::new()),
+            members: Mutex::new(None),
+        };
+        for a in &source.s.planned {
+            if let Some(id) = a.get("Id").and_then(Value::as_str) {
+                source.known_account(id, a.clone());
+            }
+        }
+        Ok(source)
+    }
+
+    /// Keeps what a listing said of an account: its `DescribeAccount`
+    /// would say the same (the same `Account` structure).
+    fn known_account(&self, id: &str, account: Value) {
+        self.account_docs
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                Arc::new(OnceCell::new_with(Some(Some(
+                    json!({ "Account": account }),
+                ))))
+            });
+    }
+
+    /// The accounts a collection would cover, each as `ListAccounts` (or,
+    /// for accounts named on the command line, `DescribeAccount`) gives it.
+    pub fn listing(&self) -> Result<Vec<Value>, Error> {
+        self.rt.block_on(async {
+            let ids = self.accounts().await?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let doc = self.account_doc(&id).await;
+                out.push(
+                    doc.and_then(|d| d.get("Account").cloned())
+                        .unwrap_or_else(|| json!({ "Id": id })),
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every member of the organization, whatever its state, when a listing
+    /// of the whole organization was made (by [`AwsSource::listing`] with `--org`).
+    pub fn members_listed(&self) -> Option<BTreeSet<String>> {
+        self.members.lock().unwrap().clone()
+    }
+
+    /// Every account of the organization, whatever its state: a complete
+    /// `ListAccounts`, or an error (never a partial list).
+    pub fn org_members(&self) -> Result<BTreeSet<String>, Error> {
+        self.rt.block_on(async {
+            let pages = self.list_accounts(None).await?;
+            Ok(pages
+                .iter()
+                .flatten()
+                .filter_map(|a| a.id().map(str::to_string))
+                .collect())
         })
     }
 
@@ -212,6 +274,42 @@ impl AwsSource {
 
     async fn org_accounts(&self, parent: Option<&str>) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
+        let pages = self.list_accounts(parent).await?;
+        if parent.is_none() {
+            let all = pages
+                .iter()
+                .flatten()
+                .filter_map(|a| a.id().map(str::to_string));
+            *self.members.lock().unwrap() = Some(all.collect());
+        }
+        for a in pages.iter().flatten() {
+            let Some(id) = a.id() else { continue };
+            // State replaced Status on 2026-09-09; either may be absent.
+            let state = a
+                .state()
+                .map(|s| s.as_str())
+                .or_else(|| a.status().map(|s| s.as_str()));
+            match state {
+                    Some("ACTIVE") => {
+                        self.known_account(id, a.to_json());
+                        out.push(id.to_string())
+                    }
+                    Some(other) => self.note(format!(
+                        "account {id}: skipped, its state is {other} (only ACTIVE accounts are collected)"
+                    )),
+                    None => self.note(format!(
+                        "account {id}: skipped, Organizations gave neither State nor Status"
+                    )),
+                }
+        }
+        Ok(out)
+    }
+
+    /// `ListAccounts` (or `ListAccountsForParent`), every page.
+    async fn list_accounts(
+        &self,
+        parent: Option<&str>,
+    ) -> Result<Vec<Vec<aws_sdk_organizations::types::Account>>, Error> {
         // The caller's Organizations client has no per-call region, so the
         // SDK's own paginators apply here (the regional calls below cannot
         // use them: see `paginate`).
@@ -247,24 +345,7 @@ impl AwsSource {
                 }
             }
         }
-        for a in pages.iter().flatten() {
-            let Some(id) = a.id() else { continue };
-            // State replaced Status on 2026-09-09; either may be absent.
-            let state = a
-                .state()
-                .map(|s| s.as_str())
-                .or_else(|| a.status().map(|s| s.as_str()));
-            match state {
-                    Some("ACTIVE") => out.push(id.to_string()),
-                    Some(other) => self.note(format!(
-                        "account {id}: skipped, its state is {other} (only ACTIVE accounts are collected)"
-                    )),
-                    None => self.note(format!(
-                        "account {id}: skipped, Organizations gave neither State nor Status"
-                    )),
-                }
-        }
-        Ok(out)
+        Ok(pages)
     }
 
     /// Accounts under an OU and its children.
