@@ -97,6 +97,11 @@ pub enum Command {
     ///   fleetcmdb diff --out ./cmdb --from yesterday --json | jq .
     #[command(verbatim_doc_comment)]
     Diff(DiffArgs),
+    /// List the organization's accounts once and write them as batches, one per worker of a distributed export.
+    ///
+    /// Example: fleetcmdb plan --org --out s3://org-cmdb/plans/2026-12-01T00 --batch-size 100
+    #[command(verbatim_doc_comment)]
+    Plan(Box<PlanArgs>),
     /// Take a history snapshot of what OUT/metadata/ holds now (export --history does this after each run).
     ///
     /// Example: fleetcmdb snapshot --out s3://org-cmdb/prod
@@ -132,6 +137,28 @@ pub struct DiffArgs {
 
     #[command(flatten)]
     pub conn: ConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Folder of the plan (a directory or s3://bucket/prefix): batch-NNNN.json, batches.json (the items of a Step Functions Distributed Map), then plan.json. Example: --out s3://org-cmdb/plans/2026-12-01T00
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: String,
+
+    /// Accounts per batch, 1 to 10000. Example: --batch-size 50
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub batch_size: usize,
+
+    /// Settings file (TOML; flags override it). Example: --config /etc/fleetcmdb.toml
+    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub live: AwsArgs,
+
+    /// Print the plan's summary as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +291,10 @@ pub struct ExportArgs {
     /// Collect only shard K of N: the accounts whose id hashes to it (stable across runs and machines), every region of each. N runs, one per K, write disjoint partitions that together are one whole run. Example: --shard 3/8
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+
+    /// Collect exactly the accounts of this batch of a plan (`fleetcmdb plan`), with what the plan's listing says of them. Example: --plan s3://org-cmdb/plans/2026-12-01T00/batch-0007.json
+    #[arg(long, value_name = "URL", conflicts_with_all = ["shard", "demo", "snapshot"])]
+    pub plan: Option<String>,
 
     /// Compute maintenance state and stamp rows as of this UTC time instead of now. Example: --as-of 2026-11-22T03:00:00Z
     #[arg(long, value_name = "RFC3339")]
@@ -462,8 +493,16 @@ pub struct PruneArgs {
     pub dry_run: bool,
 
     /// Prune history snapshots (OUT/history/) instead of backup archives; also removes snapshots a stopped run left incomplete. Example: --history --keep daily=30,monthly=24
-    #[arg(long)]
+    #[arg(long, conflicts_with = "departed")]
     pub history: bool,
+
+    /// Delete the partitions (under metadata/) of accounts no longer in the organization, from a complete ListAccounts (never after a failed one); backups and history stay. Example: --departed
+    #[arg(long)]
+    pub departed: bool,
+
+    /// With --departed: take the organization's members from this plan (fleetcmdb plan --org) instead of listing them. Example: --departed --plan s3://org-cmdb/plans/2026-12-01T00
+    #[arg(long, value_name = "DIR|S3URL", requires = "departed")]
+    pub plan: Option<String>,
 
     /// Print the result as JSON on stdout. Example: --json
     #[arg(long)]
@@ -473,7 +512,7 @@ pub struct PruneArgs {
     pub conn: ConnArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct NamingArgs {
     /// Tag that names an instance's group (default clonesquad:group-name). Example: --group-tag team:cluster
     #[arg(long, value_name = "KEY")]
@@ -492,7 +531,7 @@ pub struct NamingArgs {
     pub stack_template: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
     /// Collect every ACTIVE account of the Organization (from the management or a delegated account). Example: --org
     #[arg(long, conflicts_with = "accounts")]

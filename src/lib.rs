@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::IamPolicy(a) => commands::iam_policy::run(&settings::iam_policy(&a)?),
         Command::Schedule(a) => commands::schedule::run(&settings::schedule(&a)?),
         Command::Serve(a) => commands::serve::run(&settings::serve(&a)?),
+        Command::Plan(a) => commands::plan::run(&settings::plan(&a)?),
         Command::Diff(a) => commands::diff::run(&settings::diff(&a)?),
         Command::Snapshot(a) => commands::diff::snapshot(&settings::snapshot(&a)?),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use std::time::Duration;
 
@@ -260,6 +261,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         naming,
         backups_only: false,
         shard: None,
+        planned: Vec::new(),
     })
 }
 
@@ -585,10 +587,21 @@ pub struct PruneSettings {
     pub out: String,
     /// Snapshots under history/ instead of backup archives.
     pub history: bool,
+    /// Partitions of accounts that left the organization instead.
+    pub departed: Option<Departed>,
     pub keep: crate::backup::Keep,
     pub dry_run: bool,
     pub json: bool,
     pub conn: Connection,
+}
+
+/// Where `prune --departed` learns who is still in the organization.
+#[derive(Debug, Clone)]
+pub enum Departed {
+    /// A plan's `plan.json` (`fleetcmdb plan --org`).
+    Plan(String),
+    /// `ListAccounts`, now.
+    Listing(Box<AwsSourceSettings>),
 }
 
 pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
@@ -596,6 +609,24 @@ pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
         out: a.out.clone(),
         keep: crate::backup::Keep::parse(&a.keep)?,
         history: a.history,
+        departed: match (a.departed, &a.plan) {
+            (false, _) => None,
+            (true, Some(plan)) => Some(Departed::Plan(plan.clone())),
+            (true, None) => Some(Departed::Listing(Box::new(AwsSourceSettings {
+                aws: connection(&a.conn)?.aws,
+                accounts: Accounts::Org,
+                regions: Regions::All,
+                include_ous: Vec::new(),
+                exclude_ous: Vec::new(),
+                exclude_accounts: Vec::new(),
+                page_size: None,
+                concurrency: 1,
+                naming: Naming::default(),
+                backups_only: false,
+                shard: None,
+                planned: Vec::new(),
+            }))),
+        },
         dry_run: a.dry_run,
         json: a.json,
         conn: connection(&a.conn)?,
@@ -615,6 +646,43 @@ fn part_size_from_env() -> Result<usize, Error> {
     }
 }
 
+/// Largest plan batch file read.
+const MAX_PLAN_BYTES: u64 = 64 << 20;
+
+/// The accounts of a plan's batch file: each an `Account` as `ListAccounts`
+/// gave it, with a 12-digit `Id`.
+pub fn read_plan_batch(url: &str, conn: &Connection) -> Result<Vec<Value>, Error> {
+    let (dir, name) = url.trim_end_matches('/').rsplit_once('/').ok_or_else(|| {
+        Error::Usage(format!("--plan {url:?}: expected a folder and a file name"))
+    })?;
+    let dest = crate::sink::open(if dir.is_empty() { "." } else { dir }, conn)?;
+    let data = dest.read(name, MAX_PLAN_BYTES)?;
+    // serde_json stops at 128 levels of nesting: a depth limit of its own.
+    let doc: Value = serde_json::from_slice(&data)
+        .map_err(|e| Error::input(url, format!("line {} column {}", e.line(), e.column()), e))?;
+    let accounts = doc
+        .get("accounts")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::input(
+                url,
+                "$.accounts",
+                "expected the array of the batch's accounts",
+            )
+        })?;
+    for (i, a) in accounts.iter().enumerate() {
+        let id = a.get("Id").and_then(Value::as_str).unwrap_or_default();
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::input(
+                url,
+                format!("$.accounts[{i}].Id"),
+                "expected a 12-digit account id",
+            ));
+        }
+    }
+    Ok(accounts.clone())
+}
+
 pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
     let file = FileConfig::load(a.config.as_deref())?;
     let naming = naming(&a.naming, &file)?;
@@ -628,7 +696,25 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
                 .as_deref()
                 .map(crate::partition::Shard::parse)
                 .transpose()?;
+            if let Some(url) = &a.plan {
+                if a.live.org || a.live.accounts.is_some() {
+                    return Err(Error::Usage(
+                        "--plan names the accounts: it cannot go with --org or --accounts".into(),
+                    ));
+                }
+                let conn = dest_connection(&a.live, &a.dest, &file)?;
+                live.planned = read_plan_batch(url, &conn)?;
+                live.accounts = Accounts::List(
+                    live.planned
+                        .iter()
+                        .filter_map(|d| d.get("Id").and_then(Value::as_str).map(str::to_string))
+                        .collect(),
+                );
+            }
             SourceSettings::Aws(Box::new(live))
+        }
+        (_, _, false) if a.plan.is_some() => {
+            return Err(Error::Usage("--plan is for --aws".into()))
         }
         _ => {
             return Err(Error::Usage(
@@ -1015,5 +1101,42 @@ pub fn snapshot(a: &crate::cli::SnapshotArgs) -> Result<SnapshotSettings, Error>
         at_ms: as_of_or_now("--as-of", a.as_of.as_deref())?,
         json: a.json,
         conn: connection(&a.conn)?,
+    })
+}
+
+/// `fleetcmdb plan`.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub out: String,
+    pub batch_size: usize,
+    pub source: AwsSourceSettings,
+    pub conn: Connection,
+    pub json: bool,
+}
+
+pub fn plan(a: &crate::cli::PlanArgs) -> Result<PlanSettings, Error> {
+    let file = FileConfig::load(a.config.as_deref())?;
+    if !(1..=10_000).contains(&a.batch_size) {
+        return Err(Error::Usage(format!(
+            "--batch-size {}: expected 1 to 10000",
+            a.batch_size
+        )));
+    }
+    let naming = naming(&Default::default(), &file)?;
+    // A plan lists accounts; the regions are each worker's to find.
+    let mut live = a.live.clone();
+    if live.regions.is_none() && file.regions.is_none() {
+        live.regions = Some(vec!["all".into()]);
+    }
+    let source = aws_source(&live, &file, naming)?;
+    Ok(PlanSettings {
+        out: a.out.clone(),
+        batch_size: a.batch_size,
+        conn: Connection {
+            aws: aws_settings(&a.live, &file)?,
+            ..Default::default()
+        },
+        source,
+        json: a.json,
     })
 }

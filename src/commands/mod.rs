@@ -5,6 +5,7 @@ pub(crate) mod diff;
 pub(crate) mod export;
 pub(crate) mod gen_snapshot;
 pub(crate) mod iam_policy;
+pub(crate) mod plan;
 pub(crate) mod prune;
 pub(crate) mod restore;
 pub(crate) mod schedule;

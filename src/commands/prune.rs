@@ -20,6 +20,9 @@ pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
     if a.history {
         return history(a, dest.as_ref());
     }
+    if let Some(d) = &a.departed {
+        return departed(a, d, dest.as_ref());
+    }
     let mut series: BTreeMap<String, Vec<Archive>> = BTreeMap::new();
     let mut kept_other = 0usize;
     for path in dest.list("backups")? {
@@ -107,6 +110,79 @@ fn history(a: &PruneSettings, dest: &dyn sink::Destination) -> Result<ExitCode, 
             "fleetcmdb prune --history: {} snapshots (of {} complete) {} under {}",
             ids.len(),
             before.len(),
+            if a.dry_run { "would go" } else { "deleted" },
+            dest.url()
+        );
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `prune --departed`: the live partitions of accounts that are no longer
+/// members of the organization. The listing must be complete: a failed
+/// `ListAccounts` is an error, and an empty one is refused.
+fn departed(
+    a: &PruneSettings,
+    how: &crate::settings::Departed,
+    dest: &dyn sink::Destination,
+) -> Result<ExitCode, Error> {
+    use crate::settings::Departed;
+    let members: std::collections::BTreeSet<String> = match how {
+        Departed::Plan(dir) => crate::commands::plan::listed_members(dir, &a.conn)?
+            .into_iter()
+            .collect(),
+        Departed::Listing(s) => {
+            crate::sources::aws::AwsSource::new(s.as_ref().clone())?.org_members()?
+        }
+    };
+    if members.is_empty() {
+        return Err(Error::Aws {
+            scope: "organization".into(),
+            message: "the listing of the organization's accounts is empty: refusing to treat every account as departed".into(),
+        });
+    }
+    let partitions = crate::commands::ddl::partitions_in(dest)?;
+    let gone: std::collections::BTreeSet<String> = partitions
+        .iter()
+        .map(|p| p.accountid().to_string())
+        .filter(|acct| !members.contains(acct))
+        .collect();
+    let mut files = Vec::new();
+    for t in crate::tables::ALL {
+        for acct in &gone {
+            let dir = format!("{}/accountid={acct}", crate::partition::table_dir(t));
+            files.extend(dest.list(&dir)?);
+        }
+    }
+    if !a.dry_run {
+        for f in &files {
+            dest.delete(f)?;
+        }
+    }
+    if a.json {
+        let doc = json!({
+            "destination": dest.url(),
+            "dry_run": a.dry_run,
+            "members": members.len(),
+            "departed": gone,
+            "deleted": files,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        for f in &files {
+            crate::outln!(
+                "{}{f}",
+                if a.dry_run {
+                    "would delete "
+                } else {
+                    "deleted "
+                }
+            );
+        }
+        eprintln!(
+            "fleetcmdb prune --departed: {} accounts left the organization ({} members); {} files {} under {}",
+            gone.len(),
+            members.len(),
+            files.len(),
             if a.dry_run { "would go" } else { "deleted" },
             dest.url()
         );

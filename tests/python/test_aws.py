@@ -442,3 +442,97 @@ def check_accounts(org, tmp_path, root, ou, child):
     empty = duckdb.sql(f"SELECT groupcount, groups, regions FROM {read_parquet(tmp_path / 'empty', 'accounts')}"
                        ).fetchall()
     assert empty == [(0, [], ["ap-southeast-2"])] * 3
+
+
+def cli(creds, *args, endpoint):
+    return subprocess.run([binary(), *args, "--endpoint-url", endpoint], capture_output=True, text=True,
+                          env=awsorg.fleetcmdb_env(creds), timeout=600)
+
+
+def test_the_org_listing_replaces_describe_account(good):
+    _, summary = good
+    assert summary["api_calls"].get("organizations:ListAccounts", 0) >= 1
+    assert summary["api_calls"].get("organizations:DescribeAccount", 0) == 0, summary["api_calls"]
+
+
+def test_a_plan_lists_once_and_its_batches_export_the_whole_run(org, tmp_path):
+    server, creds, accounts, _ = org
+    # Other tests change the org: the whole run to compare with is taken now.
+    out = tmp_path / "whole"
+    code, whole = export_org(org, out)
+    assert code == 0, whole
+    plan = tmp_path / "plan"
+    p = cli(creds, "plan", "--org", "--exclude-accounts", accounts["locked"], "--out", str(plan),
+            "--batch-size", "2", "--json", endpoint=server.url)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["accounts"] == 3 and summary["batches"] == 2
+    assert set(summary["api_calls"]) <= {"organizations:ListAccounts", "sts:GetCallerIdentity"}, summary["api_calls"]
+    doc = json.loads((plan / "plan.json").read_text())
+    assert sorted(doc["account_ids"]) == sorted(a for n, a in accounts.items() if n != "locked")
+    assert sorted(doc["members"]) == sorted(accounts.values()), "members: the whole org, excluded or not"
+    items = json.loads((plan / "batches.json").read_text())
+    assert [i["batch"] for i in items] == [0, 1]
+    merged = tmp_path / "merged"
+    for item in items:
+        batch = json.loads((plan / f"batch-{item['batch']:04d}.json").read_text())
+        assert all({"Id", "Name", "Email", "Arn"} <= set(a) for a in batch["accounts"])
+        code, s = run(creds, "export", "--aws", "--plan", item["plan"], "--member-role", awsorg.MEMBER_ROLE,
+                      "--regions", ",".join(awsorg.REGIONS), "--page-size", "3", "--out", str(merged),
+                      endpoint=server.url)
+        assert code == 0, s
+        assert "organizations:ListAccounts" not in s["api_calls"] and "organizations:DescribeAccount" not in s["api_calls"]
+    assert files(merged) == files(out)
+    for f in files(out):
+        assert (merged / f).read_bytes() == (out / f).read_bytes(), f
+    # A second, smaller plan in the same folder leaves no stale batch behind.
+    p = cli(creds, "plan", "--org", "--out", str(plan), "--batch-size", "10", endpoint=server.url)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in plan.glob("batch-*.json")) == ["batch-0000.json"]
+
+
+def test_bad_plans_are_refused(org, tmp_path):
+    server, creds, _, _ = org
+    bad = tmp_path / "batch-0000.json"
+    bad.write_text(json.dumps({"accounts": [{"Id": "../../etc"}]}))
+    p = cli(creds, "export", "--aws", "--plan", str(bad), "--regions", "eu-west-1", "--out", str(tmp_path / "o"),
+            endpoint=server.url)
+    assert p.returncode != 0 and "$.accounts[0].Id" in p.stderr
+    p = cli(creds, "export", "--aws", "--org", "--plan", str(bad), "--regions", "eu-west-1", "--out",
+            str(tmp_path / "o"), endpoint=server.url)
+    assert p.returncode == 2 and "--plan" in p.stderr
+
+
+def test_prune_departed_removes_only_accounts_that_left(org, good, tmp_path):
+    server, creds, accounts, _ = org
+    out0, _ = good
+    out = tmp_path / "cmdb"
+    shutil.copytree(out0, out)
+    gone = "999999999999"
+    for d in list((out / "metadata").glob(f"*/accountid={accounts['prod']}")):
+        shutil.copytree(d, d.parent / f"accountid={gone}")
+    before = files(out)
+    assert any(f"accountid={gone}" in f for f in before)
+    # A listing that fails deletes nothing.
+    dead = f"http://127.0.0.1:{awsorg.free_port()}"
+    p = cli(creds, "prune", "--out", str(out), "--departed", endpoint=dead)
+    assert p.returncode != 0 and "ListAccounts" in p.stderr, p.stderr
+    assert files(out) == before
+    p = cli(creds, "prune", "--out", str(out), "--departed", "--json", endpoint=server.url)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["departed"] == [gone]
+    assert files(out) == [f for f in before if f"accountid={gone}" not in f]
+    assert all(f"accountid={gone}" in f for f in doc["deleted"]) and doc["deleted"]
+    # The same from a plan of the whole organization; a plan of part of it is refused.
+    for d in list((out0 / "metadata").glob(f"*/accountid={accounts['prod']}")):
+        shutil.copytree(d, out / "metadata" / d.parent.name / f"accountid={gone}")
+    plan = tmp_path / "plan"
+    assert cli(creds, "plan", "--org", "--out", str(plan), endpoint=server.url).returncode == 0
+    p = cli(creds, "prune", "--out", str(out), "--departed", "--plan", str(plan), "--json", endpoint=server.url)
+    assert p.returncode == 0 and json.loads(p.stdout)["departed"] == [gone], p.stderr
+    doc = json.loads((plan / "plan.json").read_text())
+    doc["members"] = None
+    (plan / "plan.json").write_text(json.dumps(doc))
+    p = cli(creds, "prune", "--out", str(out), "--departed", "--plan", str(plan), endpoint=server.url)
+    assert p.returncode != 0 and "whole organization" in p.stderr
