@@ -251,9 +251,15 @@ pub fn take(
     if complete(dest)?.contains(&id) {
         return Ok(report);
     }
+    // Tables are copied side by side (on the global pool, one thread per
+    // core): each reads its own partitions and writes its own file.
+    use rayon::prelude::*;
+    let copied: Vec<(u64, u64, Box<dyn StagedObject>)> = tables::ALL
+        .par_iter()
+        .map(|t| copy_table(dest, opts, t, &id))
+        .collect::<Result<_, Error>>()?;
     let mut staged: Vec<Box<dyn StagedObject>> = Vec::new();
-    for t in tables::ALL {
-        let (rows, parts, obj) = copy_table(dest, opts, t, &id)?;
+    for (t, (rows, parts, obj)) in tables::ALL.iter().zip(copied) {
         report.tables.push((t.name, rows, parts));
         staged.push(obj);
     }

@@ -140,3 +140,73 @@ def test_the_binary_runs_with_only_the_runtime_image_libraries(tmp_path):
     p = subprocess.run([str(REPO / "scripts" / "check-image"), binary()], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "export --demo succeeded in a chroot" in p.stdout, p.stdout
+
+
+ASL = REPO / "deploy" / "stepfunctions.asl.json"
+
+
+def asl_validator():
+    v = os.environ.get("ASL_VALIDATOR") or str(Path.home() / ".cache/fleetcmdb-npm/node_modules/.bin/asl-validator")
+    if not Path(v).exists():
+        pytest.fail("asl-validator (npm) is not installed: scripts/test installs it, or set ASL_VALIDATOR")
+    return v
+
+
+def test_the_state_machine_passes_asl_validator(tmp_path):
+    v = asl_validator()
+    p = subprocess.run([v, "--json-path", str(ASL)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # The validator refuses what it should: a Map without a processor.
+    doc = json.loads(ASL.read_text())
+    del doc["States"]["ExportBatches"]["ItemProcessor"]
+    bad = tmp_path / "bad.asl.json"
+    bad.write_text(json.dumps(doc))
+    assert subprocess.run([v, "--json-path", str(bad)], capture_output=True, text=True).returncode != 0
+
+
+def asl_commands():
+    """Every fleetcmdb command the state machine runs, placeholders filled with sample values."""
+    doc = json.loads(ASL.read_text())
+    found = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k == "Command.$":
+                    fmt = x.split("States.Format('", 1)[1].split("'", 1)[0]
+                    found.append(fmt.replace("{}", "x"))
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(doc)
+    cmds = []
+    for f in found:
+        cmds += [c.split() for c in f.split("&&")]
+    return cmds
+
+
+def test_every_command_the_state_machine_runs_exists_with_its_flags():
+    cmds = asl_commands()
+    subs = [c[1] for c in cmds]
+    assert subs == ["plan", "export", "ddl", "snapshot", "prune", "ddl"], subs
+    for c in cmds:
+        assert c[0] == "fleetcmdb"
+        help_text = subprocess.run([binary(), c[1], "--help"], capture_output=True, text=True, check=True).stdout
+        for flag in (a for a in c[2:] if a.startswith("--")):
+            assert f"{flag} " in help_text or f"{flag}\n" in help_text or f"{flag}=" in help_text, (c[1], flag)
+    finalize = next(c for c in cmds if c[1] == "prune")
+    assert "--departed" in finalize and "--plan" in finalize, "prune trusts only the plan's complete listing"
+
+
+def test_the_map_tolerates_some_failed_batches_and_never_prunes_after_too_many():
+    doc = json.loads(ASL.read_text())
+    m = doc["States"]["ExportBatches"]
+    assert m["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert 0 < m["ToleratedFailurePercentage"] < 50
+    assert m["ItemReader"]["Parameters"]["Key.$"].startswith("States.Format('plans/{}/batches.json'")
+    after = doc["States"][m["Catch"][0]["Next"]]
+    command = after["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"]
+    assert "fleetcmdb ddl --apply" in command
+    assert "prune" not in command and "snapshot" not in command
+    assert doc["States"][after["Next"]]["Type"] == "Fail"
