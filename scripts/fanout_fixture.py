@@ -11,21 +11,36 @@ ones are generated. Every response waits DELAY seconds first, so the wall time
 of a run measures how well fleetcmdb overlaps calls. Not a product part and
 not used by the tests.
 
-Usage: fanout_fixture.py PORT ACCOUNTS DELAY_SECONDS
-Prints "ready" on stdout when it listens; counts requests in /stats.
+With RATE and BURST (requests per second, and a bucket of that many), it
+throttles as AWS does: each account (told apart by the access key its
+AssumeRole answer handed out), region and operation has a token bucket (EC2
+documents its throttling so: per account, per region, per API), and a
+call that finds it empty is answered HTTP 400 with the service's own throttling
+error (`RequestLimitExceeded` for EC2, `Throttling` for STS and CloudFormation,
+`ThrottlingException` for the JSON APIs), after the same delay.
+
+Usage: fanout_fixture.py PORT ACCOUNTS DELAY_SECONDS [RATE BURST [CALLER_RATE CALLER_BURST]]
+Prints "ready" on stdout when it listens; counts requests (and throttled
+ones) in /stats.
 """
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import boto3
 from botocore.config import Config
 
 PORT, ACCOUNTS, DELAY = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+RATE, BURST = (float(sys.argv[4]), float(sys.argv[5])) if len(sys.argv) > 5 else (0.0, 0.0)
+# The caller's own calls (AssumeRole into every account, the Organizations
+# look-ups) share one account's buckets: a larger rate, 600/s by default.
+CALLER_RATE, CALLER_BURST = (float(sys.argv[6]), float(sys.argv[7])) if len(sys.argv) > 7 else (600.0, 600.0)
 REGIONS = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]
 GROUP_TAG = "clonesquad:group-name"
 
@@ -112,7 +127,45 @@ def json_body(service, target, body):
     return None
 
 
-STATS = {"requests": 0}
+STATS = {"requests": 0, "throttled": 0}
+BUCKETS = {}
+KEY = re.compile(r"Credential=([A-Z0-9]+)/[0-9]+/([a-z0-9-]+)/")
+
+
+def throttled(headers, op):
+    """Whether this call finds its account/region/operation bucket empty."""
+    if RATE <= 0:
+        return False
+    m = KEY.search(headers.get("authorization", ""))
+    key = (m.group(1), m.group(2), op) if m else ("?", "?", op)
+    rate, burst = (RATE, BURST) if key[0].startswith("ASIA") else (CALLER_RATE, CALLER_BURST)
+    now = time.monotonic()
+    tokens, last = BUCKETS.get(key, (burst, now))
+    tokens = min(burst, tokens + (now - last) * rate)
+    if tokens < 1:
+        BUCKETS[key] = (tokens, now)
+        return True
+    BUCKETS[key] = (tokens - 1, now)
+    return False
+
+
+def throttle_answer(target, action):
+    if target:
+        return b'{"__type":"ThrottlingException","message":"Rate exceeded"}', "application/x-amz-json-1.1"
+    if action.startswith("Describe") and action in ("DescribeRegions", "DescribeInstances", "DescribeVolumes"):
+        return (b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
+                b"</Message></Error></Errors><RequestID>bench</RequestID></Response>"), "text/xml"
+    return (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            b"</Error><RequestId>bench</RequestId></ErrorResponse>"), "text/xml"
+
+
+def assume_role_answer(body):
+    """The recorded AssumeRole answer, with an access key naming the account."""
+    params = dict(p.split("=", 1) for p in body.decode().split("&") if "=" in p)
+    arn = urllib.parse.unquote(params.get("RoleArn", ""))
+    account = arn.split(":")[4] if arn.count(":") >= 5 else "000000000000"
+    return re.sub(rb"<AccessKeyId>[^<]*</AccessKeyId>", b"<AccessKeyId>ASIA" + account.encode() + b"</AccessKeyId>",
+                  XML["AssumeRole"])
 
 
 async def handle(reader, writer):
@@ -122,19 +175,27 @@ async def handle(reader, writer):
             lines = head.decode("latin-1").split("\r\n")
             headers = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
             body = await reader.readexactly(int(headers.get("content-length", "0")))
+            status = "200 OK"
             if lines[0].startswith("GET /stats"):
                 payload, ctype = json.dumps(STATS).encode(), "application/json"
             else:
                 STATS["requests"] += 1
                 await asyncio.sleep(DELAY)
                 target = headers.get("x-amz-target", "")
-                if target:
+                action = "" if target else dict(
+                    p.split("=", 1) for p in body.decode().split("&") if "=" in p).get("Action", "")
+                if throttled(headers, target or action):
+                    STATS["throttled"] += 1
+                    status = "400 Bad Request"
+                    payload, ctype = throttle_answer(target, action)
+                elif target:
                     payload = json.dumps(json_body("", target, body)).encode()
                     ctype = "application/x-amz-json-1.1"
+                elif action == "AssumeRole":
+                    payload, ctype = assume_role_answer(body), "text/xml"
                 else:
-                    action = dict(p.split("=", 1) for p in body.decode().split("&") if "=" in p).get("Action", "")
                     payload, ctype = XML.get(action, b"<Error/>"), "text/xml"
-            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
                          f"x-amzn-requestid: bench\r\n\r\n".encode() + payload)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionResetError):

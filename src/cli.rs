@@ -581,7 +581,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "N")]
     pub page_size: Option<i32>,
 
-    /// Attempts per AWS call, with adaptive backoff for throttling (default 5). Example: --max-attempts 8
+    /// Attempts per AWS call, with exponential backoff from 1 s for throttling and errors (default 5). Example: --max-attempts 8
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
 

@@ -225,7 +225,7 @@ impl AwsSource {
                 })?;
                 assume_role(&self.base, &self.caller.sts, account, role, self.s.aws.external_id.as_deref())
             };
-            Ok(Arc::new(AccountClients::new(&conf, &self.calls)))
+            Ok(Arc::new(AccountClients::new(&conf, &self.calls, account)))
         })
         .await
         .clone()
