@@ -166,15 +166,9 @@ impl AccountClients {
     /// the SDK's default partition (one per service, for the whole process)
     /// would: 500 tokens, 5 per retry, for 10,000 accounts.
     pub fn new(conf: &SdkConfig, calls: &CallCounter, account: &str) -> Self {
-        use aws_sdk_dynamodb::config::retry::RetryPartition;
-        let part = |service: &str| RetryPartition::custom(format!("{service}-{account}")).build();
+        let part = |service: &str| retry_partition(service, account);
         AccountClients {
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(conf)
-                    .interceptor(calls.clone())
-                    .retry_partition(part("ec2"))
-                    .build(),
-            ),
+            ec2: Self::ec2(conf, calls, account),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(conf)
                     .interceptor(calls.clone())
@@ -195,6 +189,26 @@ impl AccountClients {
             ),
         }
     }
+}
+
+impl AccountClients {
+    /// The EC2 client of `account` alone.
+    pub fn ec2(conf: &SdkConfig, calls: &CallCounter, account: &str) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(conf)
+                .interceptor(calls.clone())
+                .retry_partition(retry_partition("ec2", account))
+                .build(),
+        )
+    }
+}
+
+/// The retry state of one service in one account (see [`AccountClients::new`]).
+fn retry_partition(
+    service: &str,
+    account: &str,
+) -> aws_sdk_dynamodb::config::retry::RetryPartition {
+    aws_sdk_dynamodb::config::retry::RetryPartition::custom(format!("{service}-{account}")).build()
 }
 
 /// Global clients of the caller (management) account.

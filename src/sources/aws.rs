@@ -62,7 +62,8 @@ pub struct AwsSourceSettings {
     pub planned: Vec<Value>,
 }
 
-type ClientCell = Arc<OnceCell<Result<Arc<AccountClients>, String>>>;
+/// An account's configuration (its assumed-role credentials), made once.
+type ConfCell = Arc<OnceCell<Result<SdkConfig, String>>>;
 /// A document fetched once, whoever asks first.
 type DocCell = Arc<OnceCell<Option<Value>>>;
 
@@ -72,9 +73,15 @@ pub struct AwsSource {
     base: SdkConfig,
     caller: CallerClients,
     pub calls: CallCounter,
-    caller_account: Mutex<Option<String>>,
+    /// The caller's account id, asked once however many accounts start at once.
+    caller_account: OnceCell<String>,
     caller_partition: Mutex<String>,
-    clients: Mutex<HashMap<String, ClientCell>>,
+    /// Each account's configuration, from planning until its last region
+    /// is collected: a few hundred bytes, where its clients are ~60 KB.
+    configs: Mutex<HashMap<String, ConfCell>>,
+    /// The clients of the accounts being collected: made at an account's
+    /// first fetch, dropped after its last.
+    clients: Mutex<HashMap<String, Arc<AccountClients>>>,
     /// Each account's `DescribeAccount`, kept until its own tables are written.
     account_docs: Mutex<HashMap<String, DocCell>>,
     /// `ListParents` and `DescribeOrganizationalUnit` of organizational
@@ -108,8 +115,9 @@ impl AwsSource {
             base,
             caller,
             calls,
-            caller_account: Mutex::new(None),
+            caller_account: OnceCell::new(),
             caller_partition: Mutex::new("aws".into()),
+            configs: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
             account_docs: Mutex::new(HashMap::new()),
             ou_docs: Mutex::new(HashMap::new()),
@@ -188,28 +196,31 @@ impl AwsSource {
     }
 
     async fn caller_account(&self) -> Result<String, Error> {
-        if let Some(a) = self.caller_account.lock().unwrap().clone() {
-            return Ok(a);
-        }
-        let id = self
-            .caller
-            .sts
-            .get_caller_identity()
-            .send()
+        // One GetCallerIdentity: the first caller asks, the others wait for
+        // its answer (a failure is not kept: the next caller asks again).
+        self.caller_account
+            .get_or_try_init(|| async {
+                let id = self
+                    .caller
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("caller", sdk_error("sts:GetCallerIdentity", &e)))?;
+                if let Some(p) = id.arn().and_then(|arn| arn.split(':').nth(1)) {
+                    *self.caller_partition.lock().unwrap() = p.to_string();
+                }
+                Ok::<_, Error>(id.account().unwrap_or_default().to_string())
+            })
             .await
-            .map_err(|e| aws_err("caller", sdk_error("sts:GetCallerIdentity", &e)))?;
-        let a = id.account().unwrap_or_default().to_string();
-        if let Some(p) = id.arn().and_then(|arn| arn.split(':').nth(1)) {
-            *self.caller_partition.lock().unwrap() = p.to_string();
-        }
-        *self.caller_account.lock().unwrap() = Some(a.clone());
-        Ok(a)
+            .cloned()
     }
 
-    /// The clients of `account`, made once (assuming the member role for other accounts).
-    async fn clients(&self, account: &str) -> Result<Arc<AccountClients>, String> {
+    /// The configuration of `account`, made once (assuming the member role
+    /// for other accounts).
+    async fn config(&self, account: &str) -> Result<SdkConfig, String> {
         let cell = self
-            .clients
+            .configs
             .lock()
             .unwrap()
             .entry(account.to_string())
@@ -217,18 +228,29 @@ impl AwsSource {
             .clone();
         cell.get_or_init(|| async {
             let caller = self.caller_account().await.map_err(|e| e.to_string())?;
-            let conf = if account == caller {
+            Ok(if account == caller {
                 self.base.clone()
             } else {
                 let role = self.s.aws.member_role.as_deref().ok_or_else(|| {
                     format!("account {account} is not the caller's ({caller}): --member-role is needed to enter it")
                 })?;
                 assume_role(&self.base, &self.caller.sts, account, role, self.s.aws.external_id.as_deref())
-            };
-            Ok(Arc::new(AccountClients::new(&conf, &self.calls, account)))
+            })
         })
         .await
         .clone()
+    }
+
+    /// The clients of `account`, made once while its regions are collected.
+    async fn clients(&self, account: &str) -> Result<Arc<AccountClients>, String> {
+        let conf = self.config(account).await?;
+        Ok(self
+            .clients
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_insert_with(|| Arc::new(AccountClients::new(&conf, &self.calls, account)))
+            .clone())
     }
 
     /// Drops an account's clients once its last scope is collected.
@@ -239,6 +261,7 @@ impl AwsSource {
             if *n == 0 {
                 rem.remove(account);
                 self.clients.lock().unwrap().remove(account);
+                self.configs.lock().unwrap().remove(account);
             }
         }
     }
@@ -379,9 +402,8 @@ impl AwsSource {
     }
 
     /// The regions enabled in `account`.
-    async fn enabled_regions(&self, c: &AccountClients) -> Result<BTreeSet<String>, String> {
-        let r = c
-            .ec2
+    async fn enabled_regions(&self, ec2: &aws_sdk_ec2::Client) -> Result<BTreeSet<String>, String> {
+        let r = ec2
             .describe_regions()
             .all_regions(true)
             .send()
@@ -400,8 +422,11 @@ impl AwsSource {
     }
 
     async fn plan_account(&self, account: &str) -> Result<Vec<String>, String> {
-        let c = self.clients(account).await?;
-        let enabled = self.enabled_regions(&c).await?;
+        // Planning every account before collecting any keeps only their
+        // configurations: an EC2 client for this one call, then dropped.
+        let conf = self.config(account).await?;
+        let ec2 = AccountClients::ec2(&conf, &self.calls, account);
+        let enabled = self.enabled_regions(&ec2).await?;
         let partition = self.caller_partition.lock().unwrap().clone();
         Ok(match &self.s.regions {
             Regions::All => enabled

@@ -453,6 +453,8 @@ def test_the_org_listing_replaces_describe_account(good):
     _, summary = good
     assert summary["api_calls"].get("organizations:ListAccounts", 0) >= 1
     assert summary["api_calls"].get("organizations:DescribeAccount", 0) == 0, summary["api_calls"]
+    # Asked once, however many accounts start at once.
+    assert summary["api_calls"].get("sts:GetCallerIdentity", 0) == 1, summary["api_calls"]
 
 
 def test_a_plan_lists_once_and_its_batches_export_the_whole_run(org, tmp_path):
