@@ -262,6 +262,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         backups_only: false,
         shard: None,
         planned: Vec::new(),
+        planned_units: Vec::new(),
     })
 }
 
@@ -625,6 +626,7 @@ pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
                 backups_only: false,
                 shard: None,
                 planned: Vec::new(),
+                planned_units: Vec::new(),
             }))),
         },
         dry_run: a.dry_run,
@@ -649,9 +651,12 @@ fn part_size_from_env() -> Result<usize, Error> {
 /// Largest plan batch file read.
 const MAX_PLAN_BYTES: u64 = 64 << 20;
 
-/// The accounts of a plan's batch file: each an `Account` as `ListAccounts`
-/// gave it, with a 12-digit `Id`.
-pub fn read_plan_batch(url: &str, conn: &Connection) -> Result<Vec<Value>, Error> {
+/// A plan's batch: its accounts, and the units above them by id.
+pub type PlanBatch = (Vec<Value>, Vec<(String, Value)>);
+
+/// The accounts of a plan's batch file (each an `Account` as `ListAccounts`
+/// gave it, with a 12-digit `Id`) and the units above them.
+pub fn read_plan_batch(url: &str, conn: &Connection) -> Result<PlanBatch, Error> {
     let (dir, name) = url.trim_end_matches('/').rsplit_once('/').ok_or_else(|| {
         Error::Usage(format!("--plan {url:?}: expected a folder and a file name"))
     })?;
@@ -680,7 +685,18 @@ pub fn read_plan_batch(url: &str, conn: &Connection) -> Result<Vec<Value>, Error
             ));
         }
     }
-    Ok(accounts.clone())
+    let units = match doc.get("units") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Some(_) => {
+            return Err(Error::input(
+                url,
+                "$.units",
+                "expected an object of units by id",
+            ))
+        }
+    };
+    Ok((accounts.clone(), units))
 }
 
 pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
@@ -703,7 +719,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
                     ));
                 }
                 let conn = dest_connection(&a.live, &a.dest, &file)?;
-                live.planned = read_plan_batch(url, &conn)?;
+                (live.planned, live.planned_units) = read_plan_batch(url, &conn)?;
                 live.accounts = Accounts::List(
                     live.planned
                         .iter()

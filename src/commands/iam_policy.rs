@@ -20,7 +20,8 @@ use crate::settings::IamSettings;
 use crate::tables;
 
 /// Calls of the collection itself, whatever the tables: finding regions and
-/// groups in each account, and the accounts of the organisation. Every
+/// groups in each account, and the accounts of the organisation (and its
+/// tree, which `plan` walks from `ListRoots`). Every
 /// table's own calls are declared with the table (`TableDef::calls`).
 const COLLECTION_CALLS: &[Call] = &[
     Call::member("ec2:DescribeRegions"),
@@ -28,6 +29,7 @@ const COLLECTION_CALLS: &[Call] = &[
     Call::caller("organizations:ListAccounts"),
     Call::caller("organizations:ListAccountsForParent"),
     Call::caller("organizations:ListOrganizationalUnitsForParent"),
+    Call::caller("organizations:ListRoots"),
     Call::caller("sts:GetCallerIdentity"),
 ];
 
@@ -258,6 +260,7 @@ mod tests {
                 "organizations:ListAccountsForParent",
                 "organizations:ListOrganizationalUnitsForParent",
                 "organizations:ListParents",
+                "organizations:ListRoots",
                 "organizations:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ]

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, ExitCode};
 use crate::settings::PlanSettings;
 use crate::sink;
-use crate::sources::aws::AwsSource;
+use crate::sources::aws::{Accounts, AwsSource, OrgTree};
 use crate::sources::Source;
 
 /// Name of batch `i` in a plan.
@@ -26,12 +26,40 @@ pub fn run(s: &PlanSettings) -> Result<ExitCode, Error> {
     dest.healthcheck()?;
     let source = AwsSource::new(s.source.clone())?;
     // A listing that fails writes nothing: an old plan stays as it was.
-    let accounts = source.listing()?;
+    let mut accounts = source.listing()?;
+    // The tree, walked once, gives each account its parent and OU path, and
+    // each batch the units above its accounts: the exports ask no
+    // ListParents, and no unit's look-ups once per batch.
+    let mut notes = Vec::new();
+    let tree = match s.source.accounts {
+        Accounts::Org => match source.tree() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                notes.push(format!(
+                    "{e}; the batches hold no parents, so each export asks ListParents"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(t) = &tree {
+        for a in &mut accounts {
+            let Some(id) = a.get("Id").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if let (Some(p), Some(o)) = (t.accounts.get(&id), a.as_object_mut()) {
+                o.insert("Parents".into(), p["Parents"].clone());
+                o.insert("OuPath".into(), ou_path(t, p).into());
+            }
+        }
+    }
     let url = dest.url();
     let batches: Vec<&[Value]> = accounts.chunks(s.batch_size).collect();
     let mut items = Vec::new();
     for (i, b) in batches.iter().enumerate() {
-        let doc = json!({"batch": i, "accounts": b});
+        let units = tree.as_ref().map(|t| units_above(t, b));
+        let doc = json!({"batch": i, "accounts": b, "units": units});
         dest.put(&batch_name(i), doc.to_string().as_bytes())?;
         items.push(json!({"batch": i, "plan": format!("{url}/{}", batch_name(i))}));
     }
@@ -61,7 +89,7 @@ pub fn run(s: &PlanSettings) -> Result<ExitCode, Error> {
         "account_ids": ids,
         // Only a listing of the whole organization says who has left it.
         "members": source.members_listed(),
-        "notes": source.notes(),
+        "notes": source.notes().into_iter().chain(notes).collect::<Vec<_>>(),
         "api_calls": source.api_calls(),
     });
     dest.put(
@@ -111,4 +139,53 @@ pub fn listed_members(plan_dir: &str, conn: &sink::Connection) -> Result<Vec<Str
         .iter()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect())
+}
+
+/// The first parent of a `ListParents`-shaped document, as `(id, type)`.
+fn first_parent(doc: &Value) -> Option<(&str, &str)> {
+    let p = doc.get("Parents")?.get(0)?;
+    Some((p.get("Id")?.as_str()?, p.get("Type")?.as_str()?))
+}
+
+/// `Root/Workloads/Production`: the units from the root down to an account
+/// whose parents are `parents` (at most 8 steps, as the accounts table walks).
+fn ou_path(t: &OrgTree, parents: &Value) -> String {
+    let mut names = Vec::new();
+    let mut next = first_parent(parents);
+    for _ in 0..8 {
+        let Some((id, "ORGANIZATIONAL_UNIT")) = next else {
+            break;
+        };
+        let Some(unit) = t.units.get(id) else { break };
+        names.push(
+            unit["OrganizationalUnit"]["Name"]
+                .as_str()
+                .unwrap_or(id)
+                .to_string(),
+        );
+        next = first_parent(unit);
+    }
+    names.push("Root".into());
+    names.reverse();
+    names.join("/")
+}
+
+/// The units above a batch's accounts, by id.
+fn units_above(t: &OrgTree, accounts: &[Value]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for a in accounts {
+        let mut next = a.get("Parents").and_then(|p| {
+            let p = p.get(0)?;
+            Some((p.get("Id")?.as_str()?, p.get("Type")?.as_str()?))
+        });
+        for _ in 0..8 {
+            let Some((id, "ORGANIZATIONAL_UNIT")) = next else {
+                break;
+            };
+            let Some(unit) = t.units.get(id) else { break };
+            out.insert(id.to_string(), unit.clone());
+            next = first_parent(unit);
+        }
+    }
+    out
 }

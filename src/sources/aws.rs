@@ -58,8 +58,24 @@ pub struct AwsSourceSettings {
     /// Only the accounts of this shard: the others are not even planned.
     pub shard: Option<crate::partition::Shard>,
     /// The accounts of a plan's batch, as `ListAccounts` gave them
-    /// (`fleetcmdb plan`): their `DescribeAccount` is not called.
+    /// (`fleetcmdb plan`): their `DescribeAccount` is not called, nor
+    /// their `ListParents` when the plan walked the tree.
     pub planned: Vec<Value>,
+    /// The units above the planned accounts, from the plan's walk of the
+    /// tree: unit id → `{"Parents", "OrganizationalUnit"}`.
+    pub planned_units: Vec<(String, Value)>,
+}
+
+/// Organizations allows 2,000 units; the walk stops past that.
+const MAX_UNITS: usize = 2_000;
+
+/// What a walk of the organization's tree found ([`AwsSource::tree`]).
+#[derive(Debug, Default)]
+pub struct OrgTree {
+    /// Account id → its `ListParents` answer.
+    pub accounts: HashMap<String, Value>,
+    /// Unit id → `{"Parents": …, "OrganizationalUnit": …}`.
+    pub units: HashMap<String, Value>,
 }
 
 /// An account's configuration (its assumed-role credentials), made once.
@@ -95,6 +111,8 @@ pub struct AwsSource {
     notes: Mutex<Vec<String>>,
     /// Every account a whole-organization `ListAccounts` gave, whatever its state.
     members: Mutex<Option<BTreeSet<String>>>,
+    /// Accounts' `ListParents` answers from a plan.
+    planned_parents: Mutex<HashMap<String, Value>>,
 }
 
 fn aws_err(scope: impl std::fmt::Display, message: String) -> Error {
@@ -125,11 +143,39 @@ impl AwsSource {
             remaining: Mutex::new(HashMap::new()),
             notes: Mutex::new(Vec::new()),
             members: Mutex::new(None),
+            planned_parents: Mutex::new(HashMap::new()),
         };
         for a in &source.s.planned {
-            if let Some(id) = a.get("Id").and_then(Value::as_str) {
-                source.known_account(id, a.clone());
+            let Some(id) = a.get("Id").and_then(Value::as_str) else {
+                continue;
+            };
+            let mut account = a.clone();
+            // What the plan's walk of the tree adds to the listing.
+            if let Some(o) = account.as_object_mut() {
+                if let Some(p) = o.remove("Parents") {
+                    source
+                        .planned_parents
+                        .lock()
+                        .unwrap()
+                        .insert(id.to_string(), json!({ "Parents": p }));
+                }
+                o.remove("OuPath");
             }
+            source.known_account(id, account);
+        }
+        for (id, unit) in &source.s.planned_units {
+            let mut docs = source.ou_docs.lock().unwrap();
+            let cell = |v: Option<&Value>, key: &str| {
+                Arc::new(OnceCell::new_with(Some(v.map(|x| json!({ key: x })))))
+            };
+            docs.insert(
+                ("parents", id.clone()),
+                cell(unit.get("Parents"), "Parents"),
+            );
+            docs.insert(
+                ("ou", id.clone()),
+                cell(unit.get("OrganizationalUnit"), "OrganizationalUnit"),
+            );
         }
         Ok(source)
     }
@@ -162,6 +208,66 @@ impl AwsSource {
                 );
             }
             Ok(out)
+        })
+    }
+
+    /// The organization's tree, walked once from its roots: each account's
+    /// `ListParents` answer, and each unit's (with its
+    /// `DescribeOrganizationalUnit` answer, from the listing of its parent).
+    /// Two calls per unit (and root) instead of one or more per account.
+    pub fn tree(&self) -> Result<OrgTree, Error> {
+        self.rt.block_on(async {
+            let mut tree = OrgTree::default();
+            let roots = self
+                .caller
+                .organizations
+                .list_roots()
+                .send()
+                .await
+                .map_err(|e| aws_err("organization", sdk_error("organizations:ListRoots", &e)))?;
+            let mut stack: Vec<(String, &'static str)> = roots
+                .roots()
+                .iter()
+                .filter_map(|r| r.id().map(|id| (id.to_string(), "ROOT")))
+                .collect();
+            while let Some((parent, kind)) = stack.pop() {
+                let parents = json!({"Parents": [{"Id": parent, "Type": kind}]});
+                for a in self.list_accounts(Some(&parent)).await?.iter().flatten() {
+                    if let Some(id) = a.id() {
+                        tree.accounts.insert(id.to_string(), parents.clone());
+                    }
+                }
+                let mut ous = self
+                    .caller
+                    .organizations
+                    .list_organizational_units_for_parent()
+                    .parent_id(&parent)
+                    .into_paginator()
+                    .send();
+                while let Some(r) = ous.next().await {
+                    let r = r.map_err(|e| {
+                        aws_err(
+                            &parent,
+                            sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
+                        )
+                    })?;
+                    for ou in r.organizational_units() {
+                        let Some(id) = ou.id() else { continue };
+                        tree.units.insert(
+                            id.to_string(),
+                            json!({"Parents": parents["Parents"], "OrganizationalUnit": ou.to_json()}),
+                        );
+                        stack.push((id.to_string(), "ORGANIZATIONAL_UNIT"));
+                    }
+                }
+                if tree.units.len() > MAX_UNITS {
+                    return Err(aws_err(
+                        "organization",
+                        format!("more than {MAX_UNITS} organizational units: refusing to walk further"),
+                    ));
+                }
+            }
+            Ok(tree)
         })
     }
 
@@ -613,7 +719,11 @@ impl AwsSource {
     }
 
     async fn fetch_org(&self, account: &str) -> OrgDocs {
-        let parents = self.parents(account).await;
+        let planned = self.planned_parents.lock().unwrap().get(account).cloned();
+        let parents = match planned {
+            Some(p) => Some(p),
+            None => self.parents(account).await,
+        };
         let mut next = parents.clone();
         // Units nest at most five deep; the walk stops at the root or the
         // first unknown step (the table resolver bounds it again).

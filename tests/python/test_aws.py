@@ -458,6 +458,11 @@ def test_the_org_listing_replaces_describe_account(good):
 
 
 def test_a_plan_lists_once_and_its_batches_export_the_whole_run(org, tmp_path):
+    with nested_ous(org):
+        plan_and_export(org, tmp_path)
+
+
+def plan_and_export(org, tmp_path):
     server, creds, accounts, _ = org
     # Other tests change the org: the whole run to compare with is taken now.
     out = tmp_path / "whole"
@@ -469,21 +474,32 @@ def test_a_plan_lists_once_and_its_batches_export_the_whole_run(org, tmp_path):
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
     assert summary["accounts"] == 3 and summary["batches"] == 2
-    assert set(summary["api_calls"]) <= {"organizations:ListAccounts", "sts:GetCallerIdentity"}, summary["api_calls"]
+    assert set(summary["api_calls"]) <= {"organizations:ListAccounts", "organizations:ListRoots",
+                                         "organizations:ListAccountsForParent",
+                                         "organizations:ListOrganizationalUnitsForParent",
+                                         "sts:GetCallerIdentity"}, summary["api_calls"]
     doc = json.loads((plan / "plan.json").read_text())
     assert sorted(doc["account_ids"]) == sorted(a for n, a in accounts.items() if n != "locked")
     assert sorted(doc["members"]) == sorted(accounts.values()), "members: the whole org, excluded or not"
+    paths = {a["Id"]: a["OuPath"] for i in range(summary["batches"])
+             for a in json.loads((plan / f"batch-{i:04d}.json").read_text())["accounts"]}
+    assert paths[accounts["prod"]] == "Root/Workloads/Production" and paths[accounts["staging"]] == "Root/Workloads"
     items = json.loads((plan / "batches.json").read_text())
     assert [i["batch"] for i in items] == [0, 1]
     merged = tmp_path / "merged"
     for item in items:
         batch = json.loads((plan / f"batch-{item['batch']:04d}.json").read_text())
-        assert all({"Id", "Name", "Email", "Arn"} <= set(a) for a in batch["accounts"])
+        assert all({"Id", "Name", "Email", "Arn", "Parents", "OuPath"} <= set(a) for a in batch["accounts"])
+        assert all(a["OuPath"].startswith("Root") for a in batch["accounts"])
+        for a in batch["accounts"]:
+            p = a["Parents"][0]
+            assert p["Type"] == "ROOT" or p["Id"] in batch["units"], "every unit above an account travels with it"
         code, s = run(creds, "export", "--aws", "--plan", item["plan"], "--member-role", awsorg.MEMBER_ROLE,
                       "--regions", ",".join(awsorg.REGIONS), "--page-size", "3", "--out", str(merged),
                       endpoint=server.url)
         assert code == 0, s
-        assert "organizations:ListAccounts" not in s["api_calls"] and "organizations:DescribeAccount" not in s["api_calls"]
+        org_calls = {k for k in s["api_calls"] if k.startswith("organizations:")}
+        assert org_calls <= {"organizations:ListTagsForResource"}, s["api_calls"]
     assert files(merged) == files(out)
     for f in files(out):
         assert (merged / f).read_bytes() == (out / f).read_bytes(), f
