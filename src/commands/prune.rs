@@ -37,38 +37,47 @@ pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
         gone.extend(to_prune(archives, keep));
     }
     gone.sort();
+    let n = gone.len();
+    let fields = json!({"archives": total, "kept": total - n});
+    finish(a, dest.as_ref(), "deleted", gone, fields, |went, url| {
+        format!(
+            "fleetcmdb prune: {n} of {total} archives {went} under {url}; {} kept, plus {kept_other} latest- and other files",
+            total - n
+        )
+    })
+}
+
+/// Deletes `paths` (not on a dry run), then reports them: as a JSON
+/// document (`destination`, `dry_run`, the paths under `key`, and
+/// `fields`), or one line per path and `summary(verb, destination)`.
+fn finish(
+    a: &PruneSettings,
+    dest: &dyn sink::Destination,
+    key: &str,
+    paths: Vec<String>,
+    fields: serde_json::Value,
+    summary: impl FnOnce(&str, &str) -> String,
+) -> Result<ExitCode, Error> {
     if !a.dry_run {
-        for p in &gone {
+        for p in &paths {
             dest.delete(p)?;
         }
     }
     if a.json {
-        let doc = json!({
-            "destination": dest.url(),
-            "dry_run": a.dry_run,
-            "archives": total,
-            "deleted": gone,
-            "kept": total - gone.len(),
-        });
+        let mut doc = fields;
+        doc["destination"] = dest.url().into();
+        doc["dry_run"] = a.dry_run.into();
+        doc[key] = paths.into();
         crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        for p in &gone {
-            crate::outln!(
-                "{}{p}",
-                if a.dry_run {
-                    "would delete "
-                } else {
-                    "deleted "
-                }
-            );
+        let (verb, went) = match a.dry_run {
+            true => ("would delete", "would go"),
+            false => ("deleted", "deleted"),
+        };
+        for p in &paths {
+            crate::outln!("{verb} {p}");
         }
-        eprintln!(
-            "fleetcmdb prune: {} of {total} archives {} under {}; {} kept, plus {kept_other} latest- and other files",
-            gone.len(),
-            if a.dry_run { "would go" } else { "deleted" },
-            dest.url(),
-            total - gone.len()
-        );
+        eprintln!("{}", summary(went, &dest.url()));
     }
     Ok(ExitCode::Success)
 }
@@ -77,44 +86,17 @@ pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
 fn history(a: &PruneSettings, dest: &dyn sink::Destination) -> Result<ExitCode, Error> {
     let before = crate::history::complete(dest)?;
     let gone = crate::history::to_prune_paths(dest, a.keep)?;
-    if !a.dry_run {
-        for p in &gone {
-            dest.delete(p)?;
-        }
-    }
     let ids: std::collections::BTreeSet<String> = gone
         .iter()
         .filter_map(|p| crate::history::snapshot_of(p).map(|i| i.to_string()))
         .collect();
-    if a.json {
-        let doc = json!({
-            "destination": dest.url(),
-            "dry_run": a.dry_run,
-            "snapshots": before.len(),
-            "deleted_snapshots": ids,
-            "deleted_files": gone,
-        });
-        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-    } else {
-        for p in &gone {
-            crate::outln!(
-                "{}{p}",
-                if a.dry_run {
-                    "would delete "
-                } else {
-                    "deleted "
-                }
-            );
-        }
-        eprintln!(
-            "fleetcmdb prune --history: {} snapshots (of {} complete) {} under {}",
-            ids.len(),
-            before.len(),
-            if a.dry_run { "would go" } else { "deleted" },
-            dest.url()
-        );
-    }
-    Ok(ExitCode::Success)
+    let (n, complete) = (ids.len(), before.len());
+    let fields = json!({"snapshots": complete, "deleted_snapshots": ids});
+    finish(a, dest, "deleted_files", gone, fields, |went, url| {
+        format!(
+            "fleetcmdb prune --history: {n} snapshots (of {complete} complete) {went} under {url}"
+        )
+    })
 }
 
 /// `prune --departed`: the live partitions of accounts that are no longer
@@ -153,39 +135,9 @@ fn departed(
             files.extend(dest.list(&dir)?);
         }
     }
-    if !a.dry_run {
-        for f in &files {
-            dest.delete(f)?;
-        }
-    }
-    if a.json {
-        let doc = json!({
-            "destination": dest.url(),
-            "dry_run": a.dry_run,
-            "members": members.len(),
-            "departed": gone,
-            "deleted": files,
-        });
-        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-    } else {
-        for f in &files {
-            crate::outln!(
-                "{}{f}",
-                if a.dry_run {
-                    "would delete "
-                } else {
-                    "deleted "
-                }
-            );
-        }
-        eprintln!(
-            "fleetcmdb prune --departed: {} accounts left the organization ({} members); {} files {} under {}",
-            gone.len(),
-            members.len(),
-            files.len(),
-            if a.dry_run { "would go" } else { "deleted" },
-            dest.url()
-        );
-    }
-    Ok(ExitCode::Success)
+    let (n, m, f) = (gone.len(), members.len(), files.len());
+    let fields = json!({"members": m, "departed": gone});
+    finish(a, dest, "deleted", files, fields, |went, url| {
+        format!("fleetcmdb prune --departed: {n} accounts left the organization ({m} members); {f} files {went} under {url}")
+    })
 }
