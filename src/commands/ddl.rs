@@ -43,15 +43,59 @@ pub fn statements(opts: &DdlOptions) -> Vec<(String, Vec<String>)> {
 /// `queries/history/`, for Athena.
 pub fn history_statements(opts: &DdlOptions) -> Vec<String> {
     let mut v = history::sql::create_tables(opts);
-    v.extend(history::sql::changes_views(opts, Engine::Athena));
-    v.extend(history_views(opts));
+    v.extend(
+        history_views(opts, Engine::Athena)
+            .into_iter()
+            .map(|(_, sql)| sql),
+    );
     v
 }
 
-fn history_views(opts: &DdlOptions) -> impl Iterator<Item = String> + '_ {
-    crate::views::HISTORY_VIEWS
+/// `(name, statement)` of every view over history: each table's
+/// `_changes` view, then the views of `queries/history/`.
+fn history_views(opts: &DdlOptions, engine: Engine) -> Vec<(String, String)> {
+    let changes = tables::ALL
         .iter()
-        .map(|(_, sql)| crate::views::statement(sql, opts))
+        .map(|t| format!("{}_changes", t.name))
+        .zip(history::sql::changes_views(opts, engine));
+    let written = crate::views::HISTORY_VIEWS.iter().map(|(file, sql)| {
+        (
+            file.trim_end_matches(".sql").to_string(),
+            crate::views::statement(sql, opts),
+        )
+    });
+    changes.chain(written).collect()
+}
+
+/// The step that creates `def` (with `create`) when `existing` lacks it,
+/// or adds the declared columns it lacks; none when it is up to date.
+fn create_or_extend(
+    kind: &str,
+    def: &crate::schema::TableDef,
+    create: impl FnOnce() -> String,
+    opts: &DdlOptions,
+    existing: &Existing,
+) -> Option<Step> {
+    let name = format!("{}{}", opts.table_prefix, def.name);
+    let Some(have) = existing.get(&name) else {
+        return Some(Step {
+            what: format!("{kind} {name}"),
+            sql: create(),
+        });
+    };
+    let missing: Vec<_> = def
+        .columns
+        .iter()
+        .filter(|c| !have.contains(&c.name.to_ascii_lowercase()))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
+    Some(Step {
+        what: format!("{kind} {name}: add columns {}", names.join(", ")),
+        sql: ddl::add_columns(def, opts, &missing),
+    })
 }
 
 /// Writes `ddl/{table}.sql` files (and `ddl/database.sql`).
@@ -100,26 +144,13 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
     }];
     for t in tables::ALL {
         let name = format!("{}{}", opts.table_prefix, t.name);
-        match existing.get(&name) {
-            None => steps.push(Step {
-                what: format!("table {name}"),
-                sql: ddl::create_table(t, opts),
-            }),
-            Some(have) => {
-                let missing: Vec<_> = t
-                    .columns
-                    .iter()
-                    .filter(|c| !have.contains(&c.name.to_ascii_lowercase()))
-                    .collect();
-                if !missing.is_empty() {
-                    let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
-                    steps.push(Step {
-                        what: format!("table {name}: add columns {}", names.join(", ")),
-                        sql: ddl::add_columns(t, opts, &missing),
-                    });
-                }
-            }
-        }
+        steps.extend(create_or_extend(
+            "table",
+            t,
+            || ddl::create_table(t, opts),
+            opts,
+            existing,
+        ));
         let parts = ddl::partition_statements(t, opts);
         let n = parts.len();
         for (i, sql) in parts.into_iter().enumerate() {
@@ -141,36 +172,16 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
     }
     // History: projected tables (no partitions to add), created or given
     // the columns they lack like the live ones, then their views.
-    let snapshots =
-        history::history_defs().map(|(def, dir)| (def, history::sql::create_table(def, dir, opts)));
-    for (def, create) in snapshots {
-        let name = format!("{}{}", opts.table_prefix, def.name);
-        match existing.get(&name) {
-            None => steps.push(Step {
-                what: format!("history table {name}"),
-                sql: create,
-            }),
-            Some(have) => {
-                let missing: Vec<_> = def
-                    .columns
-                    .iter()
-                    .filter(|c| !have.contains(&c.name.to_ascii_lowercase()))
-                    .collect();
-                if !missing.is_empty() {
-                    let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
-                    steps.push(Step {
-                        what: format!("history table {name}: add columns {}", names.join(", ")),
-                        sql: ddl::add_columns(def, opts, &missing),
-                    });
-                }
-            }
-        }
+    for (def, dir) in history::history_defs() {
+        steps.extend(create_or_extend(
+            "history table",
+            def,
+            || history::sql::create_table(def, dir, opts),
+            opts,
+            existing,
+        ));
     }
-    let views = history::sql::changes_views(opts, Engine::Athena)
-        .into_iter()
-        .chain(history_views(opts));
-    for sql in views {
-        let name = sql.split('"').nth(3).unwrap_or("history").to_string();
+    for (name, sql) in history_views(opts, Engine::Athena) {
         steps.push(Step {
             what: format!("view {name}"),
             sql,
@@ -266,11 +277,10 @@ pub fn duckdb_script(opts: &DdlOptions, with_history: bool) -> String {
             s.push_str(&v);
             s.push_str(";\n");
         }
-        views.extend(history::sql::changes_views(opts, Engine::Duckdb));
         views.extend(
-            crate::views::HISTORY_VIEWS
-                .iter()
-                .map(|(_, sql)| crate::views::statement(sql, opts)),
+            history_views(opts, Engine::Duckdb)
+                .into_iter()
+                .map(|(_, sql)| sql),
         );
     }
     for v in views {
