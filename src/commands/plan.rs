@@ -147,45 +147,42 @@ fn first_parent(doc: &Value) -> Option<(&str, &str)> {
     Some((p.get("Id")?.as_str()?, p.get("Type")?.as_str()?))
 }
 
-/// `Root/Workloads/Production`: the units from the root down to an account
-/// whose parents are `parents` (at most 8 steps, as the accounts table walks).
-fn ou_path(t: &OrgTree, parents: &Value) -> String {
-    let mut names = Vec::new();
-    let mut next = first_parent(parents);
+/// The units above `doc` (a `ListParents`-shaped document, or an account
+/// carrying its `Parents`), nearest first: at most 8, as the accounts
+/// table walks.
+fn units_up<'t>(t: &'t OrgTree, doc: &Value) -> Vec<(&'t str, &'t Value)> {
+    let mut out = Vec::new();
+    let mut next = first_parent(doc);
     for _ in 0..8 {
         let Some((id, "ORGANIZATIONAL_UNIT")) = next else {
             break;
         };
-        let Some(unit) = t.units.get(id) else { break };
-        names.push(
-            unit["OrganizationalUnit"]["Name"]
-                .as_str()
-                .unwrap_or(id)
-                .to_string(),
-        );
+        let Some((id, unit)) = t.units.get_key_value(id) else {
+            break;
+        };
+        out.push((id.as_str(), unit));
         next = first_parent(unit);
     }
-    names.push("Root".into());
+    out
+}
+
+/// `Root/Workloads/Production`: the units from the root down to an account
+/// whose parents are `parents`.
+fn ou_path(t: &OrgTree, parents: &Value) -> String {
+    let mut names: Vec<&str> = units_up(t, parents)
+        .into_iter()
+        .map(|(id, unit)| unit["OrganizationalUnit"]["Name"].as_str().unwrap_or(id))
+        .collect();
+    names.push("Root");
     names.reverse();
     names.join("/")
 }
 
 /// The units above a batch's accounts, by id.
 fn units_above(t: &OrgTree, accounts: &[Value]) -> serde_json::Map<String, Value> {
-    let mut out = serde_json::Map::new();
-    for a in accounts {
-        let mut next = a.get("Parents").and_then(|p| {
-            let p = p.get(0)?;
-            Some((p.get("Id")?.as_str()?, p.get("Type")?.as_str()?))
-        });
-        for _ in 0..8 {
-            let Some((id, "ORGANIZATIONAL_UNIT")) = next else {
-                break;
-            };
-            let Some(unit) = t.units.get(id) else { break };
-            out.insert(id.to_string(), unit.clone());
-            next = first_parent(unit);
-        }
-    }
-    out
+    accounts
+        .iter()
+        .flat_map(|a| units_up(t, a))
+        .map(|(id, unit)| (id.to_string(), unit.clone()))
+        .collect()
 }

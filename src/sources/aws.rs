@@ -237,33 +237,20 @@ impl AwsSource {
                         tree.accounts.insert(id.to_string(), parents.clone());
                     }
                 }
-                let mut ous = self
-                    .caller
-                    .organizations
-                    .list_organizational_units_for_parent()
-                    .parent_id(&parent)
-                    .into_paginator()
-                    .send();
-                while let Some(r) = ous.next().await {
-                    let r = r.map_err(|e| {
-                        aws_err(
-                            &parent,
-                            sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
-                        )
-                    })?;
-                    for ou in r.organizational_units() {
-                        let Some(id) = ou.id() else { continue };
-                        tree.units.insert(
-                            id.to_string(),
-                            json!({"Parents": parents["Parents"], "OrganizationalUnit": ou.to_json()}),
-                        );
-                        stack.push((id.to_string(), "ORGANIZATIONAL_UNIT"));
-                    }
+                for ou in self.child_units(&parent).await? {
+                    let Some(id) = ou.id() else { continue };
+                    tree.units.insert(
+                        id.to_string(),
+                        json!({"Parents": parents["Parents"], "OrganizationalUnit": ou.to_json()}),
+                    );
+                    stack.push((id.to_string(), "ORGANIZATIONAL_UNIT"));
                 }
                 if tree.units.len() > MAX_UNITS {
                     return Err(aws_err(
                         "organization",
-                        format!("more than {MAX_UNITS} organizational units: refusing to walk further"),
+                        format!(
+                            "more than {MAX_UNITS} organizational units: refusing to walk further"
+                        ),
                     ));
                 }
             }
@@ -483,26 +470,37 @@ impl AwsSource {
         let mut stack = vec![ou.to_string()];
         while let Some(p) = stack.pop() {
             out.extend(self.org_accounts(Some(&p)).await?);
-            let mut ous = self
-                .caller
-                .organizations
-                .list_organizational_units_for_parent()
-                .parent_id(&p)
-                .into_paginator()
-                .send();
-            while let Some(r) = ous.next().await {
-                let r = r.map_err(|e| {
-                    aws_err(
-                        &p,
-                        sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
-                    )
-                })?;
-                stack.extend(
-                    r.organizational_units()
-                        .iter()
-                        .filter_map(|o| o.id().map(str::to_string)),
-                );
-            }
+            stack.extend(
+                self.child_units(&p)
+                    .await?
+                    .iter()
+                    .filter_map(|o| o.id().map(str::to_string)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The organizational units directly under `parent`, every page.
+    async fn child_units(
+        &self,
+        parent: &str,
+    ) -> Result<Vec<aws_sdk_organizations::types::OrganizationalUnit>, Error> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .caller
+            .organizations
+            .list_organizational_units_for_parent()
+            .parent_id(parent)
+            .into_paginator()
+            .send();
+        while let Some(r) = pages.next().await {
+            let r = r.map_err(|e| {
+                aws_err(
+                    parent,
+                    sdk_error("organizations:ListOrganizationalUnitsForParent", &e),
+                )
+            })?;
+            out.extend_from_slice(r.organizational_units());
         }
         Ok(out)
     }
