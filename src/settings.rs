@@ -738,14 +738,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
             ))
         }
     };
-    let as_of_ms = match &a.as_of {
-        Some(s) => parse_timestamp_ms(s).ok_or_else(|| {
-            Error::Usage(format!(
-                "--as-of {s:?}: expected an RFC 3339 time such as 2026-11-22T03:00:00Z"
-            ))
-        })?,
-        None => chrono::Utc::now().timestamp_millis(),
-    };
+    let as_of_ms = as_of_or_now("--as-of", a.as_of.as_deref())?;
     // Conversion threads; a live source's --concurrency is open requests.
     const MAX_JOBS: usize = 256;
     let jobs = match a.jobs {

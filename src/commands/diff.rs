@@ -97,9 +97,6 @@ fn print_change(
         .map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), str::to_string))
         .collect();
     let key = crate::output::escape_controls(&key.join("/")).into_owned();
-    if c.columns.is_empty() {
-        return crate::output::line(format_args!("{:<20} {:<8} {key}", c.table, c.kind.as_str()));
-    }
     crate::output::line(format_args!("{:<20} {:<8} {key}", c.table, c.kind.as_str()))?;
     for cc in &c.columns {
         crate::output::line(format_args!(

@@ -240,8 +240,10 @@ pub fn table(
 
 /// Orders partitions as the snapshot writer does (by value, column by column).
 fn cmp_values(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    a.iter().map(s).cmp(b.iter().map(s))
+    fn text(v: &Value) -> &str {
+        v.as_str().unwrap_or_default()
+    }
+    a.iter().map(text).cmp(b.iter().map(text))
 }
 
 fn partition(

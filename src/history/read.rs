@@ -12,7 +12,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -35,12 +37,13 @@ pub fn batches(
     max_bytes: u64,
 ) -> Result<impl Iterator<Item = Result<RecordBatch, Error>>, Error> {
     let data = bytes::Bytes::from(dest.read(path, max_bytes)?);
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(data.clone()).map_err(|e| parquet_err(path, e))?;
+    // The footer is parsed once; the read schema only retypes its columns.
+    let found = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new())
+        .map_err(|e| parquet_err(path, e))?;
     // The file's own columns, each replaced by its declaration when it has
     // one; a column the declaration lacks (a file from a newer version)
     // keeps what the file says.
-    let fields: Vec<Field> = builder
+    let fields: Vec<Field> = found
         .schema()
         .fields()
         .iter()
@@ -50,15 +53,13 @@ pub fn batches(
         })
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)
-        .map_err(|e| {
-            parquet_err(
-                path,
-                format!(
-                    "{e} (a column's type differs from its declaration: re-export this partition)"
-                ),
-            )
-        })?
+    let typed = ArrowReaderMetadata::try_new(found.metadata().clone(), options).map_err(|e| {
+        parquet_err(
+            path,
+            format!("{e} (a column's type differs from its declaration: re-export this partition)"),
+        )
+    })?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(data, typed)
         .with_batch_size(8192)
         .build()
         .map_err(|e| parquet_err(path, e))?;
