@@ -235,6 +235,17 @@ def test_maintenance_windows_hold_what_ssm_said(exported):
     assert got[0]["ismaintenancetime"] is False, "AS_OF is the Sunday itself, before the offset"
 
 
+def test_the_models_are_those_the_corpus_names():
+    """The botocore whose models build the maximal records is the pinned one
+    PROVENANCE.md names: a new AWS member arrives only with a deliberate bump."""
+    import botocore
+    named = re.search(r"botocore (\d+\.\d+\.\d+)", (REPO / "tests/fixtures/aws/PROVENANCE.md").read_text())
+    assert named, "PROVENANCE.md names no botocore version"
+    assert botocore.__version__ == named.group(1), (
+        f"botocore {botocore.__version__} is installed, the corpus names {named.group(1)}: "
+        "install from tests/python/requirements.lock (scripts/test-env)")
+
+
 def test_fields_no_column_declares_are_listed_as_not_collected(exported):
     snap, out, _ = exported
     walk = Walk()
