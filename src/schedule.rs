@@ -91,12 +91,24 @@ pub fn parse(expr: &str, tz: &str) -> Result<Schedule, ScheduleError> {
             .and_then(|n| n.parse().ok())
             .filter(|n| *n > 0)
             .ok_or_else(|| err(expr, "rate needs a positive number"))?;
-        let period = match it.next() {
-            Some("minute" | "minutes") => Duration::minutes(n),
-            Some("hour" | "hours") => Duration::hours(n),
-            Some("day" | "days") => Duration::days(n),
+        // Checked before any arithmetic: the grammar spans 1970-2199, so a
+        // longer period never fires twice.
+        let (per_day, period) = match it.next() {
+            Some("minute" | "minutes") => (24 * 60, Duration::try_minutes(n)),
+            Some("hour" | "hours") => (24, Duration::try_hours(n)),
+            Some("day" | "days") => (1, Duration::try_days(n)),
             other => return Err(err(expr, format!("unknown rate unit {other:?}"))),
         };
+        let period = period
+            .filter(|_| n <= MAX_RATE_DAYS * per_day)
+            .ok_or_else(|| {
+                err(
+                    expr,
+                    format!(
+                        "rate is longer than {MAX_RATE_DAYS} days (the years 1970-{LAST_YEAR})"
+                    ),
+                )
+            })?;
         if it.next().is_some() {
             return Err(err(expr, "trailing text after the rate unit"));
         }
@@ -130,7 +142,7 @@ fn parse_cron(expr: &str, body: &str) -> Result<Cron, ScheduleError> {
     let years = if f[5] == "*" {
         None
     } else {
-        let y = field(expr, "year", f[5], 1970, 2199, &[])?;
+        let y = field(expr, "year", f[5], FIRST_YEAR as u32, LAST_YEAR as u32, &[])?;
         Some(
             y.iter()
                 .enumerate()
@@ -187,25 +199,29 @@ fn field(
                     .ok()
                     .filter(|s| *s > 0)
                     .ok_or_else(|| err(expr, format!("{name}: bad increment in {part:?}")))?;
-                (r, st)
+                (r, Some(st))
             }
-            None => (part, 1),
+            None => (part, None),
         };
         let (a, b) = if range == "*" || range == "?" {
             (lo, hi)
         } else if let Some((a, b)) = range.split_once('-') {
             (value(a)?, value(b)?)
         } else {
+            // `a/n` runs from a to the end of the field, whatever n (as in
+            // AWS and Quartz: `30/1` is 30, 31, … 59).
             let a = value(range)?;
-            (a, if step > 1 { hi } else { a })
+            (a, if step.is_some() { hi } else { a })
         };
         if a > b {
             return Err(err(expr, format!("{name}: range {range:?} is reversed")));
         }
-        let mut v = a;
-        while v <= b {
-            set[v as usize] = true;
-            v += step;
+        // Stepped with checked arithmetic: a huge increment stops after the
+        // first value instead of wrapping round.
+        let mut v = Some(a);
+        while let Some(x) = v.filter(|x| *x <= b) {
+            set[x as usize] = true;
+            v = x.checked_add(step.unwrap_or(1));
         }
     }
     Ok(set)
@@ -252,7 +268,8 @@ fn parse_dow(expr: &str, s: &str) -> Result<DayOfWeek, ScheduleError> {
             DayOfWeek::Nth(day(d)?, n)
         }
         _ if s.len() > 1 && s.ends_with('L') => DayOfWeek::Last(day(&s[..s.len() - 1])?),
-        "L" => DayOfWeek::Last(7),
+        // `L` alone is the last day of the week, Saturday, every week.
+        "L" => DayOfWeek::Set((0..=7).map(|d| d == 7).collect()),
         _ => DayOfWeek::Set(field(expr, "day-of-week", s, 1, 7, &DAYS)?),
     })
 }
@@ -268,14 +285,14 @@ fn is_weekday(d: NaiveDate) -> bool {
 }
 
 impl Cron {
+    /// Whether `d`'s month and year are in the expression.
+    fn month_matches(&self, d: NaiveDate) -> bool {
+        self.months[d.month() as usize] && self.years.as_ref().is_none_or(|y| y.contains(&d.year()))
+    }
+
     fn day_matches(&self, d: NaiveDate) -> bool {
-        if !self.months[d.month() as usize] {
+        if !self.month_matches(d) {
             return false;
-        }
-        if let Some(years) = &self.years {
-            if !years.contains(&d.year()) {
-                return false;
-            }
         }
         let dim = days_in_month(d.year(), d.month());
         let dom_ok = match &self.dom {
@@ -289,8 +306,10 @@ impl Cron {
                 }
                 last == d
             }
+            // As in Quartz: a month without day n has no `nW` day.
+            DayOfMonth::NearestWeekday(n) if *n > dim => false,
             DayOfMonth::NearestWeekday(n) => {
-                let target = NaiveDate::from_ymd_opt(d.year(), d.month(), (*n).min(dim)).unwrap();
+                let target = NaiveDate::from_ymd_opt(d.year(), d.month(), *n).unwrap();
                 let nearest = match target.weekday().number_from_monday() {
                     6 if target.day() == 1 => target + Duration::days(2),
                     6 => target - Duration::days(1),
@@ -331,8 +350,29 @@ fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     }
 }
 
-/// How far schedules are searched, in days.
-const HORIZON_DAYS: i64 = 366 * 5;
+/// The first and last years of the cron grammar: schedules are searched
+/// between them, and nothing fires outside.
+pub const FIRST_YEAR: i32 = 1970;
+pub const LAST_YEAR: i32 = 2199;
+/// The longest `rate()`: the span of the grammar's years.
+const MAX_RATE_DAYS: i64 = (LAST_YEAR - FIRST_YEAR + 1) as i64 * 366;
+
+/// The first day of the month after `d`'s, if within the grammar's years.
+fn next_month(d: NaiveDate) -> Option<NaiveDate> {
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).filter(|d| d.year() <= LAST_YEAR)
+}
+
+/// The last day of the month before `d`'s, if within the grammar's years.
+fn prev_month(d: NaiveDate) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(d.year(), d.month(), 1)?
+        .pred_opt()
+        .filter(|d| d.year() >= FIRST_YEAR)
+}
 
 impl Schedule {
     /// The latest start at or before `t`.
@@ -344,8 +384,16 @@ impl Schedule {
         match self {
             Schedule::Cron(c, tz) => {
                 let local = t.with_timezone(tz).naive_local();
-                let mut day = local.date();
-                for _ in 0..HORIZON_DAYS {
+                let mut day = local
+                    .date()
+                    .min(NaiveDate::from_ymd_opt(LAST_YEAR, 12, 31)?);
+                // Months that cannot match are skipped whole, so the search
+                // reaches the grammar's first year in a few thousand steps.
+                while day.year() >= FIRST_YEAR {
+                    if !c.month_matches(day) {
+                        day = prev_month(day)?;
+                        continue;
+                    }
                     if c.day_matches(day) {
                         for (h, m) in c.times().rev() {
                             let cand = resolve(*tz, day.and_hms_opt(h, m, 0)?)?;
@@ -362,7 +410,7 @@ impl Schedule {
                 let anchor = anchor.unwrap_or(DateTime::UNIX_EPOCH);
                 let p = period.num_milliseconds();
                 let k = (t - anchor).num_milliseconds().div_euclid(p);
-                Some(anchor + Duration::milliseconds(k * p))
+                anchor.checked_add_signed(Duration::milliseconds(k.checked_mul(p)?))
             }
             Schedule::At(at, tz) => resolve(*tz, *at).filter(|a| *a <= t),
         }
@@ -377,8 +425,12 @@ impl Schedule {
         match self {
             Schedule::Cron(c, tz) => {
                 let local = t.with_timezone(tz).naive_local();
-                let mut day = local.date();
-                for _ in 0..HORIZON_DAYS {
+                let mut day = local.date().max(NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1)?);
+                while day.year() <= LAST_YEAR {
+                    if !c.month_matches(day) {
+                        day = next_month(day)?;
+                        continue;
+                    }
                     if c.day_matches(day) {
                         for (h, m) in c.times() {
                             let cand = resolve(*tz, day.and_hms_opt(h, m, 0)?)?;
@@ -393,7 +445,7 @@ impl Schedule {
             }
             Schedule::Rate { period } => {
                 let prev = self.prev_start(t, anchor)?;
-                Some(prev + *period)
+                prev.checked_add_signed(*period)
             }
             Schedule::At(at, tz) => resolve(*tz, *at).filter(|a| *a > t),
         }
@@ -563,7 +615,7 @@ pub fn backup_due(
         (RunSchedule::Disabled, _) => false,
         (_, None) => true,
         (RunSchedule::Cron(c), Some(n)) => c.next_start(n, None).is_some_and(|t| t <= now),
-        (RunSchedule::Rate(p), Some(n)) => n + p <= now,
+        (RunSchedule::Rate(p), Some(n)) => n.checked_add_signed(p).is_some_and(|t| t <= now),
     })
 }
 
@@ -685,6 +737,227 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("time zone"));
+    }
+
+    #[test]
+    fn an_increment_runs_to_the_end_of_its_field() {
+        let s = parse("cron(30/1 10 * * ? *)", "UTC").unwrap();
+        let mut t = utc("2026-12-01T00:00:00Z");
+        let mut seen = vec![];
+        for _ in 0..31 {
+            t = s.next_start(t, None).unwrap();
+            seen.push(t);
+        }
+        assert_eq!(seen[0], utc("2026-12-01T10:30:00Z"));
+        assert_eq!(seen[29], utc("2026-12-01T10:59:00Z"));
+        assert_eq!(seen[30], utc("2026-12-02T10:30:00Z"));
+        let s = parse("cron(50/4 10 * * ? *)", "UTC").unwrap();
+        let t = s.next_start(utc("2026-12-01T10:54:30Z"), None).unwrap();
+        assert_eq!(t, utc("2026-12-01T10:58:00Z"));
+    }
+
+    #[test]
+    fn a_huge_increment_does_not_wrap() {
+        let s = parse("cron(59/4294967295 10 * * ? *)", "UTC").unwrap();
+        let t = s.next_start(utc("2026-12-01T00:00:00Z"), None).unwrap();
+        assert_eq!(t, utc("2026-12-01T10:59:00Z"));
+        assert_eq!(
+            s.next_start(t, None),
+            Some(utc("2026-12-02T10:59:00Z")),
+            "59 only, not every minute"
+        );
+        assert!(parse("cron(0/4294967296 10 * * ? *)", "UTC").is_err());
+    }
+
+    #[test]
+    fn l_alone_in_day_of_week_is_every_saturday() {
+        let s = parse("cron(0 6 ? * L *)", "UTC").unwrap();
+        let a = s.next_start(utc("2026-12-01T00:00:00Z"), None).unwrap();
+        assert_eq!(a, utc("2026-12-05T06:00:00Z"), "the first Saturday");
+        assert_eq!(s.next_start(a, None), Some(utc("2026-12-12T06:00:00Z")));
+    }
+
+    #[test]
+    fn far_occurrences_are_found_up_to_the_last_year() {
+        let from = utc("2026-12-01T00:00:00Z");
+        let s = parse("cron(0 0 1 1 ? 2199)", "UTC").unwrap();
+        assert_eq!(s.next_start(from, None), Some(utc("2199-01-01T00:00:00Z")));
+        let s = parse("cron(0 0 ? 2 MON#5 *)", "UTC").unwrap();
+        assert_eq!(s.next_start(from, None), Some(utc("2044-02-29T00:00:00Z")));
+        assert_eq!(
+            s.prev_start(from, None),
+            Some(utc("2016-02-29T00:00:00Z")),
+            "and back"
+        );
+        let never = parse("cron(0 0 31 2 ? *)", "UTC").unwrap();
+        assert_eq!(never.next_start(from, None), None);
+        assert_eq!(never.prev_start(from, None), None);
+        let past = parse("cron(0 0 1 1 ? 1999)", "UTC").unwrap();
+        assert_eq!(past.next_start(from, None), None);
+        assert_eq!(
+            past.prev_start(from, None),
+            Some(utc("1999-01-01T00:00:00Z"))
+        );
+        let last = parse("cron(59 23 31 12 ? *)", "UTC").unwrap();
+        let end = utc("2199-12-31T23:59:00Z");
+        assert_eq!(
+            last.next_start(utc("2199-06-01T00:00:00Z"), None),
+            Some(end)
+        );
+        assert_eq!(last.next_start(end, None), None, "nothing after 2199");
+        assert_eq!(
+            last.prev_start(utc("2400-01-01T00:00:00Z"), None),
+            Some(end)
+        );
+    }
+
+    #[test]
+    fn huge_rates_are_refused_not_panics() {
+        for e in [
+            "rate(106751991168 days)",
+            "rate(9223372036854775807 minutes)",
+            "rate(2562047788015 hours)",
+            "rate(84181 days)",
+        ] {
+            let m = parse(e, "").unwrap_err().to_string();
+            assert!(m.contains("longer than"), "{e}: {m}");
+            assert!(parse_run(e, None).is_err(), "{e}");
+        }
+        let longest = parse("rate(84180 days)", "").unwrap();
+        let t = utc("2026-12-01T00:00:00Z");
+        assert!(longest.next_start(t, None).is_some());
+        assert!(!backup_due("rate(84180 days)", "UTC", Some(t), t).unwrap());
+    }
+
+    /// Differential test: 10,000 generated expressions, evaluated here and
+    /// by croner (an independent cron library, in Quartz weekday mode with
+    /// seconds and years), must give the same next three and previous
+    /// start. Intended differences, outside the generated subset and tested
+    /// above: AWS's `L-n` and `LW` in day-of-month (croner has neither),
+    /// the grammar's last year 2199 (croner searches to 5000), and `?`
+    /// (croner reads it as `*`; AWS requires one of the two day fields to
+    /// be `?`, so the other alone decides, as croner's AND mode does).
+    #[test]
+    fn agrees_with_an_independent_evaluator_on_10000_expressions() {
+        use croner::parser::{CronParser, Seconds, Year};
+        let parser = CronParser::builder()
+            .seconds(Seconds::Required)
+            .year(Year::Required)
+            .alternative_weekdays(true)
+            .dom_and_dow(true)
+            .sloppy_ranges(true)
+            .build();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u32| -> u32 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % u64::from(n)) as u32
+        };
+        let mut compared = 0;
+        for case in 0..10_000 {
+            let (aws, quartz) = generate(&mut next);
+            let ours = parse(&format!("cron({aws})"), "UTC")
+                .unwrap_or_else(|e| panic!("case {case}: {aws}: {e}"));
+            let theirs = parser.parse(&format!("0 {quartz}")).unwrap_or_else(|e| {
+                panic!("case {case}: croner refused {quartz:?} (ours: {aws}): {e}")
+            });
+            let start = utc("2020-01-01T00:00:00Z")
+                + Duration::minutes(i64::from(next(60 * 24 * 366 * 12)));
+            let mut t = start;
+            for k in 0..3 {
+                let a = ours.next_start(t, None);
+                let b = theirs
+                    .find_next_occurrence(&t, false)
+                    .ok()
+                    .filter(|x| x.year() <= LAST_YEAR);
+                assert_eq!(
+                    a, b,
+                    "case {case} next #{k} after {t}: cron({aws}) vs croner {quartz:?}"
+                );
+                match a {
+                    Some(x) => t = x,
+                    None => break,
+                }
+            }
+            let a = ours.prev_start(start, None);
+            let b = theirs
+                .find_previous_occurrence(&start, true)
+                .ok()
+                .filter(|x| x.year() >= FIRST_YEAR);
+            assert_eq!(
+                a, b,
+                "case {case} prev at {start}: cron({aws}) vs croner {quartz:?}"
+            );
+            compared += 1;
+        }
+        assert_eq!(compared, 10_000);
+    }
+
+    /// One expression in AWS's grammar and the same in croner's.
+    fn generate(next: &mut impl FnMut(u32) -> u32) -> (String, String) {
+        fn list(next: &mut impl FnMut(u32) -> u32, lo: u32, hi: u32) -> String {
+            let parts = 1 + next(3);
+            let one = |next: &mut dyn FnMut(u32) -> u32| -> String {
+                let span = hi - lo + 1;
+                let a = lo + next(span);
+                let b = a + next(hi - a + 1);
+                match next(6) {
+                    0 => "*".into(),
+                    1 => format!("{a}"),
+                    2 => format!("{a}-{b}"),
+                    3 => format!("{a}/{}", 1 + next(span)),
+                    4 => format!("{a}-{b}/{}", 1 + next(span)),
+                    _ => format!("*/{}", 1 + next(span)),
+                }
+            };
+            let items: Vec<String> = (0..parts).map(|_| one(next)).collect();
+            if items.iter().any(|i| i == "*") {
+                "*".into()
+            } else {
+                items.join(",")
+            }
+        }
+        const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+        let minutes = list(next, 0, 59);
+        let hours = list(next, 0, 23);
+        let months = list(next, 1, 12);
+        let year = match next(4) {
+            0 => {
+                let a = 2020 + next(12);
+                format!("{a}-{}", a + next(6))
+            }
+            _ => "*".into(),
+        };
+        let (dom_a, dom_q, dow_a, dow_q) = if next(2) == 0 {
+            let dom = match next(5) {
+                0 => "L".to_string(),
+                1 => format!("{}W", 1 + next(31)),
+                _ => list(next, 1, 31),
+            };
+            (dom.clone(), dom, "?".to_string(), "*".to_string())
+        } else {
+            let d = 1 + next(7);
+            let (a, q) = match next(6) {
+                0 => (format!("{d}#{}", 1 + next(5)), format!("{d}#{}", 0)),
+                1 => (format!("{d}L"), format!("{d}#L")),
+                2 => ("L".to_string(), "7".to_string()),
+                3 => {
+                    let name = DAYS[(d - 1) as usize];
+                    (name.to_string(), name.to_string())
+                }
+                _ => {
+                    let l = list(next, 1, 7);
+                    (l.clone(), l)
+                }
+            };
+            let q = if a.contains('#') { a.clone() } else { q };
+            ("?".to_string(), "*".to_string(), a, q)
+        };
+        (
+            format!("{minutes} {hours} {dom_a} {months} {dow_a} {year}"),
+            format!("{minutes} {hours} {dom_q} {months} {dow_q} {year}"),
+        )
     }
 
     /// The original system's map (`src/resources/region-timezones.yaml` of

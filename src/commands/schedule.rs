@@ -17,7 +17,23 @@ pub fn run(s: &ScheduleSettings) -> Result<ExitCode, Error> {
         (RunSchedule::Cron(_), true) => s.timezone.as_deref().and_then(|z| z.parse().ok()),
         _ => None,
     };
-    for t in occurrences(&sched, s.from, s.next) {
+    let found = occurrences(&sched, s.from, s.next);
+    let from = s.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let last = crate::schedule::LAST_YEAR;
+    if found.is_empty() {
+        return Err(Error::Usage(format!(
+            "schedule {:?} never fires after {from} (searched to the end of {last}, the last year of the grammar)",
+            s.expr
+        )));
+    }
+    if found.len() < s.next {
+        eprintln!(
+            "fleetcmdb schedule: only {} of the {} runs asked for fall after {from} (searched to the end of {last})",
+            found.len(),
+            s.next
+        );
+    }
+    for t in found {
         let utc = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         match zone {
             Some(z) => crate::outln!(
