@@ -53,6 +53,14 @@ pub enum Error {
     #[error("not collected: {0}")]
     Cancelled(String),
 
+    /// A deletion refused by a safety limit: nothing was deleted.
+    #[error("{0}")]
+    Refused(String),
+
+    /// Another process holds what this one needs (a daemon's destination).
+    #[error("{0}")]
+    Busy(String),
+
     /// Standard output was closed by its reader: a normal end, exit 0.
     #[error("standard output closed")]
     BrokenPipe,

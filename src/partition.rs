@@ -23,6 +23,11 @@ use crate::schema::{Partitioning, TableDef};
 /// The folder of every table, under the destination root.
 pub const METADATA: &str = "metadata";
 
+/// Whether `s` is an AWS account id: exactly twelve ASCII digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `metadata/{table}`: the folder of one table (its Athena LOCATION).
 pub fn table_dir(table: &TableDef) -> String {
     format!("{METADATA}/{}", table.name)

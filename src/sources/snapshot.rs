@@ -108,7 +108,7 @@ impl Source for Snapshot {
         }
         for a in accounts {
             let adir = self.root.join(&a);
-            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            if !crate::partition::is_account_id(&a) {
                 failures.push(Failure {
                     scope: a.clone(),
                     group: None,

@@ -14,6 +14,7 @@
 //! [`crate::backup`]: a scheduled run backs up only the groups that are due.
 
 mod http;
+mod lock;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,6 +141,18 @@ pub enum Refused {
 }
 
 impl Shared {
+    #[cfg(test)]
+    fn for_tests() -> Shared {
+        Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            clock: Clock { file: None },
+            schedule_expr: "disabled".into(),
+            started: Instant::now(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -302,7 +315,7 @@ fn enqueue(
         return Err(Refused::QueueFull);
     }
     st.seq += 1;
-    let id = format!("{}-{}-{}", timestamp(now_ms), kind.name(), st.seq);
+    let id = run_id(now_ms, kind, st.seq);
     st.queue.push_back(Pending {
         id: id.clone(),
         kind,
@@ -310,6 +323,40 @@ fn enqueue(
         queued_ms: now_ms,
     });
     Ok((id, false))
+}
+
+/// A run's id: `{start}-{kind}-{daemon}-{n}`. `daemon` tells this process
+/// from any other writing run records to the same destination (two daemons
+/// on one S3 prefix, or one after another within a second), so no record
+/// overwrites another's; `n` counts this daemon's runs.
+fn run_id(now_ms: i64, kind: RunKind, seq: u64) -> String {
+    format!(
+        "{}-{}-{}-{seq}",
+        timestamp(now_ms),
+        kind.name(),
+        daemon_id()
+    )
+}
+
+/// Eight hex digits that differ between processes: a hash of the process
+/// id, the host name and the moment the daemon first asked.
+fn daemon_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(std::process::id().to_le_bytes());
+        h.update(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+                .to_le_bytes(),
+        );
+        h.update(std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default());
+        h.update(std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default());
+        hex::encode(&h.finalize()[..4])
+    })
 }
 
 /// The time: the system clock, or the time written in a file (tests and
@@ -433,18 +480,19 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
     watch_signals(shared.clone())?;
     let dest = sink::open(&s.export.out, &s.export.conn)?;
     dest.healthcheck()?;
-    let server = tiny_http::Server::http(s.listen)
-        .map_err(|e| Error::Usage(format!("--listen {}: {e}", s.listen)))?;
-    let server = Arc::new(server);
-    let api = {
-        let (server, shared, token) = (server.clone(), shared.clone(), s.token.clone());
-        let out = s.export.out.clone();
-        let conn = s.export.conn.clone();
-        std::thread::Builder::new()
-            .name("api".into())
-            .spawn(move || http::serve(&server, &shared, token.as_deref(), &out, &conn))
-            .map_err(|e| Error::Internal(format!("API thread: {e}")))?
-    };
+    // One daemon per local destination: the lock is held while the process
+    // lives and released by the kernel when it dies.
+    let _lock = lock::hold(&s.export.out)?;
+    let server = http::Server::start(
+        s.listen,
+        http::Api {
+            shared: shared.clone(),
+            token: s.token.clone(),
+            out: s.export.out.clone(),
+            conn: s.export.conn.clone(),
+        },
+        http::Limits::default(),
+    )?;
     eprintln!(
         "fleetcmdb serve: {} -> {}; schedule {}; API on http://{}",
         match &s.export.source {
@@ -512,7 +560,7 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
         st.seq += 1;
         let now = shared.clock.now_ms();
         let p = Pending {
-            id: format!("{}-shutdown-{}", timestamp(now), st.seq),
+            id: run_id(now, RunKind::Shutdown, st.seq),
             kind: RunKind::Shutdown,
             filter: Filter::default(),
             queued_ms: now,
@@ -523,8 +571,7 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
     let record = execute(s, dest.as_ref(), &shared, &p, stop_shutdown);
     let status = record["status"].as_str().unwrap_or("failed").to_string();
     finish(&shared, dest.as_ref(), record, p.kind);
-    server.unblock();
-    let _ = api.join();
+    server.stop();
     eprintln!("fleetcmdb serve: stopped after the shutdown backup ({status})");
     Ok(ExitCode::Success)
 }
