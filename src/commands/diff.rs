@@ -138,6 +138,7 @@ pub fn run(s: &DiffSettings) -> Result<ExitCode, Error> {
 
 pub fn snapshot(s: &SnapshotSettings) -> Result<ExitCode, Error> {
     let dest = sink::open(&s.out, &s.conn)?;
+    let _lease = history::Lease::take(dest.as_ref(), &SnapshotId::of(s.at_ms, s.period))?;
     let r = history::take(dest.as_ref(), &Default::default(), s.at_ms, s.period)?;
     if s.json {
         let tables: serde_json::Map<String, Value> = r

@@ -208,6 +208,18 @@ pub fn export(
     for d in also {
         d.healthcheck()?;
     }
+    let only_backups = s.backup.as_ref().is_some_and(|b| b.only);
+    // A run that snapshots holds its period's lease from before it writes
+    // anything: a second such run of the period refuses, so the live tree
+    // it copies is one run's.
+    let history = s.history.filter(|_| !only_backups);
+    let _lease = match history {
+        Some(period) => Some(crate::history::Lease::take(
+            dest,
+            &crate::history::SnapshotId::of(s.as_of_ms, period),
+        )?),
+        None => None,
+    };
     let (mut scopes, mut early_failures) = source.scopes()?;
     scopes.retain(|scope| s.filter.covers(scope));
     if let Some(shard) = s.shard {
@@ -215,8 +227,7 @@ pub fn export(
         // A failure that names an account belongs to that account's shard.
         early_failures.retain(|f| {
             let account = f.scope.split('/').next().unwrap_or("");
-            let is_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
-            !is_account || shard.holds(account)
+            !crate::partition::is_account_id(account) || shard.holds(account)
         });
     }
     let bar = progress(scopes.len() as u64);
@@ -231,7 +242,6 @@ pub fn export(
         .num_threads(s.jobs)
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    let only_backups = s.backup.as_ref().is_some_and(|b| b.only);
     // Per account: its regions still to collect, and what they found.
     let accounts: Mutex<BTreeMap<PartitionValue, AccountProgress>> = Mutex::new(BTreeMap::new());
     // A run that covers part of an account cannot say what the whole holds.
@@ -374,7 +384,7 @@ pub fn export(
     // A snapshot of what the destination now holds: also the partitions
     // that failed this time, as their last good files. Not after a run
     // that wrote nothing: its picture is the previous snapshot's.
-    if let Some(period) = s.history {
+    if let Some(period) = history {
         if !summary.partitions.is_empty() || summary.failures.is_empty() {
             match crate::history::take(dest, &s.writer, s.as_of_ms, period) {
                 Ok(r) => summary.snapshot = Some((r.id.to_string(), r.written)),

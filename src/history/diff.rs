@@ -107,17 +107,41 @@ struct Partitions {
 }
 
 impl Partitions {
+    /// The table's file in snapshot `id`; `None` when the snapshot's marker
+    /// does not list the table (it was taken before the table existed). A
+    /// file the marker lists must be there and be the table's: anything
+    /// else is an error naming it, never an empty side.
     fn open(
         dest: &dyn Destination,
         t: &'static Table,
         id: &SnapshotId,
     ) -> Result<Option<Self>, Error> {
-        let path = snapshot_file(t.name, id);
-        let dir = path.rsplit_once('/').expect("a folder").0;
-        if !dest.list(dir)?.contains(&path) {
+        if !super::marker_tables(dest, id)?.contains(t.name) {
             return Ok(None);
         }
-        let it = read::batches(dest, &path, history_def(t), MAX_PARTITION_FILE_BYTES)?;
+        let path = snapshot_file(t.name, id);
+        let def = history_def(t);
+        let it =
+            read::batches(dest, &path, def, MAX_PARTITION_FILE_BYTES).map_err(|e| match e {
+                Error::NotFound(_) => Error::input(
+                    &path,
+                    "the file",
+                    format!(
+                        "missing from complete snapshot {id}, whose marker lists {}",
+                        t.name
+                    ),
+                ),
+                e => e,
+            })?;
+        let needed: Vec<&str> = t
+            .partitioning
+            .columns()
+            .iter()
+            .copied()
+            .chain(t.identity.iter().copied())
+            .collect();
+        let schema = def.arrow_schema();
+        let it = it.map(move |b| project(&schema, &b?, &needed, &path));
         Ok(Some(Partitions {
             batches: Box::new(it),
             batch: None,
@@ -171,6 +195,46 @@ impl Partitions {
             self.row += 1;
         }
     }
+}
+
+/// `batch` in the declared columns, found by name: a column the file lacks
+/// is null (the file predates it), but the partition and identity columns
+/// must be there with their declared types, or the file is not the table's.
+fn project(
+    schema: &arrow_schema::SchemaRef,
+    batch: &arrow_array::RecordBatch,
+    needed: &[&str],
+    path: &str,
+) -> Result<arrow_array::RecordBatch, Error> {
+    let n = batch.num_rows();
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let col = match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => c.clone(),
+            Some(c) => {
+                return Err(Error::input(
+                    path,
+                    f.name().as_str(),
+                    format!(
+                        "typed {} where the table declares {}: not this table's snapshot file",
+                        c.data_type(),
+                        f.data_type()
+                    ),
+                ))
+            }
+            None if needed.contains(&f.name().as_str()) => {
+                return Err(Error::input(
+                    path,
+                    f.name().as_str(),
+                    "missing: not this table's snapshot file",
+                ))
+            }
+            None => arrow_array::new_null_array(f.data_type(), n),
+        };
+        cols.push(col);
+    }
+    arrow_array::RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| Error::input(path, "the file", e))
 }
 
 /// Calls `emit` for every row of `t` that differs between snapshots

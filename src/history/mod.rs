@@ -216,6 +216,130 @@ pub fn complete(dest: &dyn Destination) -> Result<Vec<SnapshotId>, Error> {
     Ok(ids.into_iter().collect())
 }
 
+/// The largest completion marker read (one row per table: a few KB).
+const MAX_MARKER_BYTES: u64 = 1 << 20;
+
+/// The tables a complete snapshot holds, from its completion marker. An
+/// empty, unreadable or foreign marker is an error naming it: such a
+/// snapshot is not complete, whatever the listing says.
+pub fn marker_tables(dest: &dyn Destination, id: &SnapshotId) -> Result<BTreeSet<String>, Error> {
+    use arrow_array::cast::AsArray;
+    let path = snapshot_file(SNAPSHOTS, id);
+    let mut names = BTreeSet::new();
+    for b in read::batches(dest, &path, &SNAPSHOTS_DEF, MAX_MARKER_BYTES)? {
+        let b = b?;
+        let col = b
+            .column_by_name("tablename")
+            .and_then(|c| c.as_string_opt::<i32>().cloned())
+            .ok_or_else(|| {
+                Error::input(
+                    &path,
+                    "tablename",
+                    "not a snapshot marker: no tablename column",
+                )
+            })?;
+        names.extend(col.iter().flatten().map(str::to_string));
+    }
+    if names.is_empty() {
+        return Err(Error::input(
+            &path,
+            "the file",
+            "an empty snapshot marker: the snapshot is not complete",
+        ));
+    }
+    Ok(names)
+}
+
+/// Every complete snapshot whose marker reads, oldest first (one whose
+/// marker does not counts as incomplete).
+pub fn complete_readable(dest: &dyn Destination) -> Result<Vec<SnapshotId>, Error> {
+    Ok(complete(dest)?
+        .into_iter()
+        .filter(|id| marker_tables(dest, id).is_ok())
+        .collect())
+}
+
+/// The right to take one period's snapshot: one run at a time.
+///
+/// `history/.leases/{id}.json`, created exclusively (a hard link locally,
+/// `If-None-Match` on S3) before the run writes anything, and deleted when
+/// it ends. A second run of the same period finds it and refuses, so a
+/// snapshot holds one run's view and the live tree is not written by two
+/// such runs at once. A lease is taken over when its holder has died (same
+/// host, process gone) or it has expired ([`LEASE_TTL_MS`]).
+pub struct Lease<'d> {
+    dest: &'d dyn Destination,
+    path: String,
+    token: String,
+}
+
+/// How long a lease holds without its holder's word: longer than any run.
+pub const LEASE_TTL_MS: i64 = 2 * 3_600_000;
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+impl<'d> Lease<'d> {
+    pub fn take(dest: &'d dyn Destination, id: &SnapshotId) -> Result<Lease<'d>, Error> {
+        let path = format!("{HISTORY}/.leases/{id}.json");
+        let now = chrono::Utc::now().timestamp_millis();
+        let token = format!("{}-{}-{now}", std::process::id(), host_name());
+        let doc = json!({"token": token, "pid": std::process::id(), "host": host_name(),
+                         "expires_ms": now + LEASE_TTL_MS});
+        let body = doc.to_string();
+        for attempt in 0..2 {
+            if dest.put_new(&path, body.as_bytes())? {
+                return Ok(Lease { dest, path, token });
+            }
+            let held = dest
+                .read(&path, 4096)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            let stale = match &held {
+                None => true,
+                Some(h) => {
+                    let expired = h["expires_ms"].as_i64().is_none_or(|e| e < now);
+                    let dead = h["host"].as_str() == Some(host_name().as_str())
+                        && h["pid"]
+                            .as_u64()
+                            .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+                    expired || dead
+                }
+            };
+            if !stale || attempt == 1 {
+                let who = held
+                    .map(|h| format!("pid {} on {}", h["pid"], h["host"]))
+                    .unwrap_or_else(|| "another run".into());
+                return Err(Error::Busy(format!(
+                    "{}/{path}: snapshot {id} is being taken by {} (a lease held until it ends or expires); nothing was written",
+                    dest.url(),
+                    crate::output::escape_controls(&who)
+                )));
+            }
+            dest.delete(&path)?;
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let ours = self
+            .dest
+            .read(&self.path, 4096)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|h| h["token"].as_str() == Some(self.token.as_str()));
+        if ours {
+            let _ = self.dest.delete(&self.path);
+        }
+    }
+}
+
 /// What one snapshot run did.
 #[derive(Debug)]
 pub struct Report {
@@ -248,7 +372,9 @@ pub fn take(
         tables: Vec::new(),
         bytes: 0,
     };
-    if complete(dest)?.contains(&id) {
+    // A period whose marker reads is never rewritten; one whose marker
+    // does not is taken again.
+    if complete(dest)?.contains(&id) && marker_tables(dest, &id).is_ok() {
         return Ok(report);
     }
     // Tables are copied side by side (on the global pool, one thread per
@@ -331,6 +457,9 @@ pub enum When {
     At(NaiveDateTime),
 }
 
+/// The furthest back a duration may reach, in hours (the 230 years of the grammar).
+const MAX_HOURS_BACK: i64 = 230 * 366 * 24;
+
 impl When {
     pub fn parse(s: &str, now_ms: i64) -> Result<When, Error> {
         let now = DateTime::<Utc>::from_timestamp_millis(now_ms)
@@ -349,13 +478,23 @@ impl When {
         }
         if let Some(unit) = t.chars().last().filter(|c| "hdw".contains(*c)) {
             if let Ok(n) = t[..t.len() - 1].parse::<u32>() {
-                let hours = i64::from(n)
-                    * match unit {
-                        'h' => 1,
-                        'd' => 24,
-                        _ => 24 * 7,
-                    };
-                return Ok(When::At(now - Duration::hours(hours)));
+                let per = match unit {
+                    'h' => 1,
+                    'd' => 24,
+                    _ => 24 * 7,
+                };
+                // Checked before the arithmetic: no history is older than 1970.
+                let back = i64::from(n)
+                    .checked_mul(per)
+                    .filter(|h| *h <= MAX_HOURS_BACK)
+                    .and_then(Duration::try_hours)
+                    .and_then(|d| now.checked_sub_signed(d))
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "{s:?}: too far back; give at most {MAX_HOURS_BACK}h (230 years)"
+                        ))
+                    })?;
+                return Ok(When::At(back));
             }
         }
         if let Some(id) = SnapshotId::parse(t) {
@@ -390,7 +529,10 @@ impl When {
 /// newest is always kept), plus the files of incomplete snapshots older
 /// than the newest complete one (a run that stopped midway).
 pub fn to_prune_paths(dest: &dyn Destination, keep: Keep) -> Result<Vec<String>, Error> {
-    let done = complete(dest)?;
+    // Only snapshots whose marker reads are complete: retention counts
+    // them alone, so an empty or broken marker never takes a readable
+    // snapshot's place among those kept.
+    let done = complete_readable(dest)?;
     let archives: Vec<Archive> = done
         .iter()
         .map(|id| Archive {
@@ -473,6 +615,11 @@ mod tests {
         for bad in ["last week", "7x", "d", "2026-11-31"] {
             assert!(When::parse(bad, T).is_err(), "{bad}");
         }
+        for huge in ["4294967295w", "4294967295d", "4294967295h", "2020321h"] {
+            let e = When::parse(huge, T).unwrap_err().to_string();
+            assert!(e.contains("too far back"), "{huge}: {e}");
+        }
+        assert!(When::parse("2020320h", T).is_ok());
     }
 
     #[test]

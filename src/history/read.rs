@@ -21,11 +21,9 @@ use crate::error::Error;
 use crate::schema::TableDef;
 use crate::sink::Destination;
 
+/// A file that does not read as the table's: an input error naming it.
 fn parquet_err(path: &str, e: impl ToString) -> Error {
-    Error::Parquet {
-        what: path.to_string(),
-        message: e.to_string(),
-    }
+    Error::input(path, "the file", format!("reading Parquet: {}", e.to_string()))
 }
 
 /// The batches of the Parquet file at `path` (read whole, at most
@@ -56,7 +54,7 @@ pub fn batches(
     let typed = ArrowReaderMetadata::try_new(found.metadata().clone(), options).map_err(|e| {
         parquet_err(
             path,
-            format!("{e} (a column's type differs from its declaration: re-export this partition)"),
+            format!("{e} (a column's type differs from its declaration: another table's file, or one to re-export)"),
         )
     })?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(data, typed)
