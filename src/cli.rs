@@ -504,6 +504,10 @@ pub struct PruneArgs {
     #[arg(long, value_name = "DIR|S3URL", requires = "departed")]
     pub plan: Option<String>,
 
+    /// With --departed: the most accounts whose partitions may be deleted in one run; more are refused, listing them (default: 5% of the accounts found under metadata/, at least 1). Example: --departed --max-departed 40
+    #[arg(long, value_name = "N", requires = "departed")]
+    pub max_departed: Option<usize>,
+
     /// Print the result as JSON on stdout. Example: --json
     #[arg(long)]
     pub json: bool,

@@ -172,7 +172,7 @@ pub fn demo(a: &DemoArgs) -> DemoOptions {
 
 fn check_accounts(what: &str, list: &[String]) -> Result<(), Error> {
     for a in list {
-        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+        if !crate::partition::is_account_id(a) {
             return Err(Error::Usage(format!(
                 "{what}: {a:?} is not a 12-digit account id"
             )));
@@ -590,6 +590,9 @@ pub struct PruneSettings {
     pub history: bool,
     /// Partitions of accounts that left the organization instead.
     pub departed: Option<Departed>,
+    /// The most departed accounts deleted in one run (`None`: 5% of those
+    /// found, at least 1).
+    pub max_departed: Option<usize>,
     pub keep: crate::backup::Keep,
     pub dry_run: bool,
     pub json: bool,
@@ -629,6 +632,7 @@ pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
                 planned_units: Vec::new(),
             }))),
         },
+        max_departed: a.max_departed,
         dry_run: a.dry_run,
         json: a.json,
         conn: connection(&a.conn)?,
@@ -677,7 +681,7 @@ pub fn read_plan_batch(url: &str, conn: &Connection) -> Result<PlanBatch, Error>
         })?;
     for (i, a) in accounts.iter().enumerate() {
         let id = a.get("Id").and_then(Value::as_str).unwrap_or_default();
-        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        if !crate::partition::is_account_id(id) {
             return Err(Error::input(
                 url,
                 format!("$.accounts[{i}].Id"),

@@ -99,6 +99,11 @@ fn history(a: &PruneSettings, dest: &dyn sink::Destination) -> Result<ExitCode, 
     })
 }
 
+/// The default `--max-departed`: 5% of the accounts found, at least 1.
+fn default_max_departed(found: usize) -> usize {
+    (found / 20).max(1)
+}
+
 /// `prune --departed`: the live partitions of accounts that are no longer
 /// members of the organization. The listing must be complete: a failed
 /// `ListAccounts` is an error, and an empty one is refused.
@@ -123,11 +128,24 @@ fn departed(
         });
     }
     let partitions = crate::commands::ddl::partitions_in(dest)?;
-    let gone: std::collections::BTreeSet<String> = partitions
+    let found: std::collections::BTreeSet<&str> =
+        partitions.iter().map(|p| p.accountid().as_str()).collect();
+    let gone: std::collections::BTreeSet<String> = found
         .iter()
-        .map(|p| p.accountid().to_string())
-        .filter(|acct| !members.contains(acct))
+        .filter(|acct| !members.contains(**acct))
+        .map(|a| a.to_string())
         .collect();
+    let limit = a
+        .max_departed
+        .unwrap_or_else(|| default_max_departed(found.len()));
+    if gone.len() > limit && !a.dry_run {
+        return Err(Error::Refused(format!(
+            "prune --departed: {} of the {} accounts found would go, more than the limit of {limit} (--max-departed; by default 5% of those found, at least 1); nothing was deleted. They are: {}",
+            gone.len(),
+            found.len(),
+            gone.iter().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
     let mut files = Vec::new();
     for t in crate::tables::ALL {
         for acct in &gone {
@@ -136,8 +154,26 @@ fn departed(
         }
     }
     let (n, m, f) = (gone.len(), members.len(), files.len());
-    let fields = json!({"members": m, "departed": gone});
+    if n > limit {
+        eprintln!(
+            "fleetcmdb prune --departed: {n} accounts is over the limit of {limit}: without --dry-run this would be refused"
+        );
+    }
+    let fields = json!({"members": m, "departed": gone, "limit": limit});
     finish(a, dest, "deleted", files, fields, |went, url| {
         format!("fleetcmdb prune --departed: {n} accounts left the organization ({m} members); {f} files {went} under {url}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_is_five_percent_and_at_least_one() {
+        assert_eq!(default_max_departed(0), 1);
+        assert_eq!(default_max_departed(19), 1);
+        assert_eq!(default_max_departed(40), 2);
+        assert_eq!(default_max_departed(10_000), 500);
+    }
 }

@@ -269,11 +269,21 @@ impl AwsSource {
     pub fn org_members(&self) -> Result<BTreeSet<String>, Error> {
         self.rt.block_on(async {
             let pages = self.list_accounts(None).await?;
-            Ok(pages
+            // Checked whole: what is not listed here may be deleted.
+            pages
                 .iter()
                 .flatten()
-                .filter_map(|a| a.id().map(str::to_string))
-                .collect())
+                .map(|a| match a.id() {
+                    Some(id) if crate::partition::is_account_id(id) => Ok(id.to_string()),
+                    other => Err(Error::Aws {
+                        scope: "organization".into(),
+                        message: format!(
+                            "ListAccounts gave {:?}, not a 12-digit account id: refusing the listing",
+                            other.map(|s| crate::output::escape_controls(s).into_owned())
+                        ),
+                    }),
+                })
+                .collect()
         })
     }
 
