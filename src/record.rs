@@ -415,7 +415,10 @@ pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.99
 /// `2020-02-12T23:19:20.596Z`, `2024-04-25T02:57:56.123456+00:00`), a zone
 /// of `Z`, `±hh:mm`, `±hhmm` or `±hh`, or none (UTC); `T`, `t` or a space
 /// between date and time; a date alone is midnight UTC. Fractions beyond
-/// milliseconds are truncated. Out-of-range or impossible dates are `None`.
+/// milliseconds are rounded to the nearest millisecond, as epoch numbers
+/// and the SDK's times are ([`round_nanos_to_ms`]), so one instant gives
+/// one value whichever way it arrived. Out-of-range or impossible dates are
+/// `None`.
 pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     let num = |r: &[u8]| -> Option<u32> {
@@ -477,11 +480,18 @@ pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let local = date.and_hms_nano_opt(h, m, sec, nanos)?;
-    let ms = local.and_utc().timestamp_millis() - offset_s * 1000;
+    let local = date.and_hms_opt(h, m, sec)?;
+    let ms = local.and_utc().timestamp_millis() + round_nanos_to_ms(nanos) - offset_s * 1000;
     (MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS)
         .contains(&ms)
         .then_some(ms)
+}
+
+/// A fraction of a second in nanoseconds, rounded to the nearest
+/// millisecond (half up): `767_999_887` is 768. The one rounding rule for
+/// sub-millisecond times, whatever their source.
+pub fn round_nanos_to_ms(nanos: u32) -> i64 {
+    (i64::from(nanos) + 500_000) / 1_000_000
 }
 
 /// A timestamp as AWS prints it in JSON: an ISO 8601 string, or epoch

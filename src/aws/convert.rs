@@ -33,9 +33,28 @@ impl ToJson for i64 {
         Value::from(*self)
     }
 }
+/// An SDK time in milliseconds, rounded to the nearest one: JSON-protocol
+/// services send epoch seconds with a fraction (`1628601865.768`), which the
+/// SDK holds as `…865.767999887`; rounding gives back `.768`, as the
+/// snapshot path reads the same number.
+pub fn millis(t: &DateTime) -> Option<i64> {
+    t.secs()
+        .checked_mul(1000)?
+        .checked_add(crate::record::round_nanos_to_ms(t.subsec_nanos()))
+}
+
 impl ToJson for DateTime {
     fn to_json(&self) -> Value {
-        Value::String(self.fmt(Format::DateTime).unwrap_or_default())
+        let Some(ms) = millis(self) else {
+            return Value::String(self.fmt(Format::DateTime).unwrap_or_default());
+        };
+        match chrono::DateTime::from_timestamp_millis(ms) {
+            Some(t) if ms.rem_euclid(1000) == 0 => {
+                Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            }
+            Some(t) => Value::String(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+            None => Value::String(self.fmt(Format::DateTime).unwrap_or_default()),
+        }
     }
 }
 impl<T: ToJson> ToJson for Vec<T> {
@@ -213,5 +232,38 @@ mod organizations {
         Parent { "Id" => id, "Type" => r#type }
         OrganizationalUnit { "Id" => id, "Arn" => arn, "Name" => name }
         Tag { "Key" => key, "Value" => value }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdk_times_round_to_the_nearest_millisecond() {
+        // Organizations' JoinedTimestamp 1628601865.768, as the SDK holds it.
+        let t = DateTime::from_secs_and_nanos(1_628_601_865, 767_999_887);
+        assert_eq!(millis(&t), Some(1_628_601_865_768));
+        assert_eq!(t.to_json(), Value::from("2021-08-10T13:24:25.768Z"));
+        let below = DateTime::from_secs_and_nanos(1_628_601_865, 999_600_000);
+        assert_eq!(
+            below.to_json(),
+            Value::from("2021-08-10T13:24:26Z"),
+            "carries into the second"
+        );
+        let exact = DateTime::from_secs(1_628_601_865);
+        assert_eq!(exact.to_json(), Value::from("2021-08-10T13:24:25Z"));
+        let half = DateTime::from_secs_and_nanos(1_628_601_865, 767_499_999);
+        assert_eq!(millis(&half), Some(1_628_601_865_767));
+        // The same instant by every path gives the same value.
+        let from_number = crate::record::json_timestamp_ms(&serde_json::json!(1628601865.768));
+        let from_text = crate::record::parse_timestamp_ms("2021-08-10T13:24:25.767999887Z");
+        assert_eq!(from_number, millis(&t));
+        assert_eq!(from_text, millis(&t));
+        assert_eq!(
+            crate::record::parse_timestamp_ms(&t.fmt(Format::DateTime).unwrap()),
+            millis(&t),
+            "the SDK's own text of it too"
+        );
     }
 }

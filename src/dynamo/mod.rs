@@ -303,7 +303,7 @@ impl Dynamo {
 
 /// An SDK time as RFC 3339 text.
 fn iso(t: Option<&aws_smithy_types::DateTime>) -> Value {
-    t.and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+    t.and_then(|t| chrono::DateTime::from_timestamp_millis(crate::aws::convert::millis(t)?))
         .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
         .unwrap_or(Value::Null)
 }
@@ -414,7 +414,7 @@ impl Dynamo {
             )));
         }
         let p = desc.and_then(|d| d.point_in_time_recovery_description());
-        let ms = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.to_millis().ok());
+        let ms = |t: Option<&aws_smithy_types::DateTime>| t.and_then(crate::aws::convert::millis);
         let (earliest, latest) = (
             ms(p.and_then(|p| p.earliest_restorable_date_time())),
             ms(p.and_then(|p| p.latest_restorable_date_time())),
