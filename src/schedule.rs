@@ -829,6 +829,28 @@ mod tests {
         assert!(!backup_due("rate(84180 days)", "UTC", Some(t), t).unwrap());
     }
 
+    /// The forms the differential test leaves out, checked here against
+    /// dates worked out by hand.
+    #[test]
+    fn the_forms_croner_lacks() {
+        let from = utc("2026-11-01T00:00:00Z");
+        // L-2: two days before the last day (November has 30: the 28th).
+        let s = parse("cron(0 9 L-2 * ? *)", "UTC").unwrap();
+        assert_eq!(s.next_start(from, None), Some(utc("2026-11-28T09:00:00Z")));
+        // LW: the last weekday (2027-01-31 is a Sunday: Friday the 29th).
+        let s = parse("cron(0 9 LW * ? *)", "UTC").unwrap();
+        assert_eq!(
+            s.next_start(utc("2027-01-01T00:00:00Z"), None),
+            Some(utc("2027-01-29T09:00:00Z"))
+        );
+        // 1W when the 1st is a Saturday (2027-05-01): Monday the 3rd, never April.
+        let s = parse("cron(0 9 1W * ? *)", "UTC").unwrap();
+        assert_eq!(
+            s.next_start(utc("2027-04-02T00:00:00Z"), None),
+            Some(utc("2027-05-03T09:00:00Z"))
+        );
+    }
+
     /// Differential test: 10,000 generated expressions, evaluated here and
     /// by croner (an independent cron library, in Quartz weekday mode with
     /// seconds and years), must give the same next three and previous

@@ -23,7 +23,11 @@ use crate::sink::Destination;
 
 /// A file that does not read as the table's: an input error naming it.
 fn parquet_err(path: &str, e: impl ToString) -> Error {
-    Error::input(path, "the file", format!("reading Parquet: {}", e.to_string()))
+    Error::input(
+        path,
+        "the file",
+        format!("reading Parquet: {}", e.to_string()),
+    )
 }
 
 /// The batches of the Parquet file at `path` (read whole, at most

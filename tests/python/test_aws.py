@@ -135,6 +135,9 @@ BIG, SMALL = "12345678901234567890123456789012345678", "0.1234567890123456789"
 NEXT_FORMS = ["2026-11-29T02:00-08:00", "2026-11-30T04:00Z", "2026-12-07T09:30+0530"]
 
 
+JOINED = 1628601865.768
+
+
 def aws_forms(suspended):
     """Rewrites moto's answers into the forms AWS documents and prints, where moto prints its own."""
     def rewrite(target, doc):
@@ -150,6 +153,9 @@ def aws_forms(suspended):
                 # Status retired on 2026-09-09: State only.
                 a["State"] = "SUSPENDED" if a["Id"] == suspended else a.pop("Status", "ACTIVE")
                 a.pop("Status", None)
+                # Epoch seconds with a fraction, as the JSON protocol sends them: the SDK
+                # holds .768 as .767999887, which must still be the millisecond .768.
+                a["JoinedTimestamp"] = JOINED
         if op == "Scan":
             for item in doc.get("Items", []):
                 forms = {"key.00": {"N": BIG}, "key.01": {"N": SMALL}, "key.02": {"M": {"n": {"N": BIG}}}}
@@ -186,6 +192,8 @@ def test_aws_forms_give_the_same_parquet_live_and_from_a_snapshot(org, tmp_path)
     assert values["key.00"] == BIG and values["key.01"] == SMALL and values["key.02"] == '{"n":' + BIG + "}"
     states = set(c.execute("SELECT DISTINCT accountstate, accountstatus FROM discovery").fetchall())
     assert states == {("ACTIVE", None)}
+    joined = set(c.execute("SELECT DISTINCT epoch_ms(accountjoinedtimestamp) FROM discovery").fetchall())
+    assert joined == {(1628601865768,)}, joined
     nexts = {r[0] for r in c.execute(
         "SELECT strftime(w.nextexecutiontime, '%Y-%m-%dT%H:%M') FROM (SELECT unnest(maintenancewindows) AS w "
         "FROM maintenance_windows)").fetchall()}
