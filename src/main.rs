@@ -13,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// system time. Serve them from a retained heap instead (bounded by the few
 /// contexts alive at once, one set per conversion thread).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, reason = "mallopt is a libc call")]
 fn keep_glibc_heap() {
     // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
     unsafe {

@@ -300,6 +300,7 @@ mod tests {
         assert_eq!(d.list("").unwrap().len(), 1);
     }
 
+    #[allow(unsafe_code, reason = "mkfifo is a libc call")]
     #[test]
     fn reads_are_bounded_and_regular_files_only() {
         let dir = tempfile::tempdir().unwrap();

@@ -67,7 +67,10 @@ pub static ACCOUNTS: Table = Table {
                 "ouid",
                 "Id of the parent of the account (an OU, or the root).",
             ),
-            s("ouname", "Name of the parent of the account (Root for the root)."),
+            s(
+                "ouname",
+                "Name of the parent of the account (Root for the root).",
+            ),
             c("tags", Map, "Account tags; query as tags[key]."),
             c(
                 "regions",
@@ -79,7 +82,11 @@ pub static ACCOUNTS: Table = Table {
                 Array(&Struct(&GROUP)),
                 "Groups found in the account, by region then name; empty when nothing is deployed.",
             ),
-            c("groupcount", Int, "How many groups were found in the account."),
+            c(
+                "groupcount",
+                Int,
+                "How many groups were found in the account.",
+            ),
             Column::last_updated(),
         ],
     },
@@ -118,7 +125,11 @@ fn rows(ctx: &AccountContext) -> Result<Vec<Value>, Error> {
     let path = ou_path(ctx)?;
     let (oupath, ouids, ouid, ouname) = match &path {
         Some(units) => (
-            json!(units.iter().map(|u| u.1.as_str()).collect::<Vec<_>>().join("/")),
+            json!(units
+                .iter()
+                .map(|u| u.1.as_str())
+                .collect::<Vec<_>>()
+                .join("/")),
             json!(units.iter().map(|u| &u.0).collect::<Vec<_>>()),
             json!(units.last().map(|u| &u.0)),
             json!(units.last().map(|u| &u.1)),
@@ -206,7 +217,10 @@ fn ou_path(ctx: &AccountContext) -> Result<Option<Vec<(String, String)>>, Error>
         }
     }
     Err(Error::input(
-        format!("organizations:ListParents of account {}", inputs.accountid()),
+        format!(
+            "organizations:ListParents of account {}",
+            inputs.accountid()
+        ),
         "$.Parents",
         format!("no root within {MAX_DEPTH} levels: the parents form a loop or a chain too deep"),
     ))
@@ -296,7 +310,10 @@ mod tests {
         assert_eq!(r["oupath"], "Root/Workloads/Prod");
         assert_eq!(r["ouids"], json!(["r-1", "ou-a", "ou-b"]));
         assert_eq!((&r["ouid"], &r["ouname"]), (&json!("ou-b"), &json!("Prod")));
-        assert_eq!(r["accountstate"], "SUSPENDED", "Status when there is no State");
+        assert_eq!(
+            r["accountstate"], "SUSPENDED",
+            "Status when there is no State"
+        );
         assert_eq!(r["groupcount"], 1);
         assert!(r["tags"].is_null());
         let mut b = crate::record::RowBuilder::new(&ACCOUNTS, 0, &[]);
@@ -328,6 +345,9 @@ mod tests {
         assert!(e.contains("111111111111") && e.contains("loop"), "{e}");
         let odd = org(&[("111111111111", "x", "ACCOUNT")], &[]);
         let e = row(&odd).unwrap_err().to_string();
-        assert!(e.contains("parents-111111111111.json") && e.contains("Type"), "{e}");
+        assert!(
+            e.contains("parents-111111111111.json") && e.contains("Type"),
+            "{e}"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! `configuration`: the items of a group's `CloneSquad-{group}-Configuration` DynamoDB table.
 
-use crate::schema::dsl::*;
 use super::resolver::*;
 use super::Table;
+use crate::schema::dsl::*;
 use crate::schema::TableDef;
 
 pub static CONFIGURATION: Table = Table {

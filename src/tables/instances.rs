@@ -3,9 +3,9 @@
 //! Field names are the AWS names lowercased at every level, so
 //! `BlockDeviceMappings[].Ebs.VolumeId` is `blockdevicemappings[].ebs.volumeid`.
 
-use crate::schema::dsl::*;
 use super::resolver::*;
 use super::Table;
+use crate::schema::dsl::*;
 use crate::schema::{Column, TableDef};
 
 static GROUP_IDENTIFIER: [Column; 2] = [

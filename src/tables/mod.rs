@@ -13,6 +13,16 @@
 mod key_value;
 pub mod resolver;
 
+// The tables' modules, declared here rather than inside `registry!` so that
+// rustfmt and every other tool sees them.
+mod accounts;
+mod configuration;
+mod discovery;
+mod instances;
+mod maintenance_windows;
+mod scheduler;
+mod volumes;
+
 pub(crate) use key_value::{expirations, items as key_value_items, key_value_rows};
 pub use resolver::Resolver;
 
@@ -44,7 +54,6 @@ impl std::fmt::Debug for Table {
 /// so they cannot disagree, and nothing else has a size of its own.
 macro_rules! registry {
     ($($id:ident => $module:ident :: $def:ident),* $(,)?) => {
-        $(mod $module;)*
         $(pub use $module::$def;)*
 
         /// A table's index in [`ALL`].

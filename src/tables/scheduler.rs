@@ -1,8 +1,8 @@
 //! `scheduler`: the items of a group's `CloneSquad-{group}-Scheduler` DynamoDB table.
 
-use crate::schema::dsl::*;
 use super::resolver::*;
 use super::Table;
+use crate::schema::dsl::*;
 use crate::schema::TableDef;
 
 pub static SCHEDULER: Table = Table {

@@ -1,8 +1,8 @@
 //! `volumes`: EBS volumes attached to a group's instances, as describe-volumes returns them.
 
-use crate::schema::dsl::*;
 use super::resolver::*;
 use super::Table;
+use crate::schema::dsl::*;
 use crate::schema::TableDef;
 
 static ATTACHMENT: [Column; 6] = [

@@ -129,6 +129,7 @@ fn a_group_name_that_escapes_is_a_usage_error_for_restore() {
 }
 
 #[test]
+#[allow(unsafe_code, reason = "pipe and close are libc calls")]
 fn a_closed_pipe_ends_the_command_quietly() {
     use std::os::fd::FromRawFd;
     for args in [&["ddl"][..], &["iam-policy"][..]] {

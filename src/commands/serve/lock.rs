@@ -24,6 +24,7 @@ pub struct Held {
 }
 
 /// Takes the lock of `out` when it is a local folder; `None` on S3.
+#[allow(unsafe_code, reason = "flock is a libc call")]
 pub fn hold(out: &str) -> Result<Option<Held>, Error> {
     if out.starts_with("s3://") {
         return Ok(None);

@@ -410,6 +410,7 @@ fn prev_at_or_before(s: &RunSchedule, ms: i64) -> Option<i64> {
 /// Blocks SIGTERM and SIGINT in every thread (threads inherit the mask)
 /// and waits for them on a thread of their own: the first stops the
 /// daemon, a second exits at once.
+#[allow(unsafe_code, reason = "signal masks and sigwait are libc calls")]
 fn watch_signals(shared: Arc<Shared>) -> Result<(), Error> {
     // SAFETY: plain libc calls on a sigset_t we own; called before the
     // daemon starts any other thread.

@@ -18,7 +18,6 @@ pub fn pitr_status(doc: Option<Doc>) -> Result<Option<bool>, Error> {
     .map(|s| s == "ENABLED"))
 }
 
-
 fn pairs<'v>(
     stack: &'v Value,
     list: &str,
