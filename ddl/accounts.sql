@@ -2,6 +2,35 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_accounts` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `accountname` string COMMENT 'Account name.',
+  `accountemail` string COMMENT 'Email address of the account root user.',
+  `accountarn` string COMMENT 'ARN of the account.',
+  `accountstate` string COMMENT 'Account state (State, else the older Status), for example ACTIVE.',
+  `accountjoinedmethod` string COMMENT 'How the account joined the organization (INVITED or CREATED).',
+  `accountjoinedtimestamp` timestamp COMMENT 'When the account joined the organization.',
+  `oupath` string COMMENT 'Organizational units from the root down, for example Root/Workloads/Production.',
+  `ouids` array<string> COMMENT 'Ids along oupath, from the root id to the account parent.',
+  `ouid` string COMMENT 'Id of the parent of the account (an OU, or the root).',
+  `ouname` string COMMENT 'Name of the parent of the account (Root for the root).',
+  `tags` map<string,string> COMMENT 'Account tags; query as tags[key].',
+  `regions` array<string> COMMENT 'Regions collected in the account, sorted.',
+  `groups` array<struct<`region`:string,`groupname`:string>> COMMENT 'Groups found in the account, by region then name; empty when nothing is deployed.',
+  `groupcount` int COMMENT 'How many groups were found in the account.',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'Accounts of the organization with their OU path, tags and the groups found in them. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/accounts/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_accounts_by_account` (
   `accountname` string COMMENT 'Account name.',
   `accountemail` string COMMENT 'Email address of the account root user.',
   `accountarn` string COMMENT 'ARN of the account.',
@@ -28,4 +57,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_accounts`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_accounts_by_account`;

@@ -2,6 +2,25 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `key` string COMMENT 'Configuration key, for example ec2.schedule.min_instance_count.',
+  `value` string COMMENT 'Configuration value, as stored.',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'Key/value items of the group configuration DynamoDB table. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/configuration/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration_by_group` (
   `key` string COMMENT 'Configuration key, for example ec2.schedule.min_instance_count.',
   `value` string COMMENT 'Configuration value, as stored.',
   `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
@@ -16,4 +35,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_configuration`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_configuration_by_group`;

@@ -2,6 +2,74 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_discovery` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `clonesquadversion` string COMMENT 'Deployed CloneSquad version.',
+  `installtime` timestamp COMMENT 'When the group was deployed.',
+  `interactapigwurl` string COMMENT 'URL of the Interact API Gateway.',
+  `interactapi` string COMMENT 'Interact API id.',
+  `interactqueue` string COMMENT 'URL of the Interact SQS queue.',
+  `configurationtable` string COMMENT 'Name of the configuration DynamoDB table.',
+  `schedulertable` string COMMENT 'Name of the scheduler DynamoDB table.',
+  `statetable` string COMMENT 'Name of the state DynamoDB table.',
+  `eventtable` string COMMENT 'Name of the event DynamoDB table.',
+  `longtermeventtable` string COMMENT 'Name of the long-term event DynamoDB table.',
+  `alarmstateec2table` string COMMENT 'Name of the EC2 alarm state DynamoDB table.',
+  `apigwconfiguration` string COMMENT 'API Gateway configuration parameter.',
+  `apigwvpcendpointdnsentry` string COMMENT 'DNS entry of the private API Gateway VPC endpoint.',
+  `configurationurls` string COMMENT 'Configuration URLs parameter.',
+  `customizationzipparameters` string COMMENT 'Customization zip parameters.',
+  `dynamodbconfiguration` string COMMENT 'DynamoDB configuration parameter.',
+  `loglevels` string COMMENT 'Log levels parameter.',
+  `logretentionduration` string COMMENT 'Log retention in days.',
+  `loggings3path` string COMMENT 'S3 path for logs.',
+  `metadataandbackups3path` string COMMENT 'S3 path for metadata and backups.',
+  `lambdamemorysize` string COMMENT 'Lambda memory size in MB.',
+  `permissionsboundary` string COMMENT 'IAM permissions boundary ARN.',
+  `timezone` string COMMENT 'Time zone of the group.',
+  `usersuppliedjsonmetadata` string COMMENT 'User-supplied JSON metadata, verbatim.',
+  `xraydiagnosis` string COMMENT 'Whether X-Ray diagnosis is enabled.',
+  `discoverylambdaiamrolearn` string COMMENT 'IAM role of the discovery Lambda.',
+  `interactlambdaiamrolearn` string COMMENT 'IAM role of the interact Lambda.',
+  `mainlambdaiamrolearn` string COMMENT 'IAM role of the main Lambda.',
+  `internalerrorinteractalarmarn` string COMMENT 'ARN of the interact internal-error alarm.',
+  `internalerrormainalarmarn` string COMMENT 'ARN of the main internal-error alarm.',
+  `internalwarninginteractalarmarn` string COMMENT 'ARN of the interact internal-warning alarm.',
+  `internalwarningmainalarmarn` string COMMENT 'ARN of the main internal-warning alarm.',
+  `lackofcpucreditalarmarn` string COMMENT 'ARN of the lack-of-CPU-credit alarm.',
+  `stackname` string COMMENT 'CloudFormation stack of the group, when found.',
+  `stackstatus` string COMMENT 'Status of that stack.',
+  `accountarn` string COMMENT 'ARN of the account in AWS Organizations.',
+  `accountemail` string COMMENT 'Email of the account.',
+  `accountname` string COMMENT 'Name of the account.',
+  `accountstatus` string COMMENT 'Status of the account as Organizations reported it (retired on 2026-09-09 in favour of State).',
+  `accountstate` string COMMENT 'State of the account (ACTIVE, SUSPENDED, PENDING_CLOSURE or CLOSED), from State, else Status.',
+  `accountjoinedmethod` string COMMENT 'How the account joined the organization.',
+  `accountjoinedtimestamp` timestamp COMMENT 'When the account joined the organization.',
+  `subfleets` array<string> COMMENT 'Subfleet names seen on the instances of the group.',
+  `configurationtablepitr` boolean COMMENT 'Whether point-in-time recovery is on for the configuration table (null: unknown).',
+  `schedulertablepitr` boolean COMMENT 'Whether point-in-time recovery is on for the scheduler table (null: unknown).',
+  `parameters` map<string,string> COMMENT 'Every stack parameter and output, by name.',
+  `usermetadata` map<string,string> COMMENT 'Keys of the user-supplied JSON metadata, when it is an object.',
+  `backupschedule` string COMMENT 'The backup schedule in force: the group backup.cron key, else the default.',
+  `backuptimezone` string COMMENT 'Time zone of a localcron() backup schedule: TimeZone, else the region zone.',
+  `lastbackuptime` timestamp COMMENT 'When the newest backup of the group was taken, before this run.',
+  `nextbackuptime` timestamp COMMENT 'When the backup schedule next falls after this run (null: disabled).',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'Deployment parameters and account context of each group. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/discovery/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_discovery_by_group` (
   `clonesquadversion` string COMMENT 'Deployed CloneSquad version.',
   `installtime` timestamp COMMENT 'When the group was deployed.',
   `interactapigwurl` string COMMENT 'URL of the Interact API Gateway.',
@@ -65,4 +133,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_discovery`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_discovery_by_group`;

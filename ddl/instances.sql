@@ -2,6 +2,68 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_instances` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `amilaunchindex` bigint COMMENT 'Launch index within the reservation.',
+  `architecture` string COMMENT 'CPU architecture, for example x86_64.',
+  `blockdevicemappings` array<struct<`devicename`:string,`ebs`:struct<`attachtime`:timestamp,`deleteontermination`:boolean,`status`:string,`volumeid`:string>>> COMMENT 'Attached block devices.',
+  `bootmode` string COMMENT 'Boot mode, for example uefi.',
+  `capacityreservationspecification` struct<`capacityreservationpreference`:string> COMMENT 'Capacity reservation preference.',
+  `clienttoken` string COMMENT 'Idempotency token of the launch.',
+  `cpuoptions` struct<`corecount`:bigint,`threadspercore`:bigint> COMMENT 'CPU options.',
+  `ebsoptimized` boolean COMMENT 'Whether the instance is EBS-optimized.',
+  `enasupport` boolean COMMENT 'Whether ENA is enabled.',
+  `enclaveoptions` struct<`enabled`:boolean> COMMENT 'Nitro Enclaves options.',
+  `hibernationoptions` struct<`configured`:boolean> COMMENT 'Hibernation options.',
+  `hypervisor` string COMMENT 'Hypervisor: xen or nitro.',
+  `iaminstanceprofile` struct<`arn`:string,`id`:string> COMMENT 'IAM instance profile.',
+  `imageid` string COMMENT 'AMI id.',
+  `instanceid` string COMMENT 'Instance id.',
+  `instancelifecycle` string COMMENT 'spot, scheduled or empty for on-demand.',
+  `instancetype` string COMMENT 'Instance type, for example t3.micro.',
+  `keyname` string COMMENT 'Key pair name.',
+  `launchtime` timestamp COMMENT 'When the instance was last started.',
+  `metadataoptions` struct<`state`:string,`httptokens`:string,`httpputresponsehoplimit`:bigint,`httpendpoint`:string,`httpprotocolipv6`:string,`instancemetadatatags`:string> COMMENT 'Instance metadata service options.',
+  `monitoring` struct<`state`:string> COMMENT 'Detailed monitoring.',
+  `networkinterfaces` array<struct<`association`:struct<`carrierip`:string,`ipownerid`:string,`publicdnsname`:string,`publicip`:string>,`attachment`:struct<`attachtime`:timestamp,`attachmentid`:string,`deleteontermination`:boolean,`deviceindex`:bigint,`networkcardindex`:bigint,`status`:string>,`description`:string,`groups`:array<struct<`groupid`:string,`groupname`:string>>,`interfacetype`:string,`ipv6addresses`:array<struct<`ipv6address`:string>>,`macaddress`:string,`networkinterfaceid`:string,`ownerid`:string,`privatednsname`:string,`privateipaddress`:string,`privateipaddresses`:array<struct<`association`:struct<`carrierip`:string,`ipownerid`:string,`publicdnsname`:string,`publicip`:string>,`primary`:boolean,`privatednsname`:string,`privateipaddress`:string>>,`sourcedestcheck`:boolean,`status`:string,`subnetid`:string,`vpcid`:string,`ipv4prefixes`:array<struct<`ipv4prefix`:string>>>> COMMENT 'Network interfaces.',
+  `placement` struct<`availabilityzone`:string,`groupname`:string,`tenancy`:string,`hostid`:string,`partitionnumber`:bigint> COMMENT 'Placement of the instance.',
+  `platform` string COMMENT 'windows for Windows instances, else empty.',
+  `platformdetails` string COMMENT 'Platform details, for example Linux/UNIX.',
+  `privatednsname` string COMMENT 'Private DNS name.',
+  `privateipaddress` string COMMENT 'Primary private IP address.',
+  `productcodes` array<struct<`productcodeid`:string,`productcodetype`:string>> COMMENT 'Product codes of the AMI.',
+  `publicdnsname` string COMMENT 'Public DNS name.',
+  `publicipaddress` string COMMENT 'Public IP address.',
+  `rootdevicename` string COMMENT 'Root device name.',
+  `rootdevicetype` string COMMENT 'Root device type: ebs or instance-store.',
+  `securitygroups` array<struct<`groupid`:string,`groupname`:string>> COMMENT 'Security groups.',
+  `sourcedestcheck` boolean COMMENT 'Whether source/destination checking is enabled.',
+  `spotinstancerequestid` string COMMENT 'Spot request id, for Spot instances.',
+  `state` struct<`code`:int,`name`:string> COMMENT 'Current state.',
+  `statereason` struct<`code`:string,`message`:string> COMMENT 'Reason of the last state change.',
+  `statetransitionreason` string COMMENT 'Reason of the last state transition, as text.',
+  `subnetid` string COMMENT 'Subnet id.',
+  `tags` map<string,string> COMMENT 'Instance tags; query as tags[key].',
+  `usageoperation` string COMMENT 'Billing usage operation.',
+  `virtualizationtype` string COMMENT 'Virtualization type: hvm or paravirtual.',
+  `vpcid` string COMMENT 'VPC id.',
+  `_hostname` string COMMENT 'The Name tag of the instance.',
+  `_subfleetname` string COMMENT 'The subfleet of the instance, empty for the main fleet.',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'EC2 instances of each group, nested as describe-instances returns them. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/instances/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_instances_by_group` (
   `amilaunchindex` bigint COMMENT 'Launch index within the reservation.',
   `architecture` string COMMENT 'CPU architecture, for example x86_64.',
   `blockdevicemappings` array<struct<`devicename`:string,`ebs`:struct<`attachtime`:timestamp,`deleteontermination`:boolean,`status`:string,`volumeid`:string>>> COMMENT 'Attached block devices.',
@@ -59,4 +121,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_instances`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_instances_by_group`;

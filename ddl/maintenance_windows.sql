@@ -2,6 +2,27 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_maintenance_windows` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `fleet` string COMMENT '__main__ for the main fleet, else the subfleet name.',
+  `maintenancewindows` array<struct<`windowid`:string,`name`:string,`description`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`scheduleoffset`:int,`startdate`:timestamp,`enddate`:timestamp,`enabled`:boolean,`nextexecutiontime`:timestamp,`computednextexecutiontime`:timestamp,`tags`:map<string,string>>> COMMENT 'Every window that applies to the fleet; periods are cumulative.',
+  `ismaintenancetime` boolean COMMENT 'Whether the fleet was in a maintenance period at collection time.',
+  `nextmaintenancewindowdetails` struct<`starttime`:timestamp,`endtime`:timestamp,`matchingwindow`:struct<`windowid`:string,`name`:string,`description`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`scheduleoffset`:int,`startdate`:timestamp,`enddate`:timestamp,`enabled`:boolean,`nextexecutiontime`:timestamp,`computednextexecutiontime`:timestamp,`tags`:map<string,string>>,`matchingwindowmessage`:string,`nextwindowmessage`:string> COMMENT 'The current or next maintenance period, if any.',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'SSM maintenance windows that apply to each fleet of a group. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/maintenance_windows/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_maintenance_windows_by_group` (
   `fleet` string COMMENT '__main__ for the main fleet, else the subfleet name.',
   `maintenancewindows` array<struct<`windowid`:string,`name`:string,`description`:string,`schedule`:string,`scheduletimezone`:string,`duration`:bigint,`cutoff`:bigint,`scheduleoffset`:int,`startdate`:timestamp,`enddate`:timestamp,`enabled`:boolean,`nextexecutiontime`:timestamp,`computednextexecutiontime`:timestamp,`tags`:map<string,string>>> COMMENT 'Every window that applies to the fleet; periods are cumulative.',
   `ismaintenancetime` boolean COMMENT 'Whether the fleet was in a maintenance period at collection time.',
@@ -18,4 +39,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_maintenance_windows`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_maintenance_windows_by_group`;

@@ -2,6 +2,26 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_scheduler` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `key` string COMMENT 'Scheduler entry name.',
+  `value` string COMMENT 'Schedule and action, as stored.',
+  `expirationtime` timestamp COMMENT 'When the entry expires (DynamoDB TTL), if set.',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'Entries of the group scheduler DynamoDB table. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/scheduler/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_scheduler_by_group` (
   `key` string COMMENT 'Scheduler entry name.',
   `value` string COMMENT 'Schedule and action, as stored.',
   `expirationtime` timestamp COMMENT 'When the entry expires (DynamoDB TTL), if set.',
@@ -17,4 +37,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_scheduler`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_scheduler_by_group`;

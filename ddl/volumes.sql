@@ -2,6 +2,37 @@
 -- Athena runs one statement per call: run each statement on its own.
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_volumes` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `attachments` array<struct<`attachtime`:timestamp,`deleteontermination`:boolean,`device`:string,`instanceid`:string,`state`:string,`volumeid`:string>> COMMENT 'Attachments of the volume.',
+  `availabilityzone` string COMMENT 'Availability zone of the volume.',
+  `createtime` timestamp COMMENT 'When the volume was created.',
+  `encrypted` boolean COMMENT 'Whether the volume is encrypted.',
+  `kmskeyid` string COMMENT 'KMS key used to encrypt the volume.',
+  `iops` bigint COMMENT 'Provisioned or baseline IOPS.',
+  `multiattachenabled` boolean COMMENT 'Whether Multi-Attach is enabled.',
+  `size` bigint COMMENT 'Size in GiB.',
+  `snapshotid` string COMMENT 'Snapshot the volume was created from.',
+  `state` string COMMENT 'Volume state, for example in-use.',
+  `throughput` bigint COMMENT 'Throughput in MiB/s (gp3).',
+  `volumeid` string COMMENT 'Volume id.',
+  `volumetype` string COMMENT 'Volume type, for example gp3.',
+  `tags` map<string,string> COMMENT 'Volume tags; query as tags[key].',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'EBS volumes attached to the instances of a group. The query-ready copy: every partition in one file, rewritten by every run.'
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/query/manifests/volumes/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'fleetcmdb.schema_version'='4',
+  'fleetcmdb.layout'='query-copy'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_volumes_by_group` (
   `attachments` array<struct<`attachtime`:timestamp,`deleteontermination`:boolean,`device`:string,`instanceid`:string,`state`:string,`volumeid`:string>> COMMENT 'Attachments of the volume.',
   `availabilityzone` string COMMENT 'Availability zone of the volume.',
   `createtime` timestamp COMMENT 'When the volume was created.',
@@ -28,4 +59,4 @@ TBLPROPERTIES (
   'fleetcmdb.schema_version'='4'
 );
 
-MSCK REPAIR TABLE `cmdb`.`cmdb_volumes`;
+MSCK REPAIR TABLE `cmdb`.`cmdb_volumes_by_group`;

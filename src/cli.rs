@@ -107,6 +107,29 @@ pub enum Command {
     /// Example: fleetcmdb snapshot --out s3://org-cmdb/prod
     #[command(verbatim_doc_comment)]
     Snapshot(SnapshotArgs),
+    /// Write the query-ready copy (OUT/query/) of what OUT/metadata/ holds now, and switch readers to it (every export does this at its end; sharded runs need it once after the last shard).
+    ///
+    /// Example: fleetcmdb consolidate --out s3://org-cmdb/prod
+    #[command(verbatim_doc_comment)]
+    Consolidate(ConsolidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsolidateArgs {
+    /// Export root (a directory or s3://bucket/prefix). Example: --out s3://org-cmdb/prod
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: String,
+
+    /// Name the version after this UTC time instead of now. Example: --as-of 2026-11-22T03:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+
+    /// Print the result as JSON on stdout. Example: --json
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

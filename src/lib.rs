@@ -14,6 +14,7 @@ pub(crate) mod backup;
 pub mod cli;
 pub(crate) mod collect;
 pub mod commands;
+pub(crate) mod consolidated;
 pub(crate) mod documents;
 pub(crate) mod dynamo;
 pub mod error;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Plan(a) => commands::plan::run(&settings::plan(&a)?),
         Command::Diff(a) => commands::diff::run(&settings::diff(&a)?),
         Command::Snapshot(a) => commands::diff::snapshot(&settings::snapshot(&a)?),
+        Command::Consolidate(a) => commands::diff::consolidate(&settings::consolidate(&a)?),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(
             &a.dir,
             settings::demo(&a.demo_opts),
@@ -105,7 +107,7 @@ mod layering {
         &["tables"],
         &["sink"],
         &["backup"],
-        &["history"],
+        &["history", "consolidated"],
         &["collect", "sources"],
         &["cli"],
         &["settings"],

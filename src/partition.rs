@@ -23,6 +23,29 @@ use crate::schema::{Partitioning, TableDef};
 /// The folder of every table, under the destination root.
 pub const METADATA: &str = "metadata";
 
+/// Eight hex digits that differ between processes (a hash of the process
+/// id, the host, the moment it was first asked and the kernel's random
+/// uuid): the part of run ids and query-copy versions that keeps two
+/// processes writing to one destination apart.
+pub fn process_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(std::process::id().to_le_bytes());
+        h.update(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+                .to_le_bytes(),
+        );
+        h.update(std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default());
+        h.update(std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default());
+        hex::encode(&h.finalize()[..4])
+    })
+}
+
 /// Whether `s` is an AWS account id: exactly twelve ASCII digits.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())

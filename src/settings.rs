@@ -1117,6 +1117,24 @@ pub fn snapshot(a: &crate::cli::SnapshotArgs) -> Result<SnapshotSettings, Error>
     })
 }
 
+/// `fleetcmdb consolidate`.
+#[derive(Debug, Clone)]
+pub struct ConsolidateSettings {
+    pub out: String,
+    pub at_ms: i64,
+    pub json: bool,
+    pub conn: Connection,
+}
+
+pub fn consolidate(a: &crate::cli::ConsolidateArgs) -> Result<ConsolidateSettings, Error> {
+    Ok(ConsolidateSettings {
+        out: a.out.clone(),
+        at_ms: as_of_or_now("--as-of", a.as_of.as_deref())?,
+        json: a.json,
+        conn: connection(&a.conn)?,
+    })
+}
+
 /// `fleetcmdb plan`.
 #[derive(Debug, Clone)]
 pub struct PlanSettings {

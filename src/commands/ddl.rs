@@ -33,7 +33,9 @@ pub fn partitions_in(dest: &dyn Destination) -> Result<Vec<PartitionKey>, Error>
 pub fn statements(opts: &DdlOptions) -> Vec<(String, Vec<String>)> {
     let mut v = vec![("database".to_string(), vec![ddl::create_database(opts)])];
     for t in tables::ALL {
-        v.push((t.name.to_string(), ddl::table_statements(t, opts)));
+        let mut stmts = vec![ddl::create_copy_table(t, history::history_def(t), opts)];
+        stmts.extend(ddl::table_statements(t, opts));
+        v.push((t.name.to_string(), stmts));
     }
     v.push(("history".to_string(), history_statements(opts)));
     v
@@ -67,16 +69,17 @@ fn history_views(opts: &DdlOptions, engine: Engine) -> Vec<(String, String)> {
     changes.chain(written).collect()
 }
 
-/// The step that creates `def` (with `create`) when `existing` lacks it,
-/// or adds the declared columns it lacks; none when it is up to date.
+/// The step that creates table `name` of `def` (with `create`) when
+/// `existing` lacks it, or adds the declared columns it lacks; none when it
+/// is up to date.
 fn create_or_extend(
     kind: &str,
+    name: String,
     def: &crate::schema::TableDef,
     create: impl FnOnce() -> String,
-    opts: &DdlOptions,
+    add: impl FnOnce(&[&crate::schema::Column]) -> String,
     existing: &Existing,
 ) -> Option<Step> {
-    let name = format!("{}{}", opts.table_prefix, def.name);
     let Some(have) = existing.get(&name) else {
         return Some(Step {
             what: format!("{kind} {name}"),
@@ -94,7 +97,7 @@ fn create_or_extend(
     let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
     Some(Step {
         what: format!("{kind} {name}: add columns {}", names.join(", ")),
-        sql: ddl::add_columns(def, opts, &missing),
+        sql: add(&missing),
     })
 }
 
@@ -117,21 +120,41 @@ pub struct Step {
 }
 
 /// Columns of the existing tables: `table name → column names`, lowercase.
+/// A partition column is recorded as `{name} (partition key)` as well, so
+/// that a table of an older layout is told from the one that replaces it.
 pub type Existing = BTreeMap<String, BTreeSet<String>>;
+
+/// The mark of a partition column in [`Existing`].
+const PARTITION_KEY: &str = " (partition key)";
 
 /// The read-only query that finds which tables exist and their columns.
 pub fn introspection_query(opts: &DdlOptions) -> String {
     let names: Vec<String> = tables::ALL
         .iter()
-        .map(|t| t.name)
-        .chain(history::history_defs().map(|(d, _)| d.name))
-        .map(|name| format!("'{}{name}'", opts.table_prefix))
+        .flat_map(|t| [opts.copy_name(t), opts.live_name(t)])
+        .chain(history::history_defs().map(|(d, _)| format!("{}{}", opts.table_prefix, d.name)))
+        .map(|name| format!("'{name}'"))
         .collect();
     format!(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = '{}' AND table_name IN ({})",
+        "SELECT table_name, column_name, extra_info FROM information_schema.columns WHERE table_schema = '{}' AND table_name IN ({})",
         opts.database,
         names.join(", ")
     )
+}
+
+/// Records one row of the introspection query in `existing`.
+pub fn record_column(existing: &mut Existing, row: &[String]) {
+    if let [table, column, rest @ ..] = row {
+        let cols = existing.entry(table.to_ascii_lowercase()).or_default();
+        let column = column.to_ascii_lowercase();
+        if rest
+            .first()
+            .is_some_and(|x| x.eq_ignore_ascii_case("partition key"))
+        {
+            cols.insert(format!("{column}{PARTITION_KEY}"));
+        }
+        cols.insert(column);
+    }
 }
 
 /// What `--apply` runs, in order: the database; each table, created, or
@@ -143,12 +166,37 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
         sql: ddl::create_database(opts),
     }];
     for t in tables::ALL {
-        let name = format!("{}{}", opts.table_prefix, t.name);
+        // The query-ready copy has the table's plain name. Before it, that
+        // name was the partitioned table's: such a table is dropped (an
+        // external table: its files stay) and created anew.
+        let copy = history::history_def(t);
+        let copy_name = opts.copy_name(t);
+        let old_layout = existing
+            .get(&copy_name)
+            .is_some_and(|cols| cols.iter().any(|c| c.ends_with(PARTITION_KEY)));
+        let mut existing_copy = existing.clone();
+        if old_layout {
+            steps.push(Step {
+                what: format!("table {copy_name}: drop the partitioned table of the older layout (its files stay)"),
+                sql: format!("DROP TABLE IF EXISTS `{}`.`{copy_name}`", opts.database),
+            });
+            existing_copy.remove(&copy_name);
+        }
+        steps.extend(create_or_extend(
+            "query-ready table",
+            copy_name.clone(),
+            copy,
+            || ddl::create_copy_table(t, copy, opts),
+            |missing| add_columns_named(&opts.database, &copy_name, missing),
+            &existing_copy,
+        ));
+        let name = opts.live_name(t);
         steps.extend(create_or_extend(
             "table",
+            name.clone(),
             t,
             || ddl::create_table(t, opts),
-            opts,
+            |missing| ddl::add_columns(t, opts, missing),
             existing,
         ));
         let parts = ddl::partition_statements(t, opts);
@@ -173,11 +221,13 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
     // History: projected tables (no partitions to add), created or given
     // the columns they lack like the live ones, then their views.
     for (def, dir) in history::history_defs() {
+        let name = format!("{}{}", opts.table_prefix, def.name);
         steps.extend(create_or_extend(
             "history table",
+            name.clone(),
             def,
             || history::sql::create_table(def, dir, opts),
-            opts,
+            |missing| add_columns_named(&opts.database, &name, missing),
             existing,
         ));
     }
@@ -190,6 +240,15 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
     steps
 }
 
+/// `ALTER TABLE … ADD COLUMNS` on the table `name`.
+fn add_columns_named(database: &str, name: &str, missing: &[&crate::schema::Column]) -> String {
+    let cols: Vec<String> = missing.iter().map(|c| ddl::column_line(c)).collect();
+    format!(
+        "ALTER TABLE `{database}`.`{name}` ADD COLUMNS (\n{}\n)",
+        cols.join(",\n")
+    )
+}
+
 fn apply(s: &DdlSettings, a: &ApplySettings, opts: &DdlOptions) -> Result<ExitCode, Error> {
     let athena = Athena::new(&s.conn.aws, a)?;
     eprintln!(
@@ -198,12 +257,7 @@ fn apply(s: &DdlSettings, a: &ApplySettings, opts: &DdlOptions) -> Result<ExitCo
     );
     let mut existing = Existing::new();
     for row in athena.rows(&introspection_query(opts), None)? {
-        if let [table, column, ..] = row.as_slice() {
-            existing
-                .entry(table.to_ascii_lowercase())
-                .or_default()
-                .insert(column.to_ascii_lowercase());
-        }
+        record_column(&mut existing, &row);
     }
     let steps = apply_plan(opts, &existing);
     if a.dry_run {
@@ -256,14 +310,19 @@ pub fn duckdb_script(opts: &DdlOptions, with_history: bool) -> String {
         s.push_str("INSTALL httpfs;\nLOAD httpfs;\nCREATE SECRET IF NOT EXISTS fleetcmdb (TYPE s3, PROVIDER credential_chain);\n");
     }
     s.push_str(&format!("CREATE SCHEMA IF NOT EXISTS \"{db}\";\n"));
+    // The query-ready copy under the tables' plain names (what the views
+    // read), then the per-partition tree under `…_by_group`/`…_by_account`.
+    for v in crate::consolidated::duckdb_views(db, &opts.table_prefix, root) {
+        s.push_str(&v);
+        s.push_str(";\n");
+    }
     for t in tables::ALL {
         let cols = t.partitioning.columns();
         let glob = vec!["*"; cols.len()].join("/");
         let types: Vec<String> = cols.iter().map(|c| format!("'{c}': 'VARCHAR'")).collect();
         s.push_str(&format!(
-            "CREATE OR REPLACE VIEW \"{db}\".\"{}{}\" AS SELECT * FROM read_parquet('{root}/{}/{glob}/*.parquet', hive_partitioning = true, hive_types = {{{}}});\n",
-            opts.table_prefix,
-            t.name,
+            "CREATE OR REPLACE VIEW \"{db}\".\"{}\" AS SELECT * FROM read_parquet('{root}/{}/{glob}/*.parquet', hive_partitioning = true, hive_types = {{{}}});\n",
+            opts.live_name(t),
             crate::partition::table_dir(t),
             types.join(", ")
         ));
@@ -330,16 +389,48 @@ pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
 mod apply_tests {
     use super::*;
 
+    /// The tables of an up-to-date schema: each live table's partitioned
+    /// table and its query-ready copy, as the introspection query gives them.
     fn all_columns(opts: &DdlOptions) -> Existing {
-        tables::ALL
+        let mut existing = Existing::new();
+        for t in tables::ALL {
+            for c in t.columns {
+                record_column(&mut existing, &[opts.live_name(t), c.name.into()]);
+                record_column(&mut existing, &[opts.copy_name(t), c.name.into()]);
+            }
+            for p in t.partitioning.columns() {
+                let key = [opts.live_name(t), p.to_string(), "partition key".into()];
+                record_column(&mut existing, &key);
+                record_column(&mut existing, &[opts.copy_name(t), p.to_string()]);
+            }
+        }
+        existing
+    }
+
+    #[test]
+    fn a_partitioned_table_under_the_copy_s_name_is_replaced() {
+        let opts = DdlOptions::default();
+        let mut existing = all_columns(&opts);
+        // The older layout: cmdb_instances was the partitioned table.
+        let old = existing.remove("cmdb_instances_by_group").unwrap();
+        existing.insert("cmdb_instances".into(), old);
+        let steps = apply_plan(&opts, &existing);
+        let i = steps
             .iter()
-            .map(|t| {
-                let mut cols: BTreeSet<String> =
-                    t.columns.iter().map(|c| c.name.to_string()).collect();
-                cols.extend(t.partitioning.columns().iter().map(|c| c.to_string()));
-                (format!("{}{}", opts.table_prefix, t.name), cols)
-            })
-            .collect()
+            .position(|s| s.sql == "DROP TABLE IF EXISTS `cmdb`.`cmdb_instances`")
+            .expect("the old table is dropped");
+        assert!(steps[i + 1]
+            .sql
+            .starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_instances` ("));
+        assert!(steps[i + 1].sql.contains("SymlinkTextInputFormat"));
+        assert!(steps[i + 2]
+            .sql
+            .starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_instances_by_group` ("));
+        assert_eq!(
+            steps.iter().filter(|s| s.sql.starts_with("DROP")).count(),
+            1,
+            "only that one"
+        );
     }
 
     #[test]
@@ -351,8 +442,19 @@ mod apply_tests {
             .iter()
             .filter(|s| s.sql.starts_with("CREATE EXTERNAL TABLE") && s.what.starts_with("table "))
             .count();
+        let copies = steps
+            .iter()
+            .filter(|s| s.what.starts_with("query-ready table "))
+            .count();
         let mscks = steps.iter().filter(|s| s.sql.starts_with("MSCK")).count();
-        assert_eq!((creates, mscks), (tables::ALL.len(), tables::ALL.len()));
+        assert_eq!(
+            (creates, copies, mscks),
+            (tables::ALL.len(), tables::ALL.len(), tables::ALL.len())
+        );
+        assert!(steps
+            .iter()
+            .filter(|s| s.sql.starts_with("MSCK"))
+            .all(|s| s.sql.contains("_by_")));
         let views: Vec<&Step> = steps
             .iter()
             .filter(|s| s.what.starts_with("view "))
@@ -393,7 +495,7 @@ mod apply_tests {
                     || s.what.starts_with("history table ")),
             "an up-to-date schema only re-creates the views (and the history tables, if missing)"
         );
-        let vols = existing.get_mut("cmdb_volumes").unwrap();
+        let vols = existing.get_mut("cmdb_volumes_by_group").unwrap();
         vols.remove("throughput");
         vols.remove("kmskeyid");
         vols.insert("legacy".into());
@@ -405,7 +507,7 @@ mod apply_tests {
         assert_eq!(alters.len(), 1);
         assert_eq!(
             alters[0].sql.lines().next().unwrap(),
-            "ALTER TABLE `cmdb`.`cmdb_volumes` ADD COLUMNS ("
+            "ALTER TABLE `cmdb`.`cmdb_volumes_by_group` ADD COLUMNS ("
         );
         assert!(alters[0].sql.contains("`kmskeyid` string COMMENT"));
         assert!(alters[0].sql.contains("`throughput` bigint COMMENT"));
@@ -417,9 +519,12 @@ mod apply_tests {
     #[test]
     fn introspection_is_read_only_and_names_every_table() {
         let q = introspection_query(&DdlOptions::default());
-        assert!(q.starts_with("SELECT table_name, column_name FROM information_schema.columns"));
+        assert!(q.starts_with(
+            "SELECT table_name, column_name, extra_info FROM information_schema.columns"
+        ));
         for t in tables::ALL {
             assert!(q.contains(&format!("'cmdb_{}'", t.name)));
+            assert!(q.contains(&format!("'{}'", DdlOptions::default().live_name(t))));
         }
     }
 }

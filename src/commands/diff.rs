@@ -1,4 +1,5 @@
-//! `fleetcmdb diff` and `fleetcmdb snapshot`: history without Athena.
+//! `fleetcmdb diff`, `fleetcmdb snapshot` and `fleetcmdb consolidate`:
+//! history without Athena, and the query-ready copy on demand.
 //!
 //! `diff` picks two complete snapshots from the times given and prints
 //! their changes ([`crate::history::diff`]): a table for people, one JSON
@@ -133,6 +134,37 @@ pub fn run(s: &DiffSettings) -> Result<ExitCode, Error> {
     for line in totals {
         eprintln!("  {line}");
     }
+    Ok(ExitCode::Success)
+}
+
+/// `fleetcmdb consolidate`: the query-ready copy of what `metadata/` holds.
+pub fn consolidate(s: &crate::settings::ConsolidateSettings) -> Result<ExitCode, Error> {
+    let dest = sink::open(&s.out, &s.conn)?;
+    dest.healthcheck()?;
+    let r = crate::consolidated::write(
+        dest.as_ref(),
+        &Default::default(),
+        s.at_ms,
+        crate::partition::process_tag(),
+    )?;
+    if s.json {
+        let tables: serde_json::Map<String, Value> = r
+            .tables
+            .iter()
+            .map(|(t, rows, parts)| (t.to_string(), json!({"rows": rows, "partitions": parts})))
+            .collect();
+        crate::outln!(
+            "{}",
+            json!({"version": r.version, "bytes": r.bytes, "tables": tables, "removed": r.removed})
+        );
+    }
+    eprintln!(
+        "fleetcmdb consolidate: version {} is current under {}/query ({} bytes; {} superseded removed)",
+        r.version,
+        dest.url(),
+        r.bytes,
+        r.removed.len()
+    );
     Ok(ExitCode::Success)
 }
 

@@ -44,6 +44,8 @@ pub struct Summary {
     pub pruned: Vec<String>,
     /// With `--history`: the snapshot id, and whether this run wrote it.
     pub snapshot: Option<(String, bool)>,
+    /// The version of the query-ready copy this run wrote.
+    pub query_copy: Option<String>,
 }
 
 impl Summary {
@@ -116,6 +118,7 @@ impl Summary {
             "api_calls": self.api_calls,
             "pruned": self.pruned,
             "snapshot": self.snapshot.as_ref().map(|(id, written)| json!({"id": id, "written": written})),
+            "query_copy": self.query_copy,
         })
     }
 
@@ -160,6 +163,9 @@ impl Summary {
                 s += &format!("  history:    snapshot {id} already complete, kept as it was\n")
             }
             None => {}
+        }
+        if let Some(v) = &self.query_copy {
+            s += &format!("  query copy: version {v} under query/\n");
         }
         s += &format!("  time:       {:.2} s\n", self.seconds);
         let calls: u64 = self.api_calls.values().sum();
@@ -394,6 +400,21 @@ pub fn export(
                     error,
                 }),
             }
+        }
+    }
+    // The query-ready copy of what the destination now holds, on the same
+    // terms as the snapshot; not for a shard, which holds part of the org
+    // (the finalize step's `consolidate` makes it after every shard).
+    let wrote_or_whole = !summary.partitions.is_empty() || summary.failures.is_empty();
+    if !only_backups && s.shard.is_none() && wrote_or_whole {
+        let tag = crate::partition::process_tag();
+        match crate::consolidated::write(dest, &s.writer, s.as_of_ms, tag) {
+            Ok(r) => summary.query_copy = Some(r.version),
+            Err(error) => summary.failures.push(Failure {
+                scope: "query copy".into(),
+                group: None,
+                error,
+            }),
         }
     }
     summary.seconds = started.elapsed().as_secs_f64();

@@ -424,6 +424,19 @@ fn copy_table(
     t: &'static Table,
     id: &SnapshotId,
 ) -> Result<(u64, u64, Box<dyn StagedObject>), Error> {
+    copy_live_table(dest, opts, t, snapshot_file(t.name, id))
+}
+
+/// Writes every live partition of `t` into one file at `path`, staged, in
+/// partition order, with the partition values as leading columns (the
+/// shape of [`history_def`]): `(rows, partitions, the staged file)`. The
+/// history snapshots and the query-ready copy are both made by it.
+pub(crate) fn copy_live_table(
+    dest: &dyn Destination,
+    opts: &WriterOptions,
+    t: &'static Table,
+    path: String,
+) -> Result<(u64, u64, Box<dyn StagedObject>), Error> {
     let def = history_def(t);
     let mut parts: Vec<(PartitionKey, String)> = dest
         .list(&table_dir(t))?
@@ -434,7 +447,7 @@ fn copy_table(
         })
         .collect();
     parts.sort();
-    let mut out = PartitionFile::create(dest, snapshot_file(t.name, id), def, opts, None)?;
+    let mut out = PartitionFile::create(dest, path, def, opts, None)?;
     let schema = def.arrow_schema();
     for (key, path) in &parts {
         let values: Vec<&str> = key.values();

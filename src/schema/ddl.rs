@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{Column, ColumnType, TableDef};
+use super::{Column, ColumnType, Partitioning, TableDef};
 use crate::partition::PartitionKey;
 
 /// Athena rejects query strings longer than 262,144 bytes; stay well below it.
@@ -56,8 +56,24 @@ impl Default for DdlOptions {
 }
 
 impl DdlOptions {
+    /// The per-partition (Hive) table of a live table: `cmdb_instances_by_group`,
+    /// `cmdb_accounts_by_account`. The plain name is the query-ready copy's.
+    pub fn live_name(&self, table: &TableDef) -> String {
+        let by = match table.partitioning {
+            Partitioning::Group => "group",
+            Partitioning::Account => "account",
+        };
+        format!("{}{}_by_{by}", self.table_prefix, table.name)
+    }
+
+    /// The query-ready copy of a table: `cmdb_instances`, what the views read.
+    pub fn copy_name(&self, table: &TableDef) -> String {
+        format!("{}{}", self.table_prefix, table.name)
+    }
+
+    /// The quoted name of a live table's per-partition table.
     pub fn qualified_name(&self, table: &TableDef) -> String {
-        format!("`{}`.`{}{}`", self.database, self.table_prefix, table.name)
+        format!("`{}`.`{}`", self.database, self.live_name(table))
     }
 
     pub fn table_location(&self, table: &TableDef) -> String {
@@ -129,6 +145,43 @@ pub fn create_table(table: &TableDef, opts: &DdlOptions) -> String {
         .map(|(k, v)| format!("  '{k}'='{v}'"))
         .collect();
     let _ = write!(s, "TBLPROPERTIES (\n{}\n)", props.join(",\n"));
+    s
+}
+
+/// `CREATE EXTERNAL TABLE` of a table's query-ready copy (`copy` is the
+/// table's declaration with its partition columns leading, as
+/// [`crate::history::history_def`] gives it): no partitions and no
+/// projection; Athena reads the Parquet file that the table's manifest
+/// names (`SymlinkTextInputFormat`), and the run that writes a new version
+/// switches the manifest in one write.
+pub fn create_copy_table(live: &TableDef, copy: &TableDef, opts: &DdlOptions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `{}`.`{}` (",
+        opts.database,
+        opts.copy_name(live)
+    );
+    let cols: Vec<String> = copy.columns.iter().map(column_line).collect();
+    s.push_str(&cols.join(",\n"));
+    let _ = write!(
+        s,
+        "\n)\nCOMMENT '{} The query-ready copy: every partition in one file, rewritten by every run.'\n",
+        live.doc
+    );
+    s.push_str("ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\n");
+    s.push_str("STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'\n");
+    s.push_str("OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n");
+    let _ = writeln!(
+        s,
+        "LOCATION '{}/query/manifests/{}/'",
+        opts.location.trim_end_matches('/'),
+        live.name
+    );
+    let _ = write!(
+        s,
+        "TBLPROPERTIES (\n  'classification'='parquet',\n  'fleetcmdb.schema_version'='{SCHEMA_VERSION}',\n  'fleetcmdb.layout'='query-copy'\n)"
+    );
     s
 }
 
@@ -317,9 +370,9 @@ mod tests {
             ..Default::default()
         };
         let sql = create_table(&tables::CONFIGURATION, &opts);
-        assert!(
-            sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration` (")
-        );
+        assert!(sql.starts_with(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_configuration_by_group` ("
+        ));
         assert!(sql
             .contains("PARTITIONED BY (`accountid` string, `region` string, `groupname` string)"));
         assert!(sql.contains("STORED AS PARQUET"));
@@ -339,7 +392,7 @@ mod tests {
         let mut total = 0;
         for s in &stmts {
             assert!(s.len() <= 4096, "statement of {} bytes", s.len());
-            assert!(s.starts_with("ALTER TABLE `cmdb`.`cmdb_instances` ADD IF NOT EXISTS"));
+            assert!(s.starts_with("ALTER TABLE `cmdb`.`cmdb_instances_by_group` ADD IF NOT EXISTS"));
             total += s.matches("PARTITION (").count();
         }
         assert_eq!(total, 500);

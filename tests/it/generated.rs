@@ -50,11 +50,13 @@ fn cli_ddl_write_matches_library() {
         .collect();
     assert_eq!(text.trim_end(), render(&all).trim_end());
     let tables = fleetcmdb::tables::COUNT;
-    // Each table, its history table, and the table of snapshots.
+    // Each table's query-ready copy and partitioned table, its history
+    // table, and the table of snapshots.
     assert_eq!(
         text.matches("CREATE EXTERNAL TABLE IF NOT EXISTS").count(),
-        2 * tables + 1
+        3 * tables + 1
     );
+    assert_eq!(text.matches("SymlinkTextInputFormat").count(), tables);
     assert_eq!(text.matches("_changes\" AS").count(), tables);
     assert_eq!(text.matches("MSCK REPAIR TABLE").count(), tables);
 }
@@ -97,13 +99,17 @@ fn partitions_from_and_prefix() {
     assert!(!text.contains("MSCK"));
     assert!(text
         .contains("CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`clonesquad_maintenance_windows`"));
+    assert!(text.contains(
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`clonesquad_maintenance_windows_by_group`"
+    ));
+    assert!(text.contains("LOCATION 's3://b/p/query/manifests/maintenance_windows/'"));
     let adds: Vec<&str> = text
         .split(";\n")
         .filter(|s| s.trim_start().starts_with("ALTER TABLE"))
         .collect();
     assert_eq!(adds.len(), 7, "one batch per table: {text}");
     for a in adds {
-        let per_account = a.contains("`clonesquad_accounts`");
+        let per_account = a.contains("`clonesquad_accounts_by_account`");
         assert_eq!(
             a.matches("PARTITION (").count(),
             if per_account { 1 } else { 4 },

@@ -165,6 +165,15 @@ def aws_forms(suspended):
     return rewrite
 
 
+def test_every_view_gives_the_same_rows_over_the_copy_as_over_the_tree_on_moto(good):
+    from test_queries import views_over_copy_and_tree
+    out, _ = good
+    results = views_over_copy_and_tree(out)
+    for v, (copy, tree) in results.items():
+        assert copy == tree, v
+    assert results["displayallhostnames"][0] and results["instance_counts"][0]
+
+
 def test_aws_forms_give_the_same_parquet_live_and_from_a_snapshot(org, tmp_path):
     server, creds, accounts, _ = org
     staging = accounts["staging"]

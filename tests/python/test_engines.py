@@ -4,6 +4,7 @@ They read the exported tree with Hive partitioning and check row counts,
 nested values, tag-map lookups, and that the schema matches the DDL column
 for column.
 """
+import json
 import re
 
 import duckdb
@@ -149,9 +150,12 @@ def split_top(s: str):
     return out
 
 
-def ddl_columns(ddl_dir, table):
+def ddl_columns(ddl_dir, table, copy=False):
+    """The columns of the partitioned table's CREATE (or, with copy, the query-ready copy's)."""
     text = (ddl_dir / f"{table}.sql").read_text()
-    body = text.split("(\n", 1)[1].split("\n)\nCOMMENT", 1)[0]
+    name = f"`cmdb_{table}` (" if copy else f"`cmdb_{table}_by_"
+    text = text.split(f"CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.{name}", 1)[1]
+    body = text.split("(\n", 1)[1].split("\n)\nCOMMENT", 1)[0] if not copy else text.split("\n)\nCOMMENT", 1)[0]
     cols = []
     for line in body.split(",\n"):
         m = re.match(r"\s*`([a-z0-9_]+)` (.+) COMMENT '", line)
@@ -169,6 +173,14 @@ def test_schema_matches_ddl_column_for_column(export, ddl_dir, table):
     parts = {(p, "VARCHAR") for p in PARTITIONS[table]}
     assert got[: len(want)] == want, "data columns, in declaration order"
     assert set(got[len(want):]) == parts, "then the partition columns, as strings"
+    # The query-ready copy: the partition columns lead, as ordinary strings, then the same columns.
+    copy = ddl_columns(ddl_dir, table, copy=True)
+    assert copy == [(p, "string") for p in PARTITIONS[table]] + ddl_columns(ddl_dir, table)
+    root = export[0]
+    version = json.loads((root / "query" / "current.json").read_text())["version"]
+    f = root / "query" / f"version={version}" / table / f"{table}-{version}.parquet"
+    seen = c.execute(f"DESCRIBE SELECT * FROM read_parquet('{f}', hive_partitioning = false)").fetchall()
+    assert [(r[0], r[1].replace('"', "")) for r in seen] == [(n, athena_to_duckdb(t)) for n, t in copy]
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -253,7 +265,19 @@ def test_shards_together_write_exactly_the_whole_run(tmp_path):
         assert p.returncode == 0, p.stderr
         scopes += json.loads(p.stdout)["scopes"]
     assert scopes == json.loads(whole.stdout)["scopes"] == 12
-    files = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+    files = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and "query" not in p.parts)
     assert files(tmp_path / "shards") == files(tmp_path / "whole")
     (_, mismatch, errors) = filecmp.cmpfiles(tmp_path / "whole", tmp_path / "shards", files(tmp_path / "whole"), shallow=False)
     assert not mismatch and not errors, (mismatch, errors)
+    # A shard writes no query-ready copy (it holds part of the org); consolidate, run once
+    # after the last shard, writes the one the whole run wrote, byte for byte.
+    assert not (tmp_path / "shards" / "query").exists()
+    p = subprocess.run([binary(), "consolidate", "--out", str(tmp_path / "shards"), "--json"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for d in ["whole", "shards"]:
+        pointer = json.loads((tmp_path / d / "query" / "current.json").read_text())
+        files_of = {t: (tmp_path / d / v["file"]).read_bytes() for t, v in pointer["tables"].items()}
+        if d == "whole":
+            want = files_of
+    assert files_of == want

@@ -189,3 +189,70 @@ def test_the_duckdb_script_defines_every_table_and_view(export):
     assert got == summary["rows"]["instances"]
     p = subprocess.run([binary(), "ddl", "--engine", "duckdb", "--apply"], capture_output=True, text=True)
     assert p.returncode == 2 and "--engine duckdb" in p.stderr
+
+
+def views_over_copy_and_tree(root):
+    """Every view of queries/, run by DuckDB from the script `ddl --engine duckdb` prints,
+    once over the query-ready copy (the tables' plain names) and once with those names bound
+    to the per-partition tree: `{view: (rows over the copy, rows over the tree)}`."""
+    import subprocess
+    from conftest import binary
+    p = subprocess.run([binary(), "ddl", "--engine", "duckdb", "--location", str(root)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    out = {}
+    views = sorted(q.stem for q in QUERIES.glob("*.sql"))
+    cons = []
+    for over_tree in (False, True):
+        con = duckdb.connect()
+        con.execute(p.stdout)
+        if over_tree:
+            for t in TABLES:
+                by = "account" if t == "accounts" else "group"
+                con.execute(f'CREATE OR REPLACE VIEW "cmdb"."cmdb_{t}" AS SELECT * FROM "cmdb"."cmdb_{t}_by_{by}"')
+        cons.append(con)
+    for v in views:
+        got = [sorted(map(repr, c.execute(f'SELECT * FROM "cmdb"."{v}"').fetchall())) for c in cons]
+        out[v] = tuple(got)
+    return out
+
+
+def test_every_view_gives_the_same_rows_over_the_copy_as_over_the_tree(export):
+    root, _ = export
+    results = views_over_copy_and_tree(root)
+    for v, (copy, tree) in results.items():
+        assert copy == tree, v
+    for v in ["displayallhostnames", "instance_counts", "configuration_drift", "scheduler_catalogue"]:
+        assert results[v][0], f"{v} returns rows on the demo"
+
+
+def test_a_crash_before_the_switch_leaves_the_previous_copy_in_force(export, tmp_path):
+    import json
+    import os
+    import subprocess
+    from conftest import binary
+    root0, summary = export
+    root = tmp_path / "cmdb"
+    shutil.copytree(root0, root)
+    before = json.loads((root / "query" / "current.json").read_text())
+    manifests = {p: p.read_bytes() for p in (root / "query" / "manifests").rglob("manifest")}
+    for fp in ["crash-in-query-copy:instances", "crash-in-query-switch:current"]:
+        env = dict(os.environ, FLEETCMDB_FAILPOINT=fp)
+        p = subprocess.run([binary(), "export", "--demo", "--demo-accounts", "3", "--demo-groups", "3",
+                            "--demo-revision", "1", "--out", str(root)], capture_output=True, text=True, env=env)
+        assert p.returncode != 0, fp
+        assert json.loads((root / "query" / "current.json").read_text()) == before, fp
+        if fp.startswith("crash-in-query-copy"):
+            assert {p: p.read_bytes() for p in manifests} == manifests, "Athena still reads the previous version"
+        con = duckdb.connect()
+        con.execute(subprocess.run([binary(), "ddl", "--engine", "duckdb", "--location", str(root)],
+                                   capture_output=True, text=True).stdout)
+        (n,) = con.execute('SELECT count(*) FROM "cmdb"."cmdb_instances"').fetchone()
+        assert n == summary["rows"]["instances"], fp
+    # The next run switches, and removes what the crashed ones left once they are superseded.
+    for _ in range(3):
+        p = subprocess.run([binary(), "export", "--demo", "--demo-accounts", "3", "--demo-groups", "3", "--out",
+                            str(root), "--json"], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    now = json.loads((root / "query" / "current.json").read_text())
+    versions = sorted(d.name for d in (root / "query").glob("version=*"))
+    assert versions == sorted([f"version={now['previous']}", f"version={now['version']}"]), versions

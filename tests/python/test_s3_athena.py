@@ -58,15 +58,27 @@ def local_files(root):
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+def split_copy(files):
+    """`(files outside query/, the query-ready copy's table files by table)`: a copy's
+    version names its writer, so two exports' copies differ in name, not in bytes."""
+    rest = {k: v for k, v in files.items() if not k.startswith("query/")}
+    pointer = json.loads(files["query/current.json"])
+    copy = {t: files[d["file"]] for t, d in pointer["tables"].items()}
+    return rest, copy
+
+
 def test_export_to_s3_writes_exactly_the_local_layout(moto, tmp_path):
     code, summary, _ = export("s3://org-cmdb/prod/", moto.url)
     assert code == 0, summary
     assert summary["destination"] == "s3://org-cmdb/prod"
     code, local, _ = export(str(tmp_path), moto.url)
     assert code == 0
-    got, want = objects(moto, "prod/"), local_files(tmp_path)
+    (got, got_copy), (want, want_copy) = split_copy(objects(moto, "prod/")), split_copy(local_files(tmp_path))
     assert sorted(got) == sorted(want) and len(got) == summary["files"] == 6 * summary["partitions"] + summary["account_partitions"]
     assert got == want, "the same bytes as the local export"
+    assert got_copy == want_copy and sorted(got_copy) == sorted(TABLES), "and the same query-ready copy"
+    manifest = objects(moto, "prod/query/manifests/instances/")["manifest"].decode()
+    assert manifest == f"s3://org-cmdb/prod/query/version={summary['query_copy']}/instances/instances-{summary['query_copy']}.parquet\n"
     for t in TABLES:
         rows = sum(pq.read_table(io.BytesIO(b)).num_rows for k, b in got.items() if k.startswith(f"metadata/{t}/"))
         assert rows == summary["rows"][t], t
@@ -118,7 +130,7 @@ def test_large_objects_use_multipart_and_server_side_encryption(moto, tmp_path):
     parts = [p for m, p, _ in proxy.requests if m == "PUT" and "partNumber=" in p]
     assert parts, "an instances file over 16 KiB went as a multipart upload"
     code, _, _ = export(str(tmp_path), moto.url, "--demo-instances", "300")
-    assert objects(moto, "big/") == local_files(tmp_path)
+    assert split_copy(objects(moto, "big/")) == split_copy(local_files(tmp_path))
     s3 = awsorg.client(moto.url, "s3")
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     key = next(k for k in objects(moto, "big/metadata/instances/"))
@@ -143,10 +155,17 @@ def test_a_failed_put_mid_run_keeps_earlier_objects_and_reports_partial(moto):
     f = summary["failures"][0]
     assert "injected PUT failure" in f["error"] and part_dir.split("/")[2].split("=")[1] == f["group"], f
     after = objects(moto, "partial/")
-    assert sorted(after) == sorted(before), "no object appeared or vanished"
+    (after_rest, after_copy), (before_rest, _) = split_copy(after), split_copy(before)
+    assert sorted(after_rest) == sorted(before_rest), "no table or backup object appeared or vanished"
+    # The copy is written anew, the failed group with its previous rows.
+    assert summary["query_copy"] and summary["query_copy"] != first["query_copy"]
+    vols = pq.read_table(io.BytesIO(after_copy["volumes"])).to_pylist()
+    key = tuple(v.split("=")[1] for v in part_dir.split("/"))
+    old = pq.read_table(io.BytesIO(before[next(k for k in before if k.startswith(victim + "/"))])).num_rows
+    assert sum(1 for r in vols if (r["accountid"], r["region"], r["groupname"]) == key) == old > 0
     put = {urllib.parse.unquote(path).split("?")[0].removeprefix("/org-cmdb/partial/")
            for m, path, _ in proxy.requests if m == "PUT"}
-    for k in before:
+    for k in before_rest:
         pq.read_table(io.BytesIO(after[k]))  # every object is whole
         if k.startswith(victim + "/"):
             assert after[k] == before[k], f"{k}: the object whose PUT failed keeps its old content"
@@ -209,11 +228,13 @@ VIEW_ORDER = ["displayallhostnames.sql", "instance_counts.sql", "configuration_d
 def test_apply_runs_each_statement_on_its_own_in_order(moto):
     p, stmts = apply(moto)
     assert p.returncode == 0, p.stderr
-    assert stmts[0].startswith("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'cmdb'")
+    assert stmts[0].startswith(
+        "SELECT table_name, column_name, extra_info FROM information_schema.columns WHERE table_schema = 'cmdb'")
     expected = ["CREATE DATABASE IF NOT EXISTS `cmdb`"]
     for t in TABLES:
-        create = strip_comments(table_ddl(t)[0])
-        expected += [create, f"MSCK REPAIR TABLE `cmdb`.`cmdb_{t}`"]
+        copy, create = table_ddl(t)[:2]
+        assert "SymlinkTextInputFormat" in copy and f"LOCATION 's3://org-cmdb/prod/query/manifests/{t}/'" in copy
+        expected += [copy, create, f"MSCK REPAIR TABLE `cmdb`.`{live_name(t)}`"]
     expected += view_statements()
     # Then history: its projected tables (no partitions to add) and views.
     expected += table_ddl("history")
@@ -233,7 +254,7 @@ def test_apply_adds_exactly_the_partitions_present_in_s3(moto):
     assert not any(s.startswith("MSCK") for s in stmts)
     keys = objects(moto, "prod/metadata/instances/")
     want = {k.rsplit("/", 1)[0] for k in keys}
-    adds = [s for s in stmts if s.startswith("ALTER TABLE `cmdb`.`cmdb_instances` ADD IF NOT EXISTS")]
+    adds = [s for s in stmts if s.startswith("ALTER TABLE `cmdb`.`cmdb_instances_by_group` ADD IF NOT EXISTS")]
     assert len(adds) == 1
     got = set()
     for clause in adds[0].split("\n")[1:]:
@@ -243,39 +264,53 @@ def test_apply_adds_exactly_the_partitions_present_in_s3(moto):
     assert got == want and len(got) == summary["partitions"]
 
 
+def live_name(t):
+    return f"cmdb_{t}_by_account" if t == "accounts" else f"cmdb_{t}_by_group"
+
+
 def older_columns():
-    """The columns of an older declaration: volumes without kmskeyid and throughput."""
-    cols = {}
+    """`(table, column, extra_info)` of an older declaration: volumes without kmskeyid and
+    throughput, each table partitioned under `…_by_group` beside its query-ready copy."""
+    rows = []
     for t in TABLES:
-        create = sqlglot.parse_one(strip_comments(table_ddl(t)[0]), read="athena")
+        create = sqlglot.parse_one(strip_comments(table_ddl(t)[1]), read="athena")
         names = [c.name for c in create.find_all(sqlglot.exp.ColumnDef) if c.parent is create.this]
         if t == "volumes":
             names = [n for n in names if n not in ("kmskeyid", "throughput")]
-        cols[f"cmdb_{t}"] = names + PARTITIONS[t]
-    return cols
+        rows += [(live_name(t), n, "") for n in names] + [(live_name(t), p, "partition key") for p in PARTITIONS[t]]
+        rows += [(f"cmdb_{t}", n, "") for n in PARTITIONS[t] + names]
+    return rows
 
 
-def test_apply_adds_new_columns_to_an_older_table_and_never_drops(moto):
-    rows = [{"Data": [{"VarCharValue": "table_name"}, {"VarCharValue": "column_name"}]}]
-    for table, names in older_columns().items():
-        rows += [{"Data": [{"VarCharValue": table}, {"VarCharValue": n}]} for n in names]
-    rows.append({"Data": [{"VarCharValue": "cmdb_volumes"}, {"VarCharValue": "legacy_column"}]})
+def athena_answers(moto, rows):
+    """The next Athena query's result rows, set in moto."""
+    header = ("table_name", "column_name", "extra_info")
+    data = [{"Data": [{"VarCharValue": v} for v in header]}]
+    data += [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]
     body = {"account_id": "123456789012", "region": "eu-west-1", "results": [{
-        "rows": rows,
+        "rows": data,
         "column_info": [{"Name": n, "Type": "varchar", "CatalogName": "hive", "SchemaName": "", "TableName": "",
                          "Label": n, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}
-                        for n in ("table_name", "column_name")]}]}
+                        for n in header]}]}
     req = urllib.request.Request(moto.url + "/moto-api/static/athena/query-results", data=json.dumps(body).encode(),
                                  method="POST", headers={"Content-Type": "application/json"})
     urllib.request.urlopen(req, timeout=5)
+
+
+def test_apply_adds_new_columns_to_an_older_table_and_never_drops(moto):
+    athena_answers(moto, older_columns() + [("cmdb_volumes_by_group", "legacy_column", "")])
     p, stmts = apply(moto, "--projection")
     assert p.returncode == 0, p.stderr
     assert not any(s.startswith("CREATE EXTERNAL TABLE") and "_history_" not in s for s in stmts), \
         "existing tables are not recreated (the history tables it did not list are created)"
     alters = [s for s in stmts if " ADD COLUMNS " in s]
-    assert len(alters) == 1, stmts
-    alter = sqlglot.parse_one(alters[0], read="athena")
-    assert alter.this.name == "cmdb_volumes"
+    assert len(alters) == 2, stmts
+    for alter, name in zip(alters, ["cmdb_volumes", "cmdb_volumes_by_group"]):
+        alter = sqlglot.parse_one(alter, read="athena")
+        assert alter.this.name == name
+        assert [c.name for c in alter.find_all(sqlglot.exp.ColumnDef)] == ["kmskeyid", "throughput"]
+    alter = sqlglot.parse_one(alters[1], read="athena")
+    assert alter.this.name == "cmdb_volumes_by_group"
     added = [c.name for c in alter.find_all(sqlglot.exp.ColumnDef)]
     assert added == ["kmskeyid", "throughput"]
     types = {c.name: c.args["kind"].sql("hive").lower() for c in alter.find_all(sqlglot.exp.ColumnDef)}
@@ -284,8 +319,27 @@ def test_apply_adds_new_columns_to_an_older_table_and_never_drops(moto):
     assert "add columns kmskeyid, throughput" in p.stderr
 
 
+def test_apply_replaces_the_partitioned_tables_of_the_older_layout(moto):
+    """Before the query-ready copy, `cmdb_{table}` was the partitioned table: it is dropped
+    (an external table: no file is touched) and made the copy's; the partitioned one is
+    created under its new name. Nothing else is dropped."""
+    rows = []
+    for t in TABLES:
+        create = sqlglot.parse_one(strip_comments(table_ddl(t)[1]), read="athena")
+        names = [c.name for c in create.find_all(sqlglot.exp.ColumnDef) if c.parent is create.this]
+        rows += [(f"cmdb_{t}", n, "") for n in names] + [(f"cmdb_{t}", p, "partition key") for p in PARTITIONS[t]]
+    athena_answers(moto, rows)
+    p, stmts = apply(moto)
+    assert p.returncode == 0, p.stderr
+    drops = [s for s in stmts if s.startswith("DROP")]
+    assert drops == [f"DROP TABLE IF EXISTS `cmdb`.`cmdb_{t}`" for t in TABLES]
+    for t in TABLES:
+        i = stmts.index(f"DROP TABLE IF EXISTS `cmdb`.`cmdb_{t}`")
+        assert stmts[i + 1:i + 3] == table_ddl(t)[:2]
+
+
 def test_a_failed_statement_is_reported_with_its_reason_and_stops(moto):
-    marker = "CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_volumes`"
+    marker = "CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_volumes_by_group`"
     p, stmts = apply(moto, proxy_opts={"fail_athena": marker})
     assert p.returncode == 4, p.stderr
     assert "injected: HIVE_METASTORE_ERROR" in p.stderr and "statement: " + marker in p.stderr, p.stderr
@@ -298,6 +352,6 @@ def test_dry_run_prints_and_starts_nothing_but_the_column_check(moto):
     assert p.returncode == 0, p.stderr
     assert len(stmts) == 1 and stmts[0].startswith("SELECT table_name")
     # The views of queries/, each table's _changes view and the 3 timelines;
-    # each table, its history table and the table of snapshots.
+    # each table's copy and partitioned table, its history table and the table of snapshots.
     assert p.stdout.count("CREATE OR REPLACE VIEW") == len(VIEW_ORDER) + len(TABLES) + 3
-    assert p.stdout.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == 2 * len(TABLES) + 1
+    assert p.stdout.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == 3 * len(TABLES) + 1

@@ -334,29 +334,8 @@ fn run_id(now_ms: i64, kind: RunKind, seq: u64) -> String {
         "{}-{}-{}-{seq}",
         timestamp(now_ms),
         kind.name(),
-        daemon_id()
+        crate::partition::process_tag()
     )
-}
-
-/// Eight hex digits that differ between processes: a hash of the process
-/// id, the host name and the moment the daemon first asked.
-fn daemon_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(std::process::id().to_le_bytes());
-        h.update(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-                .to_le_bytes(),
-        );
-        h.update(std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default());
-        h.update(std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default());
-        hex::encode(&h.finalize()[..4])
-    })
 }
 
 /// The time: the system clock, or the time written in a file (tests and

@@ -1,0 +1,204 @@
+//! The query-ready copy: every table in one file, rewritten by every run.
+//!
+//! Owns the layout under `{out}/query/`, the writing of a new version, the
+//! switch that makes it current, and the removal of superseded versions:
+//!
+//! ```text
+//! query/version={v}/{table}/{table}-{v}.parquet   one file per table and version
+//! query/manifests/{table}/manifest                the current version's file of the table (Athena reads it)
+//! query/current.json                              names the current version: written last, the switch
+//! ```
+//!
+//! Each table's file holds every live partition of `metadata/` in partition
+//! order, with `accountid`, `region` and `groupname` as ordinary leading
+//! columns, so row-group statistics prune any predicate on them (the shape
+//! of a history snapshot, made by the same code). A group whose collection
+//! failed keeps its last good files in `metadata/`, and so its rows here.
+//!
+//! Readers never see a mix. A version's files are written under a folder
+//! of their own, named by the run's start and a part that tells processes
+//! apart, so two runs at once never write the same file. Only then does the
+//! run switch: each table's manifest (one `PutObject`, or a rename) and last
+//! `current.json` (likewise). DuckDB reads the version `current.json` names;
+//! Athena reads the file each manifest names. A crash before the switch
+//! leaves the previous version in force; the next run removes the orphan.
+//! The current version and the one before it are kept (a query that began
+//! before the switch may still read it); older ones are deleted.
+
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::history::copy_live_table;
+use crate::sink::parquet::WriterOptions;
+use crate::sink::{Destination, StagedObject};
+use crate::tables::{self, Table};
+
+/// The folder of the copy, under the destination root.
+pub const QUERY: &str = "query";
+/// The file that names the current version.
+pub const CURRENT: &str = "query/current.json";
+/// The largest `current.json` read.
+const MAX_POINTER_BYTES: u64 = 1 << 20;
+
+/// Table `name`'s file in version `v`.
+pub fn table_file(name: &str, v: &str) -> String {
+    format!("{QUERY}/version={v}/{name}/{name}-{v}.parquet")
+}
+
+/// The folder of table `name`'s manifest (its Athena LOCATION).
+pub fn manifest_dir(name: &str) -> String {
+    format!("{QUERY}/manifests/{name}")
+}
+
+/// A version id: the run's start (`2026-12-01T10-00-00-000Z`) and eight
+/// hex digits of the process, so runs at once never share one.
+pub fn version_id(at_ms: i64, process: &str) -> String {
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
+    format!("{}-{process}", t.format("%Y-%m-%dT%H-%M-%S-%3fZ"))
+}
+
+/// Whether `v` is a version id as [`version_id`] makes them.
+fn is_version(v: &str) -> bool {
+    v.len() == 33 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// What one copy did.
+#[derive(Debug)]
+pub struct Report {
+    pub version: String,
+    /// `(table, rows, partitions)`.
+    pub tables: Vec<(&'static str, u64, u64)>,
+    pub bytes: u64,
+    /// Superseded versions removed.
+    pub removed: Vec<String>,
+}
+
+/// The current version, from `current.json`; `None` when there is none.
+pub fn current(dest: &dyn Destination) -> Result<Option<String>, Error> {
+    let data = match dest.read(CURRENT, MAX_POINTER_BYTES) {
+        Ok(d) => d,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let doc: Value = serde_json::from_slice(&data)
+        .map_err(|e| Error::input(CURRENT, "$", format!("malformed JSON: {e}")))?;
+    match doc.get("version").and_then(Value::as_str) {
+        Some(v) if is_version(v) => Ok(Some(v.to_string())),
+        _ => Err(Error::input(CURRENT, "$.version", "not a version id")),
+    }
+}
+
+/// Writes a new version of every table from what `metadata/` holds now,
+/// then switches to it and removes versions older than the one it replaced.
+pub fn write(
+    dest: &dyn Destination,
+    opts: &WriterOptions,
+    at_ms: i64,
+    process: &str,
+) -> Result<Report, Error> {
+    let version = version_id(at_ms, process);
+    // An unreadable pointer is not trusted to say what may be deleted.
+    let previous = current(dest)?;
+    use rayon::prelude::*;
+    let copied: Vec<(u64, u64, Box<dyn StagedObject>)> = tables::ALL
+        .par_iter()
+        .map(|t| copy_live_table(dest, opts, t, table_file(t.name, &version)))
+        .collect::<Result<_, Error>>()?;
+    let mut report = Report {
+        version: version.clone(),
+        tables: Vec::new(),
+        bytes: 0,
+        removed: Vec::new(),
+    };
+    for (t, (rows, parts, obj)) in tables::ALL.iter().zip(copied) {
+        report.bytes += obj.commit()?;
+        report.tables.push((t.name, rows, parts));
+        if crate::failpoint::armed("crash-in-query-copy", t.name) {
+            std::process::abort();
+        }
+    }
+    // The switch: each manifest, then the pointer, each one write.
+    let url = dest.url();
+    for t in tables::ALL {
+        let line = format!("{url}/{}\n", table_file(t.name, &version));
+        dest.put(
+            &format!("{}/manifest", manifest_dir(t.name)),
+            line.as_bytes(),
+        )?;
+    }
+    if crate::failpoint::armed("crash-in-query-switch", "current") {
+        std::process::abort();
+    }
+    let tables_doc: serde_json::Map<String, Value> = report
+        .tables
+        .iter()
+        .map(|(t, rows, parts)| {
+            (
+                t.to_string(),
+                json!({"rows": rows, "partitions": parts, "file": table_file(t, &version)}),
+            )
+        })
+        .collect();
+    let doc = json!({"version": version, "previous": previous, "tables": tables_doc});
+    dest.put(CURRENT, doc.to_string().as_bytes())?;
+    report.removed = remove_superseded(dest, &version, previous.as_deref())?;
+    Ok(report)
+}
+
+/// Deletes every version older than `previous` (the one `current`
+/// replaced): never the current one, never the one before it, never one
+/// newer than it (a run still writing, or one that stopped).
+fn remove_superseded(
+    dest: &dyn Destination,
+    current: &str,
+    previous: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    let Some(previous) = previous else {
+        return Ok(Vec::new());
+    };
+    let mut gone = std::collections::BTreeSet::new();
+    for path in dest.list(QUERY)? {
+        let Some(v) = path
+            .strip_prefix(&format!("{QUERY}/version="))
+            .and_then(|r| r.split('/').next())
+        else {
+            continue;
+        };
+        if is_version(v) && v < previous && v != current {
+            dest.delete(&path)?;
+            gone.insert(v.to_string());
+        }
+    }
+    Ok(gone.into_iter().collect())
+}
+
+/// The copy's tables in DuckDB: each reads the version `current.json` names.
+pub fn duckdb_views(database: &str, prefix: &str, root: &str) -> Vec<String> {
+    tables::ALL
+        .iter()
+        .map(|t: &&Table| {
+            format!(
+                "CREATE OR REPLACE VIEW \"{database}\".\"{prefix}{name}\" AS SELECT * EXCLUDE (version) FROM read_parquet('{root}/{QUERY}/version=*/{name}/*.parquet', hive_partitioning = true, hive_types = {{'version': 'VARCHAR'}}) WHERE version = (SELECT version FROM read_json('{root}/{CURRENT}', columns = {{'version': 'VARCHAR'}}))",
+                name = t.name
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_ids_sort_by_time_and_are_checked() {
+        let a = version_id(1_795_316_400_000, "0a1b2c3d");
+        let b = version_id(1_795_316_400_001, "00000000");
+        assert_eq!(a, "2026-11-22T03-00-00-000Z-0a1b2c3d");
+        assert!(is_version(&a) && is_version(&b) && a < b);
+        assert!(!is_version("../../etc") && !is_version(""));
+        assert_eq!(
+            table_file("instances", &a),
+            format!("query/version={a}/instances/instances-{a}.parquet")
+        );
+    }
+}
