@@ -407,7 +407,10 @@ pub fn take(
         dest,
         snapshot_file(SNAPSHOTS, &id),
         &SNAPSHOTS_DEF,
-        opts,
+        &WriterOptions {
+            per_partition: false,
+            ..opts.clone()
+        },
         Some(batch.get_array_memory_size()),
     )?;
     f.write(&batch)?;
@@ -447,7 +450,11 @@ pub(crate) fn copy_live_table(
         })
         .collect();
     parts.sort();
-    let mut out = PartitionFile::create(dest, path, def, opts, None)?;
+    let opts = WriterOptions {
+        per_partition: false,
+        ..opts.clone()
+    };
+    let mut out = PartitionFile::create(dest, path, def, &opts, None)?;
     let schema = def.arrow_schema();
     for (key, path) in &parts {
         let values: Vec<&str> = key.values();

@@ -41,6 +41,12 @@ pub struct WriterOptions {
     /// hold hundreds of groups, each with its instances and volumes files
     /// open while their rows arrive in any order.
     pub scope_bytes: usize,
+    /// Files of one partition (the per-group tree), rather than the
+    /// one-file-per-table copies (history, the query-ready copy). Their
+    /// footers carry no statistics and their columns no dictionary: a
+    /// reader of one group's file reads it whole, and most of a 12-row
+    /// file's bytes were its footer.
+    pub per_partition: bool,
 }
 
 impl Default for WriterOptions {
@@ -51,6 +57,7 @@ impl Default for WriterOptions {
             row_group_bytes: 2 << 20,
             small_file_bytes: 64 << 10,
             scope_bytes: 8 << 20,
+            per_partition: true,
         }
     }
 }
@@ -69,6 +76,9 @@ impl WriterOptions {
             // Row-group min/max is what Athena prunes with; page indexes only
             // add bytes to files this small.
             .set_statistics_enabled(EnabledStatistics::Chunk)
+            // No reader of these files seeks pages by row number: an offset
+            // index would cost every column chunk its entry.
+            .set_offset_index_disabled(true)
             .set_statistics_truncate_length(Some(64))
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_max_row_group_bytes(Some(self.row_group_bytes))
@@ -79,10 +89,15 @@ impl WriterOptions {
             )]));
         for leaf in leaves(table.columns) {
             let path = ColumnPath::new(leaf.path.split('.').map(str::to_string).collect());
-            if leaf.repeated {
+            // Min/max only where engines prune with them: top-level columns
+            // of the one-file copies (accountid, region, groupname first).
+            let nested = leaf.path.contains('.');
+            if self.per_partition || leaf.repeated || nested {
                 b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
             }
-            if leaf.distinct || leaf.timestamp {
+            // Nested leaves hold a few values a row: zstd does better on
+            // them plain than a dictionary page and its header.
+            if self.per_partition || leaf.distinct || leaf.timestamp || nested {
                 b = b.set_column_dictionary_enabled(path, false);
             }
         }
@@ -238,17 +253,44 @@ mod tests {
     }
 
     #[test]
+    fn per_partition_files_carry_no_statistics_and_copies_prune_on_top_level_columns() {
+        let batch = instances(12);
+        for per_partition in [true, false] {
+            let opts = WriterOptions {
+                per_partition,
+                ..Default::default()
+            };
+            let reader = write_file(&batch, &[(0, 12)], &opts, None);
+            let rg = reader.metadata().row_group(0);
+            let stats = |path: &str| {
+                rg.columns()
+                    .iter()
+                    .find(|c| c.column_path().string() == path)
+                    .unwrap()
+                    .statistics()
+                    .is_some()
+            };
+            assert_eq!(stats("instanceid"), !per_partition);
+            assert!(!stats("state.name"), "nested leaves never");
+            assert!(rg
+                .columns()
+                .iter()
+                .all(|c| c.offset_index_offset().is_none()));
+        }
+    }
+
+    #[test]
     fn a_large_partition_is_written_as_several_row_groups_within_budget() {
         let batch = instances(400);
         let opts = WriterOptions {
-            row_group_bytes: 256 * 1024,
+            row_group_bytes: 64 * 1024,
             ..Default::default()
         };
         let slices: Vec<(usize, usize)> = (0..40).map(|i| (i * 10, 10)).collect();
         let reader = write_file(&batch, &slices, &opts, None);
         assert!(
             reader.metadata().num_row_groups() > 1,
-            "400 instances do not fit a 256 KiB budget in one row group"
+            "400 instances do not fit a 64 KiB budget in one row group"
         );
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 400);

@@ -51,6 +51,13 @@ def naive(t):
     return None if t is None else t.replace(tzinfo=None)
 
 
+def test_no_view_reads_a_partitioned_table():
+    """Views read the query-ready copy (the plain names), never a `_by_group` table, whose
+    projection (`ddl --projection`) answers only single-group look-ups."""
+    for q in list(QUERIES.glob("*.sql")) + list(QUERIES.glob("history/*.sql")):
+        assert "_by_group" not in q.read_text() and "_by_account" not in q.read_text(), q.name
+
+
 def test_every_query_has_a_header_saying_what_it_answers():
     for q in QUERIES.glob("*.sql"):
         assert q.read_text().startswith("-- What it answers:"), q.name
