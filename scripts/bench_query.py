@@ -80,6 +80,17 @@ def main():
         result[label] = time_views(con, views)
         result[label + "_total"] = sum(result[label].values())
     print(json.dumps(result))
+    tf, tb = result["tree_files_bytes"]
+    cf, cb = result["copy_files_bytes"]
+    med = result["median_12_row_instances_file"]
+    lines = [f"tree: {tf} files, {tb / 1e6:.1f} MB    copy: {cf} files, {cb / 1e6:.1f} MB    "
+             f"12-row instances file (median): {med:.0f} B" if med else "",
+             f"{'view':38} {'copy s':>8} {'tree s':>8}"]
+    for v in result["copy"]:
+        lines.append(f"{v:38} {result['copy'][v]:8.3f} {result['tree'][v]:8.3f}")
+    ratio = result["copy_total"] / result["tree_total"]
+    lines.append(f"{'all views':38} {result['copy_total']:8.3f} {result['tree_total']:8.3f}   ratio {ratio:.4f}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 if __name__ == "__main__":

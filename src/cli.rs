@@ -650,8 +650,8 @@ pub struct IamPolicyArgs {
     #[arg(long, value_name = "ROLE")]
     pub member_role: Option<String>,
 
-    /// Which work the policy is for: the hourly inventory, group restores, or table dumps and DynamoDB backups. Example: --for restore
-    #[arg(long = "for", value_parser = ["inventory", "restore", "table-backup"], default_value = "inventory")]
+    /// Which work the policy is for: the hourly inventory, group restores, table dumps and DynamoDB backups (reads only), or table restores (and backup-table --enable-pitr). Example: --for restore
+    #[arg(long = "for", value_parser = ["inventory", "restore", "table-backup", "table-restore"], default_value = "inventory")]
     pub purpose: String,
 
     /// The AWS partition of the ARNs. Example: --partition aws-us-gov

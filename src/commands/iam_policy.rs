@@ -129,16 +129,31 @@ const RESTORE_CALLS: &[Call] = &[
 /// every table (`table/*`), and DynamoDB's own backups.
 fn table_backup_policy(p: &str) -> Value {
     let tables = format!("arn:{p}:dynamodb:*:*:table/*");
-    let backups = format!("arn:{p}:dynamodb:*:*:table/*/backup/*");
     json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "FleetCmdbListTables", "Effect": "Allow",
          "Action": ["dynamodb:ListBackups", "dynamodb:ListTables"], "Resource": "*"},
-        {"Sid": "FleetCmdbTables", "Effect": "Allow", "Action": [
-            "dynamodb:BatchWriteItem", "dynamodb:CreateBackup", "dynamodb:CreateTable",
-            "dynamodb:DeleteItem", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable",
-            "dynamodb:GetItem", "dynamodb:ListTagsOfResource", "dynamodb:PutItem", "dynamodb:Query",
-            "dynamodb:RestoreTableFromBackup", "dynamodb:RestoreTableToPointInTime", "dynamodb:Scan",
-            "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateItem"], "Resource": tables},
+        // Reads, and DynamoDB's own on-demand backups: no item, table
+        // or setting is written.
+        {"Sid": "FleetCmdbDumpTables", "Effect": "Allow", "Action": [
+            "dynamodb:CreateBackup", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable",
+            "dynamodb:ListTagsOfResource", "dynamodb:Scan"], "Resource": tables}
+    ]})
+}
+
+/// `restore-table` (and `backup-table --enable-pitr`): creates tables,
+/// writes their items, restores DynamoDB backups and turns on point-in-time
+/// recovery.
+fn table_restore_policy(p: &str) -> Value {
+    let tables = format!("arn:{p}:dynamodb:*:*:table/*");
+    let backups = format!("arn:{p}:dynamodb:*:*:table/*/backup/*");
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "FleetCmdbListBackups", "Effect": "Allow",
+         "Action": ["dynamodb:ListBackups"], "Resource": "*"},
+        {"Sid": "FleetCmdbRestoreTables", "Effect": "Allow", "Action": [
+            "dynamodb:BatchWriteItem", "dynamodb:CreateTable", "dynamodb:DescribeContinuousBackups",
+            "dynamodb:DescribeTable", "dynamodb:RestoreTableFromBackup",
+            "dynamodb:RestoreTableToPointInTime", "dynamodb:Scan",
+            "dynamodb:UpdateContinuousBackups"], "Resource": tables},
         {"Sid": "FleetCmdbBackups", "Effect": "Allow",
          "Action": ["dynamodb:DescribeBackup", "dynamodb:RestoreTableFromBackup"], "Resource": backups}
     ]})
@@ -216,6 +231,7 @@ pub fn run(s: &IamSettings) -> Result<ExitCode, Error> {
         "restore" => json!({"policy": {"Version": "2012-10-17",
                                        "Statement": statements(RESTORE_CALLS, &arns, "FleetCmdbRestore")}}),
         "table-backup" => json!({"policy": table_backup_policy(&s.partition)}),
+        "table-restore" => json!({"policy": table_restore_policy(&s.partition)}),
         _ => json!({
             "caller": caller_policy(&s.member_role, &arns),
             "member_role": member_policy(&arns),

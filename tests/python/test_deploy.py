@@ -114,6 +114,13 @@ def test_the_stack_deploys_into_moto():
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack
         out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         bucket = out["BucketName"]
+        # What the state machine's input needs, from the stack itself.
+        assert out["Subnets"] == subnet and out["SecurityGroups"] == sg, out
+        assert out["DatabaseName"] == "cmdb" and out["PlansLocation"] == f"s3://{bucket}/plans"
+        assert ":task-definition/" in out["TaskDefinitionArn"] and ":cluster/" in out["ClusterArn"], out
+        for r in ["Bucket", "LogGroup"]:
+            res = template()["Resources"][r]
+            assert res["DeletionPolicy"] == res["UpdateReplacePolicy"] == "Retain", r
         s3 = awsorg.client(server.url, "s3")
         enc = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert enc["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"

@@ -26,7 +26,20 @@ def resources(policy, action):
 
 CASES = [[], ["--partition", "aws-us-gov"], ["--configuration-table-template", "Team-{group}-Conf",
                                                 "--scheduler-table-template", "Team-{group}-Sched"],
-         ["--for", "restore"], ["--for", "table-backup"], ["--for", "restore", "--partition", "aws-cn"]]
+         ["--for", "restore"], ["--for", "table-backup"], ["--for", "table-restore"],
+         ["--for", "restore", "--partition", "aws-cn"]]
+
+
+def test_dumping_tables_writes_nothing_and_restoring_has_the_writes():
+    dump = actions(policies("--for", "table-backup")["policy"])
+    writes = {a for a in dump if a.split(":")[1].startswith(("Put", "Delete", "Update", "Batch", "Restore"))
+              or a == "dynamodb:CreateTable"}
+    assert not writes, writes
+    assert {"dynamodb:Scan", "dynamodb:CreateBackup", "dynamodb:DescribeContinuousBackups"} <= dump
+    restore = actions(policies("--for", "table-restore")["policy"])
+    assert {"dynamodb:CreateTable", "dynamodb:BatchWriteItem", "dynamodb:RestoreTableToPointInTime",
+            "dynamodb:UpdateContinuousBackups"} <= restore
+    assert not any(a.split(":")[1].startswith(("Put", "Delete")) for a in restore), restore
 
 
 @pytest.mark.parametrize("args", CASES, ids=lambda a: " ".join(a) or "inventory")
