@@ -137,6 +137,14 @@ pub fn run(s: &DiffSettings) -> Result<ExitCode, Error> {
     Ok(ExitCode::Success)
 }
 
+/// `{table: {"rows", "partitions"}}` of a snapshot's or a copy's tables.
+fn tables_json(tables: &[(&str, u64, u64)]) -> serde_json::Map<String, Value> {
+    tables
+        .iter()
+        .map(|(t, rows, parts)| (t.to_string(), json!({"rows": rows, "partitions": parts})))
+        .collect()
+}
+
 /// `fleetcmdb consolidate`: the query-ready copy of what `metadata/` holds.
 pub fn consolidate(s: &crate::settings::ConsolidateSettings) -> Result<ExitCode, Error> {
     let dest = sink::open(&s.out, &s.conn)?;
@@ -148,11 +156,7 @@ pub fn consolidate(s: &crate::settings::ConsolidateSettings) -> Result<ExitCode,
         crate::partition::process_tag(),
     )?;
     if s.json {
-        let tables: serde_json::Map<String, Value> = r
-            .tables
-            .iter()
-            .map(|(t, rows, parts)| (t.to_string(), json!({"rows": rows, "partitions": parts})))
-            .collect();
+        let tables = tables_json(&r.tables);
         crate::outln!(
             "{}",
             json!({"version": r.version, "bytes": r.bytes, "tables": tables, "removed": r.removed})
@@ -173,11 +177,7 @@ pub fn snapshot(s: &SnapshotSettings) -> Result<ExitCode, Error> {
     let _lease = history::Lease::take(dest.as_ref(), &SnapshotId::of(s.at_ms, s.period))?;
     let r = history::take(dest.as_ref(), &Default::default(), s.at_ms, s.period)?;
     if s.json {
-        let tables: serde_json::Map<String, Value> = r
-            .tables
-            .iter()
-            .map(|(t, rows, parts)| (t.to_string(), json!({"rows": rows, "partitions": parts})))
-            .collect();
+        let tables = tables_json(&r.tables);
         crate::outln!(
             "{}",
             json!({"snapshot": r.id.as_str(), "written": r.written, "bytes": r.bytes, "tables": tables})
