@@ -250,7 +250,7 @@ impl<'a> Router<'a> {
             }
         }
         let batch = builder.finish();
-        let whole = Some(data_bytes(&batch));
+        let whole = Some(crate::sink::parquet::data_len(&batch));
         let part = self.groups[group].part;
         self.sink.write(part, table, &batch, whole);
         self.sink.close(part, table);
@@ -518,18 +518,6 @@ impl<'a> Router<'a> {
     }
 }
 
-/// The bytes a batch's values take, not counting the spare capacity of
-/// the builders it came from (a one-row batch of 50 string columns holds
-/// ~250 KiB of capacity for ~2 KiB of data).
-fn data_bytes(batch: &RecordBatch) -> usize {
-    fn of(d: &arrow_data::ArrayData) -> usize {
-        let own: usize = d.buffers().iter().map(|b| b.len()).sum();
-        let nulls = d.nulls().map_or(0, |n| n.buffer().len());
-        own + nulls + d.child_data().iter().map(of).sum::<usize>()
-    }
-    batch.columns().iter().map(|c| of(&c.to_data())).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,13 +663,13 @@ mod tests {
         let mut rb = crate::record::RowBuilder::new(TableId::Instances.def(), 0, &[]);
         rb.append_value(&instance(1, Some("web"))).unwrap();
         let one = rb.finish();
-        let small = data_bytes(&one);
+        let small = crate::sink::parquet::data_len(&one);
         assert!(small < 4096, "one row holds {small} bytes of data");
         assert!(one.get_array_memory_size() > WriterOptions::default().small_file_bytes);
         for i in 2..50 {
             rb.append_value(&instance(i, Some("web"))).unwrap();
         }
-        let more = data_bytes(&rb.finish());
+        let more = crate::sink::parquet::data_len(&rb.finish());
         assert!(more > 49 * 200, "49 names of 200+ bytes: {more}");
     }
 }
