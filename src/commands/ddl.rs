@@ -165,6 +165,8 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
         what: "database".into(),
         sql: ddl::create_database(opts),
     }];
+    let quoted = |name: &str| format!("`{}`.`{name}`", opts.database);
+    let none = Existing::new();
     for t in tables::ALL {
         // The query-ready copy has the table's plain name. Before it, that
         // name was the partitioned table's: such a table is dropped (an
@@ -174,21 +176,24 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
         let old_layout = existing
             .get(&copy_name)
             .is_some_and(|cols| cols.iter().any(|c| c.ends_with(PARTITION_KEY)));
-        let mut existing_copy = existing.clone();
+        // After the drop, the copy's table is created as if it never was.
+        let existing_copy = match old_layout {
+            true => &none,
+            false => existing,
+        };
         if old_layout {
             steps.push(Step {
                 what: format!("table {copy_name}: drop the partitioned table of the older layout (its files stay)"),
-                sql: format!("DROP TABLE IF EXISTS `{}`.`{copy_name}`", opts.database),
+                sql: format!("DROP TABLE IF EXISTS {}", quoted(&copy_name)),
             });
-            existing_copy.remove(&copy_name);
         }
         steps.extend(create_or_extend(
             "query-ready table",
             copy_name.clone(),
             copy,
             || ddl::create_copy_table(t, copy, opts),
-            |missing| add_columns_named(&opts.database, &copy_name, missing),
-            &existing_copy,
+            |missing| ddl::add_columns_to(&quoted(&copy_name), missing),
+            existing_copy,
         ));
         let name = opts.live_name(t);
         steps.extend(create_or_extend(
@@ -227,7 +232,7 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
             name.clone(),
             def,
             || history::sql::create_table(def, dir, opts),
-            |missing| add_columns_named(&opts.database, &name, missing),
+            |missing| ddl::add_columns_to(&quoted(&name), missing),
             existing,
         ));
     }
@@ -238,15 +243,6 @@ pub fn apply_plan(opts: &DdlOptions, existing: &Existing) -> Vec<Step> {
         });
     }
     steps
-}
-
-/// `ALTER TABLE … ADD COLUMNS` on the table `name`.
-fn add_columns_named(database: &str, name: &str, missing: &[&crate::schema::Column]) -> String {
-    let cols: Vec<String> = missing.iter().map(|c| ddl::column_line(c)).collect();
-    format!(
-        "ALTER TABLE `{database}`.`{name}` ADD COLUMNS (\n{}\n)",
-        cols.join(",\n")
-    )
 }
 
 fn apply(s: &DdlSettings, a: &ApplySettings, opts: &DdlOptions) -> Result<ExitCode, Error> {

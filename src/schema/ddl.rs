@@ -218,10 +218,14 @@ fn projection_properties(
 /// Columns are only ever added (never renamed or retyped), so files written
 /// before and after the change stay readable: Parquet is read by name.
 pub fn add_columns(table: &TableDef, opts: &DdlOptions, columns: &[&Column]) -> String {
+    add_columns_to(&opts.qualified_name(table), columns)
+}
+
+/// `ALTER TABLE {qualified} ADD COLUMNS …`, for any table by its quoted name.
+pub fn add_columns_to(qualified: &str, columns: &[&Column]) -> String {
     let cols: Vec<String> = columns.iter().map(|c| column_line(c)).collect();
     format!(
-        "ALTER TABLE {} ADD COLUMNS (\n{}\n)",
-        opts.qualified_name(table),
+        "ALTER TABLE {qualified} ADD COLUMNS (\n{}\n)",
         cols.join(",\n")
     )
 }
