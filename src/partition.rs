@@ -23,6 +23,15 @@ use crate::schema::{Partitioning, TableDef};
 /// The folder of every table, under the destination root.
 pub const METADATA: &str = "metadata";
 
+/// This machine's host name (empty when the kernel does not say): it names
+/// the holder of a lock or a lease, and tells processes apart.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// Eight hex digits that differ between processes (a hash of the process
 /// id, the host, the moment it was first asked and the kernel's random
 /// uuid): the part of run ids and query-copy versions that keeps two
@@ -40,7 +49,7 @@ pub fn process_tag() -> &'static str {
                 .as_nanos()
                 .to_le_bytes(),
         );
-        h.update(std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default());
+        h.update(host_name().as_bytes());
         h.update(std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default());
         hex::encode(&h.finalize()[..4])
     })

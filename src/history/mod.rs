@@ -276,19 +276,16 @@ pub struct Lease<'d> {
 /// How long a lease holds without its holder's word: longer than any run.
 pub const LEASE_TTL_MS: i64 = 2 * 3_600_000;
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 impl<'d> Lease<'d> {
     pub fn take(dest: &'d dyn Destination, id: &SnapshotId) -> Result<Lease<'d>, Error> {
         let path = format!("{HISTORY}/.leases/{id}.json");
         let now = chrono::Utc::now().timestamp_millis();
-        let token = format!("{}-{}-{now}", std::process::id(), host_name());
-        let doc = json!({"token": token, "pid": std::process::id(), "host": host_name(),
+        let token = format!(
+            "{}-{}-{now}",
+            std::process::id(),
+            crate::partition::host_name()
+        );
+        let doc = json!({"token": token, "pid": std::process::id(), "host": crate::partition::host_name(),
                          "expires_ms": now + LEASE_TTL_MS});
         let body = doc.to_string();
         for attempt in 0..2 {
@@ -303,7 +300,7 @@ impl<'d> Lease<'d> {
                 None => true,
                 Some(h) => {
                     let expired = h["expires_ms"].as_i64().is_none_or(|e| e < now);
-                    let dead = h["host"].as_str() == Some(host_name().as_str())
+                    let dead = h["host"].as_str() == Some(crate::partition::host_name().as_str())
                         && h["pid"]
                             .as_u64()
                             .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());

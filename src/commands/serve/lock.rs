@@ -57,11 +57,10 @@ pub fn hold(out: &str) -> Result<Option<Held>, Error> {
         }
         return Err(Error::io(&path, e));
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let me = format!(
         "pid {} on {}, since {}\n",
         std::process::id(),
-        host.trim(),
+        crate::partition::host_name(),
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     file.set_len(0)
