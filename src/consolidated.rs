@@ -156,17 +156,25 @@ fn remove_superseded(
     let Some(previous) = previous else {
         return Ok(Vec::new());
     };
+    let prefix = format!("{QUERY}/version=");
+    let files: Vec<(String, String)> = dest
+        .list(QUERY)?
+        .into_iter()
+        .filter_map(|path| {
+            let v = path.strip_prefix(&prefix)?.split('/').next()?.to_string();
+            is_version(&v).then_some((v, path))
+        })
+        .collect();
+    // The pointer is a file: the version it names as previous must be one
+    // that is there, or it says nothing about what is older.
+    if !files.iter().any(|(v, _)| v == previous) {
+        return Ok(Vec::new());
+    }
     let mut gone = std::collections::BTreeSet::new();
-    for path in dest.list(QUERY)? {
-        let Some(v) = path
-            .strip_prefix(&format!("{QUERY}/version="))
-            .and_then(|r| r.split('/').next())
-        else {
-            continue;
-        };
-        if is_version(v) && v < previous && v != current {
-            dest.delete(&path)?;
-            gone.insert(v.to_string());
+    for (v, path) in &files {
+        if v.as_str() < previous && v != current {
+            dest.delete(path)?;
+            gone.insert(v.clone());
         }
     }
     Ok(gone.into_iter().collect())
@@ -188,6 +196,31 @@ pub fn duckdb_views(database: &str, prefix: &str, root: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_versions_older_than_an_existing_previous_one_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::sink::local::LocalDestination::new(dir.path()).unwrap();
+        let v: Vec<String> = (0..4)
+            .map(|i| version_id(1_795_316_400_000 + i, "0a1b2c3d"))
+            .collect();
+        for x in &v {
+            dest.put(&table_file("accounts", x), b"PAR1").unwrap();
+        }
+        // A pointer naming a version that is not there deletes nothing.
+        let absent = version_id(253_402_300_799_999, "ffffffff");
+        assert!(remove_superseded(&dest, &v[3], Some(&absent))
+            .unwrap()
+            .is_empty());
+        assert_eq!(dest.list(QUERY).unwrap().len(), 4);
+        // The previous one and the current one stay; older ones go.
+        let gone = remove_superseded(&dest, &v[3], Some(&v[2])).unwrap();
+        assert_eq!(gone, vec![v[0].clone(), v[1].clone()]);
+        assert_eq!(
+            dest.list(QUERY).unwrap(),
+            vec![table_file("accounts", &v[2]), table_file("accounts", &v[3])]
+        );
+    }
 
     #[test]
     fn version_ids_sort_by_time_and_are_checked() {
