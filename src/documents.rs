@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use crate::calls::ApiCall;
 use crate::error::Error;
 use crate::partition::{PartitionValue, Scope};
 
@@ -54,10 +55,13 @@ pub trait ScopeInputs {
     fn dynamodb_tables(&self) -> Result<Vec<String>, Error>;
     /// `dynamodb scan` of `table` (`{"Items": [...]}`), None if the table does not exist.
     fn scan(&self, table: &str) -> Result<Option<Doc>, Error>;
-    /// `ec2 describe-instances` pages (`{"Reservations": [...]}`).
-    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
-    /// `ec2 describe-volumes` pages (`{"Volumes": [...]}`).
-    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
+    /// The pages of `call`, in order (`{"Reservations": [...]}` for
+    /// `ec2 describe-instances`), handed to `f` one at a time.
+    fn pages(
+        &self,
+        call: &'static ApiCall,
+        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
+    ) -> Result<(), Error>;
     /// `ssm describe-maintenance-windows` pages (`{"WindowIdentities": [...]}`).
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error>;
     /// `ssm list-tags-for-resource` of one window (`{"TagList": [...]}`).

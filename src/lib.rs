@@ -11,6 +11,7 @@
 pub(crate) mod athena;
 pub(crate) mod aws;
 pub(crate) mod backup;
+pub(crate) mod calls;
 pub mod cli;
 pub(crate) mod collect;
 pub mod commands;
@@ -103,7 +104,7 @@ mod layering {
         &["schema"],
         &["partition"],
         &["record", "schedule", "aws", "schema::ddl"],
-        &["dynamo", "documents", "views"],
+        &["dynamo", "documents", "views", "calls"],
         &["tables"],
         &["sink"],
         &["backup"],

@@ -3,11 +3,13 @@
 //! Owns the mapping from aws-sdk-rust types to CLI-shaped JSON (PascalCase
 //! keys, ISO timestamps, absent fields omitted, empty lists kept), so that
 //! live collection feeds `collect` the same documents a snapshot does. Only
-//! the fields the tables declare are converted.
+//! the fields the tables declare are converted. A call declared in
+//! `crate::calls` converts its own types with the [`structs!`] and
+//! [`enums!`] macros of this module.
 
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub trait ToJson {
     fn to_json(&self) -> Value;
@@ -64,7 +66,7 @@ impl<T: ToJson> ToJson for Vec<T> {
 }
 
 /// A struct field: optional in most shapes, a plain value in a few (SSM's numbers).
-trait FieldJson {
+pub trait FieldJson {
     fn field_json(&self) -> Option<Value>;
 }
 impl<T: ToJson> FieldJson for Option<T> {
@@ -79,25 +81,27 @@ plain_fields!(String, bool, i32, i64);
 
 /// Enums print as their wire string.
 macro_rules! enums {
-    ($($t:ty),* $(,)?) => { $( impl ToJson for $t { fn to_json(&self) -> Value { Value::String(self.as_str().to_string()) } } )* };
+    ($($t:ty),* $(,)?) => { $( impl $crate::aws::convert::ToJson for $t { fn to_json(&self) -> serde_json::Value { serde_json::Value::String(self.as_str().to_string()) } } )* };
 }
+pub(crate) use enums;
 
 /// A struct prints as an object of its present fields. The SDK's public
 /// `Option` fields keep "absent" apart from "empty list", as the CLI does.
 macro_rules! structs {
     ($( $t:ty { $($key:literal => $field:ident),* $(,)? } )*) => { $(
-        impl ToJson for $t {
-            fn to_json(&self) -> Value {
-                let mut m = Map::new();
+        impl $crate::aws::convert::ToJson for $t {
+            fn to_json(&self) -> serde_json::Value {
+                use $crate::aws::convert::FieldJson as _;
+                let mut m = serde_json::Map::new();
                 $( if let Some(v) = self.$field.field_json() { m.insert($key.to_string(), v); } )*
-                Value::Object(m)
+                serde_json::Value::Object(m)
             }
         }
     )* };
 }
+pub(crate) use structs;
 
 mod ec2 {
-    use super::*;
     use aws_sdk_ec2::types::*;
 
     enums!(
@@ -121,9 +125,6 @@ mod ec2 {
         DeviceType,
         InstanceStateName,
         VirtualizationType,
-        VolumeAttachmentState,
-        VolumeState,
-        VolumeType,
     );
 
     structs! {
@@ -184,18 +185,10 @@ mod ec2 {
             "VirtualizationType" => virtualization_type, "VpcId" => vpc_id }
         Reservation { "Groups" => groups, "Instances" => instances, "OwnerId" => owner_id,
             "ReservationId" => reservation_id }
-        VolumeAttachment { "AttachTime" => attach_time, "Device" => device, "InstanceId" => instance_id,
-            "State" => state, "VolumeId" => volume_id, "DeleteOnTermination" => delete_on_termination }
-        Volume { "Attachments" => attachments, "AvailabilityZone" => availability_zone,
-            "CreateTime" => create_time, "Encrypted" => encrypted, "KmsKeyId" => kms_key_id,
-            "Size" => size, "SnapshotId" => snapshot_id, "State" => state, "VolumeId" => volume_id,
-            "Iops" => iops, "Tags" => tags, "VolumeType" => volume_type,
-            "MultiAttachEnabled" => multi_attach_enabled, "Throughput" => throughput }
     }
 }
 
 mod ssm {
-    use super::*;
     use aws_sdk_ssm::types::*;
 
     structs! {
@@ -208,7 +201,6 @@ mod ssm {
 }
 
 mod cloudformation {
-    use super::*;
     use aws_sdk_cloudformation::types::*;
 
     enums!(StackStatus);
@@ -222,7 +214,6 @@ mod cloudformation {
 }
 
 mod organizations {
-    use super::*;
     use aws_sdk_organizations::types::*;
 
     enums!(AccountStatus, AccountState, AccountJoinedMethod, ParentType);

@@ -67,8 +67,11 @@ fn stack_parameter(stack: &Value, key: &str) -> Option<String> {
 
 /// Where a table's rows come from, for error messages.
 fn origin_of(table: TableId) -> &'static str {
-    let def = table.def();
-    def.calls.first().map_or(def.name, |c| c.action)
+    let t = table.def();
+    match t.resolver {
+        Resolver::Pages { call, .. } => call.call.action,
+        _ => t.calls.first().map_or(t.name, |c| c.action),
+    }
 }
 
 /// Collects one account/region into `w`, and returns each group's items of
@@ -122,8 +125,8 @@ fn collect_inner(
     // a table routed through another's rows comes after it.
     if !only_backups {
         for id in TableId::ALL {
-            if let Resolver::Pages { pages, .. } = id.def().resolver {
-                pages(inputs, &mut |doc| stream_page(w, id, doc))?;
+            if let Resolver::Pages { call, .. } = id.def().resolver {
+                inputs.pages(call, &mut |doc| stream_page(w, id, doc))?;
                 w.flush_routed();
             }
         }

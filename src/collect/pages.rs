@@ -268,6 +268,17 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_> {
                 }
             }
             Route::GroupTag => s.w.append_routed(s.table, Target::ByGroupTag, &s.path, d),
+            Route::UsedByInstances { column, .. } => {
+                let v = Value::deserialize(d)?;
+                let id = match &s.table.def().resolver {
+                    Resolver::Pages { call, .. } => v.get(call.id).and_then(Value::as_str),
+                    _ => None,
+                };
+                let groups = id.map_or_else(Vec::new, |id| s.w.groups_using(column, id));
+                groups
+                    .into_iter()
+                    .try_for_each(|g| s.w.append_routed(s.table, Target::Group(g), &s.path, &v))
+            }
         };
         r.map_err(|e| {
             let err = de::Error::custom(&e);

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::partition::{Failure, PartitionKey, PartitionValue, Scope};
 use crate::record::{format_path, PathSeg, RowBuilder, RowError};
 use crate::sink::partitions::{PartId, PartitionWriter, Written};
+use crate::tables::resolver::Route;
 use crate::tables::{self, TableId};
 
 /// Rows buffered in Arrow builders before they are split and written.
@@ -80,6 +81,9 @@ pub struct Router<'a> {
     /// Group and file of every instance routed so far: an instance id is
     /// listed once per account/region.
     instance_groups: HashMap<String, (usize, u32)>,
+    /// The groups whose instances name each id, by the instances' column
+    /// that names it: what [`Route::UsedByInstances`] routes by.
+    used_by: HashMap<&'static str, HashMap<String, BTreeSet<usize>>>,
     /// Files read so far, for messages; the last is the current one.
     origins: Vec<String>,
     scope_failed: Option<Error>,
@@ -107,6 +111,7 @@ impl<'a> Router<'a> {
             lanes: HashMap::new(),
             builders: HashMap::new(),
             instance_groups: HashMap::new(),
+            used_by: HashMap::new(),
             origins: Vec::new(),
             scope_failed: None,
             failures: Vec::new(),
@@ -198,6 +203,58 @@ impl<'a> Router<'a> {
     /// The group of an instance routed earlier in this account/region.
     pub fn instance_group(&self, instance_id: &str) -> Option<usize> {
         self.instance_groups.get(instance_id).map(|(g, _)| *g)
+    }
+
+    /// The groups whose instances name `id` in their `column`
+    /// ([`Route::UsedByInstances`]), in order.
+    pub fn groups_using(&self, column: &str, id: &str) -> Vec<usize> {
+        self.used_by
+            .get(column)
+            .and_then(|ids| ids.get(id))
+            .map(|gs| gs.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Notes, for each column that a table routes by
+    /// ([`Route::UsedByInstances`]), which groups' instances name which ids.
+    fn index_uses(&mut self, batch: &RecordBatch, row_groups: &[Option<u32>]) {
+        for t in tables::ALL {
+            let crate::tables::Resolver::Pages {
+                route: Route::UsedByInstances { column, field },
+                ..
+            } = t.resolver
+            else {
+                continue;
+            };
+            let Some(list) = batch
+                .column_by_name(column)
+                .and_then(|c| c.as_list_opt::<i32>())
+            else {
+                continue;
+            };
+            let Some(ids) = list
+                .values()
+                .as_struct_opt()
+                .and_then(|s| s.column_by_name(field))
+                .and_then(|c| c.as_string_opt::<i32>())
+            else {
+                continue;
+            };
+            let index = self.used_by.entry(column).or_default();
+            for (row, g) in row_groups.iter().enumerate() {
+                let Some(g) = g else { continue };
+                if !list.is_valid(row) {
+                    continue;
+                }
+                let offsets = list.value_offsets();
+                for i in offsets[row] as usize..offsets[row + 1] as usize {
+                    if ids.is_valid(i) {
+                        let groups = index.entry(ids.value(i).to_string()).or_default();
+                        groups.insert(*g as usize);
+                    }
+                }
+            }
+        }
     }
 
     pub fn is_failed(&self, group: usize) -> bool {
@@ -405,6 +462,9 @@ impl<'a> Router<'a> {
                     ));
                 }
             }
+        }
+        if indexed {
+            self.index_uses(&batch, &row_groups);
         }
         // Rows usually arrive group by group (a page lists one group's
         // instances together): write each run as a zero-copy slice, and copy

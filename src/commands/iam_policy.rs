@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::documents::Naming;
 use crate::error::{Error, ExitCode};
-use crate::schema::{Call, Resource};
+use crate::schema::{Call, Calls as _, Resource};
 use crate::settings::IamSettings;
 use crate::tables;
 
@@ -96,9 +96,9 @@ fn statements(calls: &[Call], arns: &Arns, sid: &str) -> Vec<Value> {
 fn inventory_calls(in_member_account: bool) -> Vec<Call> {
     COLLECTION_CALLS
         .iter()
-        .chain(tables::ALL.iter().flat_map(|t| t.calls))
-        .filter(|c| c.in_member_account == in_member_account)
         .copied()
+        .chain(tables::ALL.iter().flat_map(|t| t.calls()))
+        .filter(|c| c.in_member_account == in_member_account)
         .collect()
 }
 
@@ -283,11 +283,11 @@ mod tests {
         );
         for t in tables::ALL {
             assert!(
-                !t.calls.is_empty(),
+                !t.calls().is_empty(),
                 "{} declares the calls that fill it",
                 t.name
             );
-            for c in t.calls {
+            for c in t.calls() {
                 assert!(
                     c.action.split_once(':').is_some_and(|(s, op)| !s.is_empty()
                         && op.starts_with(|ch: char| ch.is_ascii_uppercase())),

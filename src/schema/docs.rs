@@ -6,14 +6,14 @@
 
 use std::fmt::Write as _;
 
-use super::{ddl::athena_type, Column, ColumnSource, ColumnType, TableDef};
+use super::{ddl::athena_type, Calls, Column, ColumnSource, ColumnType, TableDef};
 
 pub const BEGIN_MARKER: &str =
     "<!-- BEGIN COLUMN REFERENCE (generated from src/tables; do not edit) -->";
 pub const END_MARKER: &str = "<!-- END COLUMN REFERENCE -->";
 
 /// The generated Markdown for all `tables`, markers included.
-pub fn column_reference<T: std::ops::Deref<Target = TableDef>>(
+pub fn column_reference<T: std::ops::Deref<Target = TableDef> + Calls>(
     tables: &[&T],
     prefix: &str,
 ) -> String {
@@ -40,7 +40,7 @@ pub fn column_reference<T: std::ops::Deref<Target = TableDef>>(
                     ids.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
                 ),
             },
-            t.calls
+            t.calls()
                 .iter()
                 .map(|c| format!("`{}`", c.action))
                 .collect::<Vec<_>>()

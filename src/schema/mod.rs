@@ -151,14 +151,26 @@ pub struct TableDef {
     pub grain: &'static str,
     /// How its rows are divided into partitions.
     pub partitioning: Partitioning,
-    /// The AWS API calls (IAM actions) that filling this table makes:
-    /// `iam-policy` is derived from these, never listed apart.
+    /// The AWS API calls (IAM actions) that filling this table makes
+    /// besides the call its rows are read from (which declares itself):
+    /// `iam-policy` is derived from [`Calls::calls`], never listed apart.
     pub calls: &'static [Call],
     /// The columns that tell one row from another within its partition
     /// (none: the partition holds one row). History's changes are keyed
     /// by the partition and these.
     pub identity: &'static [&'static str],
     pub columns: &'static [Column],
+}
+
+/// Every call that filling a table makes.
+pub trait Calls {
+    fn calls(&self) -> Vec<Call>;
+}
+
+impl Calls for TableDef {
+    fn calls(&self) -> Vec<Call> {
+        self.calls.to_vec()
+    }
 }
 
 /// An AWS API call a table needs, and who makes it.

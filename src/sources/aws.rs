@@ -21,11 +21,14 @@ use crate::aws::convert::ToJson;
 use crate::aws::{
     assume_role, connect, sdk_error, AccountClients, AwsSettings, CallCounter, CallerClients,
 };
+use crate::calls::ec2::DESCRIBE_INSTANCES;
+use crate::calls::{self, in_region, paginate, ApiCall, Input};
 use crate::documents::{AccountInputs, Doc, Naming, ScopeInputs};
 use crate::dynamo::typed::item_to_json;
 use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
+use crate::tables;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Accounts {
@@ -804,11 +807,36 @@ impl AwsSource {
         let naming = &self.s.naming;
         let tables = f.tables().await?;
         let only = self.s.backups_only;
-        let instance_pages = if only {
-            Vec::new()
-        } else {
-            f.instances(&naming.group_tag).await?
+        let fetch = calls::Fetch {
+            clients: &c,
+            region: f.region.clone(),
+            page: self.s.page_size,
+            scope,
+            group_tag: &naming.group_tag,
         };
+        let mut pages: Vec<(&'static ApiCall, Vec<Value>)> = Vec::new();
+        for call in tables::page_calls() {
+            if only && !call.for_backups {
+                continue;
+            }
+            let got = match &call.input {
+                Input::Region => (call.live)(&fetch, &[]).await?,
+                Input::Referenced { from, ids, chunk } => {
+                    let mut all = Vec::new();
+                    for (_, p) in pages.iter().filter(|(c, _)| c == from) {
+                        p.iter().for_each(|p| ids(p, &mut all));
+                    }
+                    let mut seen = std::collections::HashSet::new();
+                    all.retain(|id| seen.insert(id.clone()));
+                    let mut got = Vec::new();
+                    for chunk in all.chunks(*chunk) {
+                        got.extend((call.live)(&fetch, chunk).await?);
+                    }
+                    got
+                }
+            };
+            pages.push((call, got));
+        }
         let stacks = f.stacks(naming).await?;
         let windows = if only { Vec::new() } else { f.windows().await? };
         let mut window_tags = HashMap::new();
@@ -837,13 +865,10 @@ impl AwsSource {
                 groups.insert(g.to_string());
             }
         }
-        let mut instance_ids = Vec::new();
-        for p in &instance_pages {
+        let instance_pages = pages.iter().filter(|(c, _)| *c == &DESCRIBE_INSTANCES);
+        for p in instance_pages.flat_map(|(_, p)| p) {
             for r in p["Reservations"].as_array().into_iter().flatten() {
                 for i in r["Instances"].as_array().into_iter().flatten() {
-                    if let Some(id) = i["InstanceId"].as_str() {
-                        instance_ids.push(id.to_string());
-                    }
                     for t in i["Tags"].as_array().into_iter().flatten() {
                         if t["Key"] == naming.group_tag.as_str() {
                             if let Some(v) = t["Value"].as_str() {
@@ -872,11 +897,6 @@ impl AwsSource {
                 }
             }
         }
-        let volumes = if only {
-            Vec::new()
-        } else {
-            f.volumes(&instance_ids).await?
-        };
         Ok(MemInputs {
             scope: scope.clone(),
             origin: format!("aws:{scope}"),
@@ -885,8 +905,7 @@ impl AwsSource {
             tables,
             scans,
             pitr,
-            instance_pages,
-            volume_pages: volumes,
+            pages,
             windows,
             window_tags,
         })
@@ -906,42 +925,12 @@ fn region_partition(region: &str) -> &'static str {
     }
 }
 
-/// Calls `page(token)` until it returns no next token; an empty token ends too.
-///
-/// Hand-written on purpose: the regional calls set their region per call
-/// (`customize().config_override(…)`, so that an account holds one set of
-/// clients, not one per region), and the SDK's paginators are only on the
-/// plain fluent builders, before `customize()`.
-async fn paginate<F, Fut>(mut page: F) -> Result<Vec<Value>, Error>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Value, Option<String>), Error>>,
-{
-    let mut pages = Vec::new();
-    let mut token = None;
-    loop {
-        let (p, next) = page(token.take()).await?;
-        pages.push(p);
-        token = next.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(pages);
-        }
-    }
-}
-
 /// Calls of one account/region, each paginated to the end.
 struct Fetcher<'a> {
     c: &'a AccountClients,
     region: Region,
     page: Option<i32>,
     scope: &'a Scope,
-}
-
-macro_rules! in_region {
-    ($f:expr, $svc:ident, $req:expr) => {
-        $req.customize()
-            .config_override($svc::config::Builder::default().region($f.region.clone()))
-    };
 }
 
 impl Fetcher<'_> {
@@ -971,40 +960,6 @@ impl Fetcher<'_> {
                 return Ok(out);
             }
         }
-    }
-
-    async fn instances(&self, group_tag: &str) -> Result<Vec<Value>, Error> {
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("tag-key")
-            .values(group_tag)
-            .build();
-        paginate(|token| async {
-            let req = self.c.ec2.describe_instances().filters(filter.clone()).set_next_token(token).set_max_results(self.page.map(|p| p.max(5)));
-            let r = in_region!(self, aws_sdk_ec2, req).send().await.map_err(|e| self.err(sdk_error("ec2:DescribeInstances", &e)))?;
-            let page = json!({ "Reservations": r.reservations().iter().map(ToJson::to_json).collect::<Vec<_>>() });
-            Ok((page, r.next_token().map(str::to_string)))
-        })
-        .await
-    }
-
-    async fn volumes(&self, instance_ids: &[String]) -> Result<Vec<Value>, Error> {
-        let mut pages = Vec::new();
-        for chunk in instance_ids.chunks(200) {
-            let filter = aws_sdk_ec2::types::Filter::builder()
-                .name("attachment.instance-id")
-                .set_values(Some(chunk.to_vec()))
-                .build();
-            pages.extend(
-                paginate(|token| async {
-                    let req = self.c.ec2.describe_volumes().filters(filter.clone()).set_next_token(token).set_max_results(self.page.map(|p| p.max(5)));
-                    let r = in_region!(self, aws_sdk_ec2, req).send().await.map_err(|e| self.err(sdk_error("ec2:DescribeVolumes", &e)))?;
-                    let page = json!({ "Volumes": r.volumes().iter().map(ToJson::to_json).collect::<Vec<_>>() });
-                    Ok((page, r.next_token().map(str::to_string)))
-                })
-                .await?,
-            );
-        }
-        Ok(pages)
     }
 
     async fn stacks(&self, naming: &Naming) -> Result<Value, Error> {
@@ -1116,8 +1071,8 @@ pub struct MemInputs {
     tables: Vec<String>,
     scans: HashMap<String, Value>,
     pitr: HashMap<String, Value>,
-    instance_pages: Vec<Value>,
-    volume_pages: Vec<Value>,
+    /// The pages of each call the tables read.
+    pages: Vec<(&'static ApiCall, Vec<Value>)>,
     windows: Vec<Value>,
     window_tags: HashMap<String, Value>,
 }
@@ -1152,15 +1107,15 @@ impl ScopeInputs for MemInputs {
             .get(table)
             .map(|v| self.doc(&format!("dynamodb:Scan {table}"), v.clone())))
     }
-    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        for (i, p) in self.instance_pages.iter().enumerate() {
-            f(self.doc(&format!("ec2:DescribeInstances page {}", i + 1), p.clone()))?;
-        }
-        Ok(())
-    }
-    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        for (i, p) in self.volume_pages.iter().enumerate() {
-            f(self.doc(&format!("ec2:DescribeVolumes page {}", i + 1), p.clone()))?;
+    fn pages(
+        &self,
+        call: &'static ApiCall,
+        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let of_call = self.pages.iter().filter(|(c, _)| *c == call);
+        for (i, p) in of_call.flat_map(|(_, p)| p).enumerate() {
+            let what = format!("{} page {}", call.call.action, i + 1);
+            f(self.doc(&what, p.clone()))?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 use super::Source;
+use crate::calls::{ApiCall, Demo as CallDemo, DemoRng as Rng};
 use crate::documents::{AccountInputs, Body, Doc, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::partition::Failure;
@@ -114,33 +115,6 @@ impl PageText {
             origin,
             body: Body::Bytes(text),
         }
-    }
-}
-
-/// SplitMix64: small, fast and the same everywhere.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, salt: &str) -> Self {
-        let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
-        for b in salt.bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
-        }
-        Rng(h)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
     }
 }
 
@@ -518,38 +492,6 @@ impl DemoScope<'_> {
         Ok(())
     }
 
-    fn volumes_of(&self, inst: &Value, rng: &mut Rng) -> Vec<Value> {
-        let az = &inst["Placement"]["AvailabilityZone"];
-        let id = &inst["InstanceId"];
-        let launch = inst["LaunchTime"].as_str().unwrap_or_default();
-        inst["BlockDeviceMappings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, b)| {
-                let vt = *rng.pick(&["gp3", "gp2", "io2"]);
-                let size = [8, 20, 100, 500][rng.below(4) as usize];
-                let mut v = json!({
-                    "Attachments": [{"AttachTime": launch, "Device": b["DeviceName"], "InstanceId": id,
-                                     "State": "attached", "VolumeId": b["Ebs"]["VolumeId"], "DeleteOnTermination": i == 0}],
-                    "AvailabilityZone": az, "CreateTime": launch, "Encrypted": rng.below(5) != 0,
-                    "Size": size, "SnapshotId": if i == 0 { format!("snap-{:08x}", rng.below(1 << 32)) } else { String::new() },
-                    "State": "in-use", "VolumeId": b["Ebs"]["VolumeId"], "Iops": if vt == "gp2" { size * 3 } else { 3000 },
-                    "VolumeType": vt, "MultiAttachEnabled": false,
-                    "Tags": [{"Key": "Name", "Value": format!("{}-{}", inst["Tags"][0]["Value"].as_str().unwrap_or(""), b["DeviceName"].as_str().unwrap_or(""))}]
-                });
-                if vt == "gp3" {
-                    v["Throughput"] = json!(125);
-                }
-                if v["Encrypted"] == true {
-                    v["KmsKeyId"] = json!(format!("arn:aws:kms:{}:{}:key/demo", self.scope.region, self.scope.accountid));
-                }
-                v
-            })
-            .collect()
-    }
-
     fn window_list(&self) -> Vec<(Value, Vec<Value>)> {
         let tag = |g: &str| vec![json!({"Key": self.demo.naming.group_tag, "Value": g})];
         let w = |id: usize,
@@ -637,6 +579,80 @@ impl DemoScope<'_> {
             }
         }
         out
+    }
+}
+
+impl DemoScope<'_> {
+    /// Pages are built as JSON text, one instance at a time, like the
+    /// bytes an API answer or a snapshot file holds: a page of 1,000
+    /// instances as a `serde_json::Value` tree would take ~40 MB per thread.
+    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
+        let owner = self.scope.accountid.as_str();
+        let mut rng = self.rng("reservations");
+        let mut page = PageText::new("Reservations");
+        // The reservation being written: its id closes it.
+        let mut open: Option<String> = None;
+        let mut count = 0;
+        let mut pages = 0;
+        let close = |page: &mut PageText, open: &mut Option<String>| {
+            if let Some(id) = open.take() {
+                page.raw("],\"OwnerId\":");
+                page.value(owner);
+                page.raw(",\"ReservationId\":");
+                page.value(&id);
+                page.raw("}");
+            }
+        };
+        self.each_instance(&mut |inst| {
+            if !(open.is_some() && rng.below(3) != 0) {
+                close(&mut page, &mut open);
+                page.element_raw("{\"Groups\":[],\"Instances\":[");
+                open = Some(format!("r-{:017x}", rng.next()));
+            } else {
+                page.raw(",");
+            }
+            page.value(&inst);
+            count += 1;
+            if count % PAGE == 0 {
+                close(&mut page, &mut open);
+                pages += 1;
+                f(page.take(self.origin(&format!("ec2-describe-instances page {pages}"))))?;
+            }
+            Ok(())
+        })?;
+        if open.is_some() || pages == 0 {
+            close(&mut page, &mut open);
+            pages += 1;
+            f(page.take(self.origin(&format!("ec2-describe-instances page {pages}"))))?;
+        }
+        Ok(())
+    }
+
+    /// The pages of a call the demo answers instance by instance
+    /// ([`CallDemo::PerInstance`]), from one random stream per account/region.
+    fn per_instance_pages(
+        &self,
+        call: &'static ApiCall,
+        rows: fn(&Value, &Scope, &mut Rng) -> Vec<Value>,
+        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut page = PageText::new(call.page_key);
+        let mut rng = self.rng(&call.page_key.to_ascii_lowercase());
+        let mut seen = std::collections::HashSet::new();
+        let mut pages = 0;
+        self.each_instance(&mut |inst| {
+            for v in rows(&inst, &self.scope, &mut rng) {
+                if seen.insert(v[call.id].to_string()) {
+                    page.element(&v);
+                }
+            }
+            if page.elements >= PAGE {
+                pages += 1;
+                f(page.take(self.origin(&format!("{} page {pages}", call.stem))))?;
+            }
+            Ok(())
+        })?;
+        f(page.take(self.origin(call.stem)))
     }
 }
 
@@ -754,66 +770,15 @@ impl ScopeInputs for DemoScope<'_> {
         Ok(None)
     }
 
-    /// Pages are built as JSON text, one instance at a time, like the
-    /// bytes an API answer or a snapshot file holds: a page of 1,000
-    /// instances as a `serde_json::Value` tree would take ~40 MB per thread.
-    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        let owner = self.scope.accountid.as_str();
-        let mut rng = self.rng("reservations");
-        let mut page = PageText::new("Reservations");
-        // The reservation being written: its id closes it.
-        let mut open: Option<String> = None;
-        let mut count = 0;
-        let mut pages = 0;
-        let close = |page: &mut PageText, open: &mut Option<String>| {
-            if let Some(id) = open.take() {
-                page.raw("],\"OwnerId\":");
-                page.value(owner);
-                page.raw(",\"ReservationId\":");
-                page.value(&id);
-                page.raw("}");
-            }
-        };
-        self.each_instance(&mut |inst| {
-            if !(open.is_some() && rng.below(3) != 0) {
-                close(&mut page, &mut open);
-                page.element_raw("{\"Groups\":[],\"Instances\":[");
-                open = Some(format!("r-{:017x}", rng.next()));
-            } else {
-                page.raw(",");
-            }
-            page.value(&inst);
-            count += 1;
-            if count % PAGE == 0 {
-                close(&mut page, &mut open);
-                pages += 1;
-                f(page.take(self.origin(&format!("ec2-describe-instances page {pages}"))))?;
-            }
-            Ok(())
-        })?;
-        if open.is_some() || pages == 0 {
-            close(&mut page, &mut open);
-            pages += 1;
-            f(page.take(self.origin(&format!("ec2-describe-instances page {pages}"))))?;
+    fn pages(
+        &self,
+        call: &'static ApiCall,
+        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match call.demo {
+            CallDemo::Instances => self.instance_pages(f),
+            CallDemo::PerInstance(rows) => self.per_instance_pages(call, rows, f),
         }
-        Ok(())
-    }
-
-    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        let mut page = PageText::new("Volumes");
-        let mut rng = self.rng("volumes");
-        let mut pages = 0;
-        self.each_instance(&mut |inst| {
-            for v in self.volumes_of(&inst, &mut rng) {
-                page.element(&v);
-            }
-            if page.elements >= PAGE {
-                pages += 1;
-                f(page.take(self.origin(&format!("ec2-describe-volumes page {pages}"))))?;
-            }
-            Ok(())
-        })?;
-        f(page.take(self.origin("ec2-describe-volumes")))
     }
 
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
@@ -893,8 +858,12 @@ mod tests {
             Ok(())
         };
         match kind {
-            "instances" => inputs.instance_pages(&mut collect).unwrap(),
-            _ => inputs.volume_pages(&mut collect).unwrap(),
+            "instances" => inputs
+                .pages(&crate::calls::ec2::DESCRIBE_INSTANCES, &mut collect)
+                .unwrap(),
+            _ => inputs
+                .pages(&crate::calls::ec2::DESCRIBE_VOLUMES, &mut collect)
+                .unwrap(),
         }
         (scopes[0].accountid.to_string(), out)
     }

@@ -8,8 +8,10 @@
 //! DIR/{accountid}/organizations-list-parents-{id}.json         --child-id {id} (the account, then each OU up to the root)
 //! DIR/{accountid}/organizations-describe-organizational-unit-{ouid}.json
 //! DIR/{accountid}/organizations-list-tags-for-resource.json    --resource-id {accountid}
-//! DIR/{accountid}/{region}/ec2-describe-instances*.json        aws ec2 describe-instances (one file per page, or one)
-//! DIR/{accountid}/{region}/ec2-describe-volumes*.json          aws ec2 describe-volumes
+//! DIR/{accountid}/{region}/{stem}*.json                         the pages of each call a table reads
+//!                                                              (`crate::calls`: `ec2-describe-instances`
+//!                                                              for `aws ec2 describe-instances`), one
+//!                                                              file per page, or one
 //! DIR/{accountid}/{region}/ssm-describe-maintenance-windows*.json
 //! DIR/{accountid}/{region}/ssm-list-tags-for-resource-{windowid}.json   --resource-type MaintenanceWindow
 //! DIR/{accountid}/{region}/dynamodb-scan-{table}.json          aws dynamodb scan --table-name {table}
@@ -23,17 +25,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{push_scope, Source};
+use crate::calls::ApiCall;
 use crate::documents::{AccountInputs, Body, Doc, ScopeInputs};
 use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
+use crate::tables;
 
 pub const ACCOUNT_FILE: &str = "organizations-describe-account.json";
 pub const PARENTS: &str = "organizations-list-parents-";
 pub const OU: &str = "organizations-describe-organizational-unit-";
 pub const ACCOUNT_TAGS: &str = "organizations-list-tags-for-resource.json";
-pub const INSTANCES: &str = "ec2-describe-instances";
-pub const VOLUMES: &str = "ec2-describe-volumes";
 pub const WINDOWS: &str = "ssm-describe-maintenance-windows";
 pub const WINDOW_TAGS: &str = "ssm-list-tags-for-resource-";
 pub const SCAN: &str = "dynamodb-scan-";
@@ -298,12 +300,12 @@ impl ScopeInputs for SnapshotScope {
         }
     }
 
-    fn instance_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        self.each(INSTANCES, f)
-    }
-
-    fn volume_pages(&self, f: &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error> {
-        self.each(VOLUMES, f)
+    fn pages(
+        &self,
+        call: &'static ApiCall,
+        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.each(call.stem, f)
     }
 
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
@@ -397,17 +399,12 @@ pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
             write_json(&dir.join(format!("{PITR}{t}.json")), d)?;
         }
     }
-    for (prefix, is_instances) in [(INSTANCES, true), (VOLUMES, false)] {
+    for call in tables::page_calls() {
         let mut n = 0;
-        let mut put = |d: Doc| {
+        inputs.pages(call, &mut |d: Doc| {
             n += 1;
-            write_json(&dir.join(format!("{prefix}-{n:04}.json")), d)
-        };
-        if is_instances {
-            inputs.instance_pages(&mut put)?
-        } else {
-            inputs.volume_pages(&mut put)?
-        }
+            write_json(&dir.join(format!("{}-{n:04}.json", call.stem)), d)
+        })?;
     }
     for (i, d) in inputs.maintenance_windows()?.into_iter().enumerate() {
         let v = d.into_value()?;

@@ -5,6 +5,7 @@
 
 use super::resolver::*;
 use super::Table;
+use crate::calls::ec2::DESCRIBE_INSTANCES;
 use crate::schema::dsl::*;
 use crate::schema::{Column, TableDef};
 
@@ -191,7 +192,7 @@ pub static INSTANCES: Table = Table {
         doc: "EC2 instances of each group, nested as describe-instances returns them.",
         grain: "EC2 instance",
         partitioning: Partitioning::Group,
-        calls: &[Call::member("ec2:DescribeInstances")],
+        calls: &[],
         identity: &["instanceid"],
         columns: &[
             c(
@@ -323,7 +324,7 @@ pub static INSTANCES: Table = Table {
         ],
     },
     resolver: Resolver::Pages {
-        pages: |inputs, f| inputs.instance_pages(f),
+        call: &DESCRIBE_INSTANCES,
         path: &["Reservations", "Instances"],
         route: Route::GroupTag,
     },

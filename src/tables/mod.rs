@@ -41,6 +41,19 @@ impl std::ops::Deref for Table {
     }
 }
 
+impl crate::schema::Calls for Table {
+    /// The call the rows are read from, then the others the table declares.
+    fn calls(&self) -> Vec<crate::schema::Call> {
+        let own = match &self.resolver {
+            Resolver::Pages { call, .. } => Some(call.call),
+            _ => None,
+        };
+        own.into_iter()
+            .chain(self.def.calls.iter().copied())
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.debug_struct("Table")
@@ -88,6 +101,20 @@ impl TableId {
     pub fn def(self) -> &'static Table {
         ALL[self as usize]
     }
+}
+
+/// The calls the tables read pages of, in registry order (a call that
+/// takes another's ids comes after it), each once.
+pub fn page_calls() -> Vec<&'static crate::calls::ApiCall> {
+    let mut calls: Vec<&'static crate::calls::ApiCall> = Vec::new();
+    for t in ALL {
+        if let Resolver::Pages { call, .. } = t.resolver {
+            if !calls.contains(&call) {
+                calls.push(call);
+            }
+        }
+    }
+    calls
 }
 
 pub fn by_name(name: &str) -> Option<&'static Table> {

@@ -10,12 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::documents::{AccountInputs, Doc, Naming, ScopeInputs};
+use crate::calls::ApiCall;
+use crate::documents::{AccountInputs, Naming, ScopeInputs};
 use crate::error::Error;
-
-/// Reads the pages of one account/region, handing each to `f`.
-pub type Pages =
-    fn(&dyn ScopeInputs, &mut dyn FnMut(Doc) -> Result<(), Error>) -> Result<(), Error>;
 
 /// How a table is filled.
 pub enum Resolver {
@@ -23,7 +20,8 @@ pub enum Resolver {
     /// DOM. `path` leads from a page to its rows: `["Reservations",
     /// "Instances"]` reads `{"Reservations": [{"Instances": [row, …]}]}`.
     Pages {
-        pages: Pages,
+        /// The call whose pages hold the rows.
+        call: &'static ApiCall,
         path: &'static [&'static str],
         route: Route,
     },
@@ -56,6 +54,15 @@ pub enum Route {
     /// By the first instance in `Attachments[].InstanceId` that was routed
     /// by its tag earlier in the same account/region.
     AttachedInstance,
+    /// By the groups of the instances, routed by their tag earlier in the
+    /// same account/region, that name the row's id (its call's
+    /// [`ApiCall::id`] member) in their `column` (a list of structs) at
+    /// `field`: `securitygroups`, `groupid`. A row used by several groups
+    /// is written to each.
+    UsedByInstances {
+        column: &'static str,
+        field: &'static str,
+    },
 }
 
 /// What a per-group resolver can read about an account/region.

@@ -2,6 +2,7 @@
 
 use super::resolver::*;
 use super::Table;
+use crate::calls::ec2::DESCRIBE_VOLUMES;
 use crate::schema::dsl::*;
 use crate::schema::TableDef;
 
@@ -24,7 +25,7 @@ pub static VOLUMES: Table = Table {
         doc: "EBS volumes attached to the instances of a group.",
         grain: "EBS volume",
         partitioning: Partitioning::Group,
-        calls: &[Call::member("ec2:DescribeVolumes")],
+        calls: &[],
         identity: &["volumeid"],
         columns: &[
             c(
@@ -53,7 +54,7 @@ pub static VOLUMES: Table = Table {
         ],
     },
     resolver: Resolver::Pages {
-        pages: |inputs, f| inputs.volume_pages(f),
+        call: &DESCRIBE_VOLUMES,
         path: &["Volumes"],
         route: Route::AttachedInstance,
     },

@@ -1,0 +1,207 @@
+//! The AWS API calls whose pages hold table rows, each declared once.
+//!
+//! Owns [`ApiCall`]: one value per call, naming its IAM action and resource,
+//! its file stem in a snapshot, the member of each page that lists its rows,
+//! what it takes as input, whether backups-only runs make it, how the live
+//! source makes it (the SDK call, paginated to the end, with its answer
+//! converted to the JSON the AWS CLI prints) and how the demo organisation
+//! answers it. A table names its call in its [`Resolver::Pages`]
+//! (`crate::tables::Resolver`); the live, demo and snapshot sources,
+//! `gen-snapshot`, `iam-policy` and the summary's call counts read the
+//! declaration and nothing else, so a new call is one value here and its
+//! table.
+
+pub mod ec2;
+
+use aws_config::Region;
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::aws::AccountClients;
+use crate::error::Error;
+use crate::partition::Scope;
+use crate::schema::Call;
+
+/// An API call whose pages hold rows.
+pub struct ApiCall {
+    /// The IAM action and the resources it is granted on.
+    pub call: Call,
+    /// The file stem in a snapshot (`aws ec2 describe-volumes` →
+    /// `ec2-describe-volumes`): pages are `{stem}.json` or `{stem}-….json`.
+    pub stem: &'static str,
+    /// The member of a page that lists its rows (`Volumes`).
+    pub page_key: &'static str,
+    /// The member that tells one row from another (`VolumeId`).
+    pub id: &'static str,
+    pub input: Input,
+    /// Made in backups-only runs too (they need its rows to find groups).
+    pub for_backups: bool,
+    /// The live call: every page, as the AWS CLI prints it.
+    pub live: Live,
+    /// The demo organisation's answer.
+    pub demo: Demo,
+}
+
+impl std::fmt::Debug for ApiCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.call.action)
+    }
+}
+
+impl PartialEq for ApiCall {
+    fn eq(&self, other: &Self) -> bool {
+        self.call.action == other.call.action
+    }
+}
+
+/// What a call takes.
+pub enum Input {
+    /// Every resource of the account/region that a group could own.
+    Region,
+    /// The ids that the pages of `from` name (`ids` collects them from one
+    /// page; each is asked for once, in the order first named), at most
+    /// `chunk` per request. Nothing is called when there is none.
+    Referenced {
+        from: &'static ApiCall,
+        ids: fn(&Value, &mut Vec<String>),
+        chunk: usize,
+    },
+}
+
+/// What a live call needs: the account's clients and where it runs.
+pub struct Fetch<'a> {
+    pub clients: &'a AccountClients,
+    pub region: Region,
+    /// `--page-size`: the most rows per page, where the call takes a limit.
+    pub page: Option<i32>,
+    pub scope: &'a Scope,
+    /// The tag key that names a resource's group.
+    pub group_tag: &'a str,
+}
+
+impl Fetch<'_> {
+    /// An error of this account/region.
+    pub fn err(&self, message: String) -> Error {
+        Error::Aws {
+            scope: self.scope.to_string(),
+            message,
+        }
+    }
+}
+
+/// Makes a call: `ids` is empty for [`Input::Region`], else one chunk.
+pub type Live = for<'a> fn(&'a Fetch<'a>, &'a [String]) -> BoxFuture<'a, Result<Vec<Value>, Error>>;
+
+/// How the demo organisation answers a call.
+pub enum Demo {
+    /// With the organisation's instances themselves (the demo source makes them).
+    Instances,
+    /// With rows made from each instance of the account/region, in order,
+    /// from one random stream per account/region; rows with an id already
+    /// given are left out.
+    PerInstance(fn(&Value, &Scope, &mut DemoRng) -> Vec<Value>),
+}
+
+/// Calls `page(token)` until it returns no next token; an empty token ends too.
+///
+/// Hand-written on purpose: the regional calls set their region per call
+/// (`customize().config_override(…)`, so that an account holds one set of
+/// clients, not one per region), and the SDK's paginators are only on the
+/// plain fluent builders, before `customize()`.
+pub async fn paginate<F, Fut>(mut page: F) -> Result<Vec<Value>, Error>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Value, Option<String>), Error>>,
+{
+    let mut pages = Vec::new();
+    let mut token = None;
+    loop {
+        let (p, next) = page(token.take()).await?;
+        pages.push(p);
+        token = next.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(pages);
+        }
+    }
+}
+
+/// Sets the region of one request, on clients shared by every region.
+macro_rules! in_region {
+    ($f:expr, $svc:ident, $req:expr) => {
+        $req.customize()
+            .config_override($svc::config::Builder::default().region($f.region.clone()))
+    };
+}
+pub(crate) use in_region;
+
+/// SplitMix64: small, fast and the same everywhere; the demo's only randomness.
+#[derive(Clone)]
+pub struct DemoRng(u64);
+
+impl DemoRng {
+    /// The stream of `seed`, salted by a name (FNV-1a over its bytes).
+    pub fn new(seed: u64, salt: &str) -> Self {
+        let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
+        for b in salt.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
+        }
+        DemoRng(h)
+    }
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// The ids at `path` under every row of a page: `["Reservations",
+/// "Instances", "InstanceId"]` lists each instance's id. A list on the way
+/// is walked element by element.
+pub fn ids_at(v: &Value, path: &[&str], out: &mut Vec<String>) {
+    match (v, path.split_first()) {
+        (Value::Array(xs), _) => xs.iter().for_each(|x| ids_at(x, path, out)),
+        (Value::String(s), None) => out.push(s.clone()),
+        (Value::Object(_), Some((k, rest))) => {
+            if let Some(x) = v.get(*k) {
+                ids_at(x, rest, out)
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_found_through_lists() {
+        let page = json!({"Reservations": [
+            {"Instances": [{"InstanceId": "i-1", "SecurityGroups": [{"GroupId": "sg-1"}, {"GroupId": "sg-2"}]}]},
+            {"Instances": [{"InstanceId": "i-2"}, {"NoId": 1}]}]});
+        let mut ids = Vec::new();
+        ids_at(
+            &page,
+            &["Reservations", "Instances", "InstanceId"],
+            &mut ids,
+        );
+        assert_eq!(ids, ["i-1", "i-2"]);
+        ids.clear();
+        ids_at(
+            &page,
+            &["Reservations", "Instances", "SecurityGroups", "GroupId"],
+            &mut ids,
+        );
+        assert_eq!(ids, ["sg-1", "sg-2"]);
+    }
+}
