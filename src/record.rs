@@ -348,10 +348,10 @@ impl StructB {
             k.next = pos + 1;
             return k.order[pos].1;
         }
-        let found = self.cols.iter().position(|c| {
-            c.name.len() == key.len()
-                && c.source == ColumnSource::Field
-                && c.name.eq_ignore_ascii_case(key)
+        let found = self.cols.iter().position(|c| match c.source {
+            ColumnSource::Field => c.name.len() == key.len() && c.name.eq_ignore_ascii_case(key),
+            ColumnSource::Member(m) => m.eq_ignore_ascii_case(key),
+            _ => false,
         });
         if k.order.len() < KeyCache::MAX {
             let pos = k.order.len();
@@ -941,6 +941,33 @@ mod tests {
 
     fn rb() -> RowBuilder {
         RowBuilder::new(&T, 1_700_000_000_000, &["group"])
+    }
+
+    #[test]
+    fn a_column_from_another_member_takes_that_member_only() {
+        static R: TableDef = TableDef {
+            name: "r",
+            doc: "x.",
+            grain: "x",
+            partitioning: crate::schema::Partitioning::Group,
+            calls: &[],
+            identity: &[],
+            columns: &[
+                s("securitygroupname", "x.").from_member("GroupName"),
+                s("groupid", "x."),
+                Column::last_updated(),
+            ],
+        };
+        let mut b = RowBuilder::new(&R, 0, &[]);
+        b.append_value(&serde_json::json!({"groupName": "web", "GroupId": "sg-1"}))
+            .unwrap();
+        b.append_value(&serde_json::json!({"SecurityGroupName": "no", "GroupId": "sg-2"}))
+            .unwrap();
+        let batch = b.finish();
+        let names = batch.column(0).as_string::<i32>();
+        assert_eq!(names.value(0), "web");
+        assert!(names.is_null(1), "the column's own name is not its member");
+        assert_eq!(batch.column(1).as_string::<i32>().value(1), "sg-2");
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn rows(s: &mut String, parent: &str, c: &Column) {
     };
     let origin = match c.source {
         ColumnSource::Field => String::new(),
+        ColumnSource::Member(m) => format!(" (from `{m}`)"),
         ColumnSource::Tag(tag) => format!(" (derived from tag `{tag}`)"),
         ColumnSource::RunTime => " (set by fleetcmdb)".to_string(),
     };

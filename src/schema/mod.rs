@@ -61,6 +61,10 @@ pub enum ColumnType {
 pub enum ColumnSource {
     /// The record's field whose name, lowercased, is the column name.
     Field,
+    /// The record's field of this name (top level only): for a member whose
+    /// own name is taken, as `GroupName` of a security group is by the
+    /// partition column `groupname`.
+    Member(&'static str),
     /// The value of this tag of the record's `Tags` (derived; top level only).
     Tag(&'static str),
     /// The time of the run (`metadatarecordlastupdatedat`).
@@ -108,6 +112,14 @@ impl Column {
     pub const fn volatile(self) -> Self {
         Column {
             volatile: true,
+            ..self
+        }
+    }
+
+    /// A column filled from the record's field `member` (see [`ColumnSource::Member`]).
+    pub const fn from_member(self, member: &'static str) -> Self {
+        Column {
+            source: ColumnSource::Member(member),
             ..self
         }
     }
