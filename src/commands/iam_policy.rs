@@ -33,19 +33,6 @@ const COLLECTION_CALLS: &[Call] = &[
     Call::caller("sts:GetCallerIdentity"),
 ];
 
-/// The IAM actions made in every collected account (with the member role,
-/// and by the caller in its own), or by the caller only; sorted, once each.
-#[cfg(test)]
-pub fn actions(in_member_account: bool) -> Vec<&'static str> {
-    let mut v: Vec<&str> = inventory_calls(in_member_account)
-        .iter()
-        .map(|c| c.action)
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
 /// How ARNs are written: the partition and the naming templates.
 pub struct Arns<'a> {
     pub partition: &'a str,
@@ -252,35 +239,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_policies_are_the_calls_the_tables_and_the_collection_declare() {
-        assert_eq!(
-            actions(true),
-            [
-                "cloudformation:DescribeStacks",
-                "dynamodb:DescribeContinuousBackups",
-                "dynamodb:ListTables",
-                "dynamodb:Scan",
-                "ec2:DescribeInstances",
-                "ec2:DescribeRegions",
-                "ec2:DescribeVolumes",
-                "ssm:DescribeMaintenanceWindows",
-                "ssm:ListTagsForResource",
-            ]
-        );
-        assert_eq!(
-            actions(false),
-            [
-                "organizations:DescribeAccount",
-                "organizations:DescribeOrganizationalUnit",
-                "organizations:ListAccounts",
-                "organizations:ListAccountsForParent",
-                "organizations:ListOrganizationalUnitsForParent",
-                "organizations:ListParents",
-                "organizations:ListRoots",
-                "organizations:ListTagsForResource",
-                "sts:GetCallerIdentity",
-            ]
-        );
+    fn every_table_declares_its_calls_as_iam_actions() {
+        // The actions themselves are listed in tests/it/iam.rs.
         for t in tables::ALL {
             assert!(
                 !t.calls().is_empty(),

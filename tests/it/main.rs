@@ -4,6 +4,7 @@ mod common;
 mod export;
 mod fuzz_corpus;
 mod generated;
+mod iam;
 mod input;
 mod schedule;
 mod snapshot;
