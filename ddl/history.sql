@@ -231,6 +231,38 @@ TBLPROPERTIES (
   'storage.location.template'='s3://YOUR-BUCKET/YOUR-PREFIX/history/volumes/snapshot=${snapshot}/'
 );
 
+CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_history_security_groups` (
+  `accountid` string COMMENT 'AWS account id (the partition of the live table).',
+  `region` string COMMENT 'AWS region (the partition of the live table).',
+  `groupname` string COMMENT 'Group name (the partition of the live table).',
+  `groupid` string COMMENT 'Security group id.',
+  `securitygroupname` string COMMENT 'Security group name.',
+  `description` string COMMENT 'Description of the security group.',
+  `ownerid` string COMMENT 'Account that owns the security group.',
+  `vpcid` string COMMENT 'VPC of the security group.',
+  `securitygrouparn` string COMMENT 'ARN of the security group.',
+  `ippermissions` array<struct<`fromport`:bigint,`toport`:bigint,`ipprotocol`:string,`ipranges`:array<struct<`cidrip`:string,`description`:string>>,`ipv6ranges`:array<struct<`cidripv6`:string,`description`:string>>,`prefixlistids`:array<struct<`description`:string,`prefixlistid`:string>>,`useridgrouppairs`:array<struct<`description`:string,`groupid`:string,`groupname`:string,`peeringstatus`:string,`userid`:string,`vpcid`:string,`vpcpeeringconnectionid`:string>>>> COMMENT 'Inbound rules.',
+  `ippermissionsegress` array<struct<`fromport`:bigint,`toport`:bigint,`ipprotocol`:string,`ipranges`:array<struct<`cidrip`:string,`description`:string>>,`ipv6ranges`:array<struct<`cidripv6`:string,`description`:string>>,`prefixlistids`:array<struct<`description`:string,`prefixlistid`:string>>,`useridgrouppairs`:array<struct<`description`:string,`groupid`:string,`groupname`:string,`peeringstatus`:string,`userid`:string,`vpcid`:string,`vpcpeeringconnectionid`:string>>>> COMMENT 'Outbound rules.',
+  `tags` map<string,string> COMMENT 'Security group tags; query as tags[key].',
+  `metadatarecordlastupdatedat` timestamp COMMENT 'When fleetcmdb collected this record (UTC).'
+)
+COMMENT 'Snapshots of security_groups: one per period.'
+PARTITIONED BY (`snapshot` string)
+STORED AS PARQUET
+LOCATION 's3://YOUR-BUCKET/YOUR-PREFIX/history/security_groups/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'parquet.compression'='ZSTD',
+  'fleetcmdb.schema_version'='4',
+  'projection.enabled'='true',
+  'projection.snapshot.type'='date',
+  'projection.snapshot.format'='yyyy-MM-dd-HH',
+  'projection.snapshot.range'='2024-01-01-00,NOW',
+  'projection.snapshot.interval'='1',
+  'projection.snapshot.interval.unit'='HOURS',
+  'storage.location.template'='s3://YOUR-BUCKET/YOUR-PREFIX/history/security_groups/snapshot=${snapshot}/'
+);
+
 CREATE EXTERNAL TABLE IF NOT EXISTS `cmdb`.`cmdb_history_maintenance_windows` (
   `accountid` string COMMENT 'AWS account id (the partition of the live table).',
   `region` string COMMENT 'AWS region (the partition of the live table).',
@@ -455,6 +487,34 @@ FROM joined j WHERE j.change <> 'changed'
 UNION ALL
 SELECT j."snapshot", j.previous, j."accountid", j."region", j."groupname", j."volumeid", j.change, u.columnname, u.oldvalue, u.newvalue
 FROM joined j CROSS JOIN UNNEST(ARRAY['attachments', 'availabilityzone', 'createtime', 'encrypted', 'kmskeyid', 'iops', 'multiattachenabled', 'size', 'snapshotid', 'state', 'throughput', 'volumetype', 'tags'], j.oldv, j.newv) AS u (columnname, oldvalue, newvalue)
+WHERE j.change = 'changed' AND u.oldvalue IS DISTINCT FROM u.newvalue;
+
+CREATE OR REPLACE VIEW "cmdb"."security_groups_changes" AS
+WITH pairs AS (
+  SELECT "snapshot", previous FROM (
+    SELECT "snapshot", lag("snapshot") OVER (ORDER BY "snapshot") AS previous
+    FROM "cmdb"."cmdb_history_snapshots" WHERE tablename = 'security_groups'
+  ) s WHERE previous IS NOT NULL
+),
+cur AS (
+  SELECT p."snapshot", p.previous, h."accountid", h."region", h."groupname", h."groupid", ARRAY[CAST(h."securitygroupname" AS varchar), CAST(h."description" AS varchar), CAST(h."ownerid" AS varchar), CAST(h."vpcid" AS varchar), CAST(h."securitygrouparn" AS varchar), json_format(CAST(h."ippermissions" AS JSON)), json_format(CAST(h."ippermissionsegress" AS JSON)), json_format(CAST(h."tags" AS JSON))] AS v
+  FROM "cmdb"."cmdb_history_security_groups" h JOIN pairs p ON h."snapshot" = p."snapshot"
+),
+old AS (
+  SELECT p."snapshot", p.previous, h."accountid", h."region", h."groupname", h."groupid", ARRAY[CAST(h."securitygroupname" AS varchar), CAST(h."description" AS varchar), CAST(h."ownerid" AS varchar), CAST(h."vpcid" AS varchar), CAST(h."securitygrouparn" AS varchar), json_format(CAST(h."ippermissions" AS JSON)), json_format(CAST(h."ippermissionsegress" AS JSON)), json_format(CAST(h."tags" AS JSON))] AS v
+  FROM "cmdb"."cmdb_history_security_groups" h JOIN pairs p ON h."snapshot" = p.previous
+),
+joined AS (
+  SELECT coalesce(c."snapshot", o."snapshot") AS "snapshot", coalesce(c.previous, o.previous) AS previous, coalesce(c."accountid", o."accountid") AS "accountid", coalesce(c."region", o."region") AS "region", coalesce(c."groupname", o."groupname") AS "groupname", coalesce(c."groupid", o."groupid") AS "groupid",
+    CASE WHEN o."snapshot" IS NULL THEN 'added' WHEN c."snapshot" IS NULL THEN 'removed' ELSE 'changed' END AS change,
+    o.v AS oldv, c.v AS newv
+  FROM cur c FULL OUTER JOIN old o ON c."snapshot" = o."snapshot" AND c."accountid" = o."accountid" AND c."region" = o."region" AND c."groupname" = o."groupname" AND c."groupid" = o."groupid"
+)
+SELECT j."snapshot", j.previous, j."accountid", j."region", j."groupname", j."groupid", j.change, CAST(NULL AS varchar) AS columnname, CAST(NULL AS varchar) AS oldvalue, CAST(NULL AS varchar) AS newvalue
+FROM joined j WHERE j.change <> 'changed'
+UNION ALL
+SELECT j."snapshot", j.previous, j."accountid", j."region", j."groupname", j."groupid", j.change, u.columnname, u.oldvalue, u.newvalue
+FROM joined j CROSS JOIN UNNEST(ARRAY['securitygroupname', 'description', 'ownerid', 'vpcid', 'securitygrouparn', 'ippermissions', 'ippermissionsegress', 'tags'], j.oldv, j.newv) AS u (columnname, oldvalue, newvalue)
 WHERE j.change = 'changed' AND u.oldvalue IS DISTINCT FROM u.newvalue;
 
 CREATE OR REPLACE VIEW "cmdb"."maintenance_windows_changes" AS

@@ -3,7 +3,7 @@
 Answers what `fleetcmdb export --aws --org` calls: STS GetCallerIdentity and
 AssumeRole, Organizations ListAccounts, DescribeAccount, ListParents and
 ListTagsForResource, EC2
-DescribeRegions/DescribeInstances/DescribeVolumes, SSM
+DescribeRegions/DescribeInstances/DescribeVolumes/DescribeSecurityGroups, SSM
 DescribeMaintenanceWindows/ListTagsForResource, DynamoDB ListTables/Scan and
 CloudFormation DescribeStacks. The XML bodies (EC2, STS, CloudFormation) are
 recorded once from moto's server so their shape is what AWS sends; the JSON
@@ -81,6 +81,7 @@ def record_xml():
             (ec2, "DescribeRegions", lambda: ec2.describe_regions(AllRegions=True)),
             (ec2, "DescribeInstances", lambda: ec2.describe_instances()),
             (ec2, "DescribeVolumes", lambda: ec2.describe_volumes()),
+            (ec2, "DescribeSecurityGroups", lambda: ec2.describe_security_groups()),
             (cfn, "DescribeStacks", lambda: cfn.describe_stacks()),
             (sts, "GetCallerIdentity", lambda: sts.get_caller_identity()),
             (sts, "AssumeRole", lambda: sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/R", RoleSessionName="bench")),
@@ -152,7 +153,8 @@ def throttled(headers, op):
 def throttle_answer(target, action):
     if target:
         return b'{"__type":"ThrottlingException","message":"Rate exceeded"}', "application/x-amz-json-1.1"
-    if action.startswith("Describe") and action in ("DescribeRegions", "DescribeInstances", "DescribeVolumes"):
+    if action.startswith("Describe") and action in ("DescribeRegions", "DescribeInstances", "DescribeVolumes",
+                                                                      "DescribeSecurityGroups"):
         return (b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
                 b"</Message></Error></Errors><RequestID>bench</RequestID></Response>"), "text/xml"
     return (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"

@@ -21,6 +21,7 @@ mod discovery;
 mod instances;
 mod maintenance_windows;
 mod scheduler;
+mod security_groups;
 mod volumes;
 
 pub(crate) use key_value::{expirations, items as key_value_items, key_value_rows};
@@ -93,6 +94,7 @@ registry! {
     Scheduler => scheduler::SCHEDULER,
     Instances => instances::INSTANCES,
     Volumes => volumes::VOLUMES,
+    SecurityGroups => security_groups::SECURITY_GROUPS,
     MaintenanceWindows => maintenance_windows::MAINTENANCE_WINDOWS,
     Accounts => accounts::ACCOUNTS,
 }

@@ -22,7 +22,7 @@ fn demo_export_writes_one_file_per_table_and_partition() {
     let (accounts, files): (Vec<String>, Vec<String>) = files(d.path())
         .into_iter()
         .partition(|f| f.starts_with("metadata/accounts/"));
-    assert_eq!(files.len(), 12 * 6, "{files:#?}");
+    assert_eq!(files.len(), 12 * 7, "{files:#?}");
     assert_eq!(accounts.len(), 3, "{accounts:#?}");
     for f in &accounts {
         let parts: Vec<&str> = f.split('/').collect();

@@ -107,7 +107,7 @@ fn partitions_from_and_prefix() {
         .split(";\n")
         .filter(|s| s.trim_start().starts_with("ALTER TABLE"))
         .collect();
-    assert_eq!(adds.len(), 7, "one batch per table: {text}");
+    assert_eq!(adds.len(), 8, "one batch per table: {text}");
     for a in adds {
         let per_account = a.contains("`clonesquad_accounts_by_account`");
         assert_eq!(

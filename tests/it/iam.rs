@@ -34,6 +34,7 @@ fn the_policies_grant_the_calls_of_the_collection_and_no_more() {
         "dynamodb:Scan",
         "ec2:DescribeInstances",
         "ec2:DescribeRegions",
+        "ec2:DescribeSecurityGroups",
         "ec2:DescribeVolumes",
         "ssm:DescribeMaintenanceWindows",
         "ssm:ListTagsForResource",

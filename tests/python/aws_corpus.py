@@ -8,7 +8,7 @@ Two parts, laid out as one `--snapshot` folder by `build(dest)`:
 - account 666666666666: *maximal* records generated here from botocore's
   service models (`botocore/data/<service>/<version>/service-2.json.gz`, as
   installed with moto): every member of Instance, Volume,
-  MaintenanceWindowIdentity, Account, Stack and each member of
+  MaintenanceWindowIdentity, Account, Stack, SecurityGroup and each member of
   AttributeValue present, with a value of its declared type, printed as the
   AWS CLI prints it. Only what placement needs is set by hand (a group tag,
   CloneSquad names, a 12-digit account id, a schedule SSM would accept).
@@ -81,6 +81,9 @@ def maximal_records():
     inst = maximal(shape("ec2", "Instance"))
     inst["InstanceId"] = "i-0maximal00000001"
     inst["Tags"] = inst["Tags"] + [{"Key": GROUP_TAG, "Value": MAX_GROUP}]
+    inst["SecurityGroups"][0]["GroupId"] = "sg-0maximal0000001"
+    sg = maximal(shape("ec2", "SecurityGroup"))
+    sg["GroupId"] = inst["SecurityGroups"][0]["GroupId"]
     vol = maximal(shape("ec2", "Volume"))
     vol["VolumeId"] = "vol-0maximal0000001"
     vol["Attachments"][0]["InstanceId"] = inst["InstanceId"]
@@ -120,6 +123,7 @@ def maximal_records():
         f"{MAX_REGION}/ec2-describe-instances.json": {"Reservations": [
             dict(maximal(shape("ec2", "Reservation")), Instances=[inst])]},
         f"{MAX_REGION}/ec2-describe-volumes.json": {"Volumes": [vol]},
+        f"{MAX_REGION}/ec2-describe-security-groups.json": {"SecurityGroups": [sg]},
         f"{MAX_REGION}/ssm-describe-maintenance-windows.json": {"WindowIdentities": [window]},
         f"{MAX_REGION}/ssm-list-tags-for-resource-{window['WindowId']}.json": tags,
         f"{MAX_REGION}/cloudformation-describe-stacks.json": {"Stacks": [stack]},

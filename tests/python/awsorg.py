@@ -112,12 +112,20 @@ def populate_account(url, account, creds, expected):
         for g, (greg, n, stopped, sub, nconf) in GROUPS.items():
             if greg != region:
                 continue
+            # One security group per group; web's is open to the internet on SSH.
+            sg = ec2.create_security_group(GroupName=f"{g}-sg", Description=f"{g} instances")["GroupId"]
+            rules = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}]
+            if g == "web":
+                rules.append({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                              "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]})
+            ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=rules)
             ids = []
             for i in range(n):
                 tags = [{"Key": GROUP_TAG, "Value": g}, {"Key": "Name", "Value": f"{g}-{account[-4:]}-{i}"}]
                 if i < sub:
                     tags.append({"Key": "clonesquad:subfleet-name", "Value": "spot"})
                 r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                      SecurityGroupIds=[sg],
                                       TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
                 ids.append(r["Instances"][0]["InstanceId"])
             if stopped:
@@ -151,7 +159,7 @@ def populate_account(url, account, creds, expected):
                                               Cutoff=0, AllowUnassociatedTargets=True, Tags=gtag)
             expected[(account, region, g)] = {
                 "instances": n, "stopped": stopped, "subfleet": sub, "configuration": conf, "scheduler": sched,
-                "pitr": pitr,
+                "pitr": pitr, "security_group": (sg, f"{g}-sg", [22] if g == "web" else []),
             }
 
 
@@ -233,6 +241,8 @@ def dump_snapshot(url, user_creds, accounts, root: Path):
             _write(d / "ec2-describe-instances.json", {"Reservations": reservations})
             vols = [v for p in ec2.get_paginator("describe_volumes").paginate() for v in p["Volumes"]]
             _write(d / "ec2-describe-volumes.json", {"Volumes": vols})
+            sgs = [g for p in ec2.get_paginator("describe_security_groups").paginate() for g in p["SecurityGroups"]]
+            _write(d / "ec2-describe-security-groups.json", {"SecurityGroups": sgs})
             ddb = client(url, "dynamodb", region, creds)
             for t in [t for p in ddb.get_paginator("list_tables").paginate() for t in p["TableNames"]]:
                 items = [i for p in ddb.get_paginator("scan").paginate(TableName=t) for i in p["Items"]]

@@ -77,6 +77,12 @@ def test_every_table_matches_what_was_created(org, good):
             "SELECT key, value, epoch(expirationtime) FROM scheduler WHERE accountid=? AND region=? AND groupname=?", [a, r, g]).fetchall()}
         assert {k: val for k, (val, _) in sched.items()} == v["scheduler"]
         assert sched["cron-0"][1] == 1800000000 and sched["cron-1"][1] is None
+    sgs = {(a, r, g): (gid, name, sorted(ports)) for a, r, g, gid, name, ports in c.execute("""
+        SELECT accountid, region, groupname, groupid, securitygroupname,
+               list_transform(list_filter(ippermissions, lambda p: list_contains(
+                   list_transform(p.ipranges, lambda x: x.cidrip), '0.0.0.0/0')), lambda p: p.fromport)
+        FROM security_groups""").fetchall()}
+    assert sgs == {k: v["security_group"] for k, v in exported.items()}, "each group's own security group, once"
     (vols,) = c.execute("SELECT count(*) FROM volumes").fetchone()
     assert vols == sum(v["instances"] for v in exported.values()), "each instance has its root volume"
     disc = c.execute("SELECT accountid, groupname, accountname, accountemail, clonesquadversion, interactapigwurl, usermetadata['owner'] FROM discovery").fetchall()

@@ -113,6 +113,36 @@ def instances_and_volumes(snap: Path, out: Path, walk: Walk):
             walk.struct(list(schema), r, want[r["volumeid"]], f"volumes[{r['volumeid']}]", "Volume")
 
 
+def security_groups(snap: Path, out: Path, walk: Walk):
+    """Each group's rows are the security groups its instances name, once,
+    every member as AWS printed it (GroupName in `securitygroupname`)."""
+    for account, region, group in SCOPES:
+        d = snap / account / region
+        used = {g["GroupId"] for p in corpus.pages(d, "ec2-describe-instances") for r in p["Reservations"]
+                for i in r["Instances"] for g in i.get("SecurityGroups") or []}
+        want = {g["GroupId"]: g for p in corpus.pages(d, "ec2-describe-security-groups")
+                for g in p["SecurityGroups"] if g["GroupId"] in used}
+        assert want, f"{d}: the corpus has a security group its instances use"
+        schema, got = rows(out, "security_groups", account, region, group)
+        assert sorted(r["groupid"] for r in got) == sorted(want), "every used security group, once"
+        for r in got:
+            w = want[r["groupid"]]
+            if r["securitygroupname"] != w.get("GroupName"):
+                walk.problems.append(f"security_groups[{r['groupid']}].securitygroupname: "
+                                     f"{r['securitygroupname']!r} != {w.get('GroupName')!r}")
+            walk.struct(list(schema), r, w, f"security_groups[{r['groupid']}]", "SecurityGroup",
+                        skip=("securitygroupname",))
+        walk.undeclared.discard("SecurityGroup.GroupName")
+
+
+def test_security_groups_hold_every_input_value(exported):
+    snap, out, summary = exported
+    walk = Walk()
+    security_groups(snap, out, walk)
+    assert walk.problems == [], "\n".join(walk.problems)
+    assert summary["rows"]["security_groups"] == 2, summary["rows"]
+
+
 def test_instances_and_volumes_hold_every_input_value(exported):
     snap, out, summary = exported
     walk = Walk()
@@ -250,6 +280,7 @@ def test_fields_no_column_declares_are_listed_as_not_collected(exported):
     snap, out, _ = exported
     walk = Walk()
     instances_and_volumes(snap, out, walk)
+    security_groups(snap, out, walk)
     found = set(walk.undeclared)
     # Discovery and windows: the members they do not read.
     acct = corpus.maximal_records()["organizations-describe-account.json"]["Account"]

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-GROUP_TABLES = ["discovery", "configuration", "scheduler", "instances", "volumes", "maintenance_windows"]
+GROUP_TABLES = ["discovery", "configuration", "scheduler", "instances", "volumes", "security_groups",
+                "maintenance_windows"]
 TABLES = GROUP_TABLES + ["accounts"]
 # Each table's Hive partition columns, in path order.
 PARTITIONS = {t: ["accountid", "region", "groupname"] for t in GROUP_TABLES} | {"accounts": ["accountid"]}

@@ -23,7 +23,8 @@ from conftest import binary
 TIMES = ["2026-11-30T00:05:00Z", "2026-11-30T01:05:00Z", "2026-11-30T02:05:00Z"]
 IDS = ["2026-11-30-00", "2026-11-30-01", "2026-11-30-02"]
 IDENTITY = {"discovery": [], "configuration": ["key"], "scheduler": ["key"], "instances": ["instanceid"],
-            "volumes": ["volumeid"], "maintenance_windows": ["fleet"], "accounts": []}
+            "volumes": ["volumeid"], "security_groups": ["groupid"], "maintenance_windows": ["fleet"],
+            "accounts": []}
 
 
 def run(*args, env=None, check=True):

@@ -74,7 +74,7 @@ def test_export_to_s3_writes_exactly_the_local_layout(moto, tmp_path):
     code, local, _ = export(str(tmp_path), moto.url)
     assert code == 0
     (got, got_copy), (want, want_copy) = split_copy(objects(moto, "prod/")), split_copy(local_files(tmp_path))
-    assert sorted(got) == sorted(want) and len(got) == summary["files"] == 6 * summary["partitions"] + summary["account_partitions"]
+    assert sorted(got) == sorted(want) and len(got) == summary["files"] == 7 * summary["partitions"] + summary["account_partitions"]
     assert got == want, "the same bytes as the local export"
     assert got_copy == want_copy and sorted(got_copy) == sorted(TABLES), "and the same query-ready copy"
     manifest = objects(moto, "prod/query/manifests/instances/")["manifest"].decode()

@@ -67,7 +67,7 @@ def test_generated_ddl_parses(mode, export):
         check(s)
     if "--partitions-from" in mode and "--projection" not in mode:
         adds = [s for s in stmts if " ADD IF NOT EXISTS\n" in s]
-        want = 6 * summary["partitions"] + summary["account_partitions"]
+        want = 7 * summary["partitions"] + summary["account_partitions"]
         assert sum(s.count("\n  PARTITION (") for s in adds) == want
 
 
