@@ -46,6 +46,10 @@ pub const VIEWS: &[(&str, &str)] = &[
         "accounts_without_deployments.sql",
         include_str!("../queries/accounts_without_deployments.sql"),
     ),
+    (
+        "fleets_open_to_the_internet.sql",
+        include_str!("../queries/fleets_open_to_the_internet.sql"),
+    ),
 ];
 
 /// `(file name, SQL)` of the views over history (`queries/history/`),
@@ -77,6 +81,37 @@ pub fn statement(sql: &str, opts: &DdlOptions) -> String {
         .trim_end_matches(';')
         .replace("\"cmdb\".", &format!("\"{}\".", opts.database))
         .replace(".\"cmdb_", &format!(".\"{}", opts.table_prefix))
+}
+
+/// A view's statement in DuckDB's dialect. The views are written for
+/// Athena (Trino); DuckDB names four things otherwise: `cardinality(` of an
+/// array is `len(`, `transform(` is `list_transform(`, `array_join(` is
+/// `array_to_string(`, and a lambda `x -> e` is `lambda x: e`.
+pub fn for_duckdb(sql: &str) -> String {
+    let sql = sql
+        .replace("cardinality(", "len(")
+        .replace("transform(", "list_transform(")
+        .replace("array_join(", "array_to_string(");
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find(" ->") {
+        let before = &rest[..at];
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let param = &before[start..];
+        if param.is_empty() {
+            out.push_str(&rest[..at + 3]);
+        } else {
+            out.push_str(&before[..start]);
+            out.push_str("lambda ");
+            out.push_str(param);
+            out.push(':');
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -112,6 +147,21 @@ mod tests {
                 "{name}: the view is named after its file"
             );
         }
+    }
+
+    #[test]
+    fn duckdb_gets_its_own_names_for_lambdas_and_list_functions() {
+        let sql = "SELECT cardinality(filter(a, p -> p.x = 1)), array_join(transform(b, q ->\n q.y), ', ')";
+        assert_eq!(
+            for_duckdb(sql),
+            "SELECT len(filter(a, lambda p: p.x = 1)), array_to_string(list_transform(b, lambda q:\n q.y), ', ')"
+        );
+        assert_eq!(for_duckdb("a -> b"), "lambda a: b");
+        assert_eq!(
+            for_duckdb("x = ' ->'"),
+            "x = ' ->'",
+            "an arrow after no name stays"
+        );
     }
 
     #[test]

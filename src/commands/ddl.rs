@@ -339,8 +339,7 @@ pub fn duckdb_script(opts: &DdlOptions, with_history: bool) -> String {
         );
     }
     for v in views {
-        // Athena's cardinality() of an array is DuckDB's len().
-        s.push_str(&v.replace("cardinality(", "len("));
+        s.push_str(&crate::views::for_duckdb(&v));
         s.push_str(";\n");
     }
     s

@@ -7,8 +7,12 @@ Mechanical rewrites from Athena (Trino) to DuckDB, the only ones applied:
   views over the exported Parquet (`cmdb_instances`, ...);
 - `current_timestamp` becomes a fixed `TIMESTAMP '…'`, so that "now" is a
   known instant;
-- `cardinality(` becomes `len(` (DuckDB's `cardinality` is for maps only).
+- `cardinality(` becomes `len(` (DuckDB's `cardinality` is for maps only),
+  `transform(` becomes `list_transform(`, `array_join(` becomes
+  `array_to_string(`, and a lambda `x ->` becomes `lambda x:` (as
+  `fleetcmdb ddl --engine duckdb` rewrites them).
 """
+import re
 import collections
 import datetime as dt
 import shutil
@@ -42,7 +46,10 @@ def load(root, now=EXPORT_TIME):
         assert "`" not in sql, f"{q.name}: views use double quotes, never backticks"
         sql = (sql.replace('"cmdb".', "")
                .replace("current_timestamp", f"TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'")
-               .replace("cardinality(", "len("))
+               .replace("cardinality(", "len(")
+               .replace("transform(", "list_transform(")
+               .replace("array_join(", "array_to_string("))
+        sql = re.sub(r"(\w+) ->", r"lambda \1:", sql)
         con.execute(sql)
     return con
 
@@ -144,6 +151,40 @@ def test_volumes_at_risk(export):
     got = {r[0]: (r[1], r[2]) for r in load(root).execute("SELECT volumeid, unencrypted, unattached FROM volumes_at_risk").fetchall()}
     assert got == want
     assert 0 < len(got) < len(vols)
+
+
+def test_fleets_open_to_the_internet(export):
+    """Computed from the Parquet in Python: each fleet whose instances use a
+    security group with an inbound rule from 0.0.0.0/0 or ::/0."""
+    root, _ = export
+
+    def label(p):
+        v4 = any(r["cidrip"] == "0.0.0.0/0" for r in p["ipranges"] or [])
+        v6 = any(r["cidripv6"] == "::/0" for r in p["ipv6ranges"] or [])
+        if not (v4 or v6):
+            return None
+        port = ("all traffic" if p["ipprotocol"] == "-1" else f"{p['ipprotocol']}/{p['fromport']}"
+                if p["fromport"] == p["toport"] else f"{p['ipprotocol']}/{p['fromport']}-{p['toport']}")
+        return port + ("" if v4 and v6 else " (IPv4)" if v4 else " (IPv6)")
+
+    sgs = {}
+    for g in rows(root, "security_groups"):
+        labels = [x for x in map(label, g["ippermissions"] or []) if x]
+        if labels:
+            sgs[(g["accountid"], g["region"], g["groupname"], g["groupid"])] = (g["securitygroupname"], ", ".join(labels))
+    want = collections.Counter()
+    for i in rows(root, "instances"):
+        fleet = i["_subfleetname"] or "__main__"
+        for sg in i["securitygroups"] or []:
+            key = (i["accountid"], i["region"], i["groupname"], sg["groupid"])
+            if key in sgs:
+                want[(i["accountid"], i["region"], i["groupname"], fleet, sg["groupid"], *sgs[key])] += 1
+    got = {tuple(r[:-1]): r[-1] for r in load(root).execute(
+        "SELECT accountid, region, groupname, fleet, securitygroupid, securitygroupname, open_ports, instances "
+        "FROM fleets_open_to_the_internet").fetchall()}
+    assert got == dict(want)
+    assert any("tcp/22" in k[-1] for k in got), "the demo has fleets open on SSH"
+    assert len({k[:3] for k in got}) < len(rows(root, "discovery")), "and groups that are not open"
 
 
 def test_scheduler_catalogue(export):

@@ -222,7 +222,7 @@ def view_statements():
 VIEW_ORDER = ["displayallhostnames.sql", "instance_counts.sql", "configuration_drift.sql",
               "groups_without_maintenance_window.sql", "fleets_in_maintenance_now.sql",
               "running_instances_per_subfleet.sql", "volumes_at_risk.sql", "scheduler_catalogue.sql",
-              "accounts_without_deployments.sql"]
+              "accounts_without_deployments.sql", "fleets_open_to_the_internet.sql"]
 
 
 def test_apply_runs_each_statement_on_its_own_in_order(moto):
