@@ -386,35 +386,18 @@ fn prev_at_or_before(s: &RunSchedule, ms: i64) -> Option<i64> {
     }
 }
 
-/// Blocks SIGTERM and SIGINT in every thread (threads inherit the mask)
-/// and waits for them on a thread of their own: the first stops the
+/// Waits for SIGTERM and SIGINT on a thread of its own (signal-hook's
+/// handler only writes to a pipe that thread reads): the first stops the
 /// daemon, a second exits at once.
-#[allow(unsafe_code, reason = "signal masks and sigwait are libc calls")]
 fn watch_signals(shared: Arc<Shared>) -> Result<(), Error> {
-    // SAFETY: plain libc calls on a sigset_t we own; called before the
-    // daemon starts any other thread.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(Error::Internal("blocking SIGTERM and SIGINT".into()));
-        }
-        set
-    };
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| Error::Internal(format!("watching SIGTERM and SIGINT: {e}")))?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut seen = 0;
-            loop {
-                let mut sig: libc::c_int = 0;
-                // SAFETY: `set` lives in this closure; sigwait writes `sig`.
-                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-                    continue;
-                }
-                seen += 1;
-                if seen == 1 {
+            for (seen, sig) in signals.forever().enumerate() {
+                if seen == 0 {
                     eprintln!(
                         "fleetcmdb serve: signal {sig}: stopping (a second signal exits at once)"
                     );
