@@ -12,7 +12,16 @@ use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultCo
 
 use crate::aws::{connect, sdk_error, AwsSettings};
 use crate::error::Error;
-use crate::settings::ApplySettings;
+
+/// `ddl --apply`: where and how the statements run in Athena.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    pub workgroup: String,
+    pub output_location: Option<String>,
+    pub catalog: String,
+    pub timeout: std::time::Duration,
+    pub dry_run: bool,
+}
 
 pub struct Athena {
     rt: tokio::runtime::Runtime,

@@ -104,7 +104,7 @@ mod layering {
         &["schema"],
         &["partition"],
         &["record", "schedule", "aws", "schema::ddl"],
-        &["dynamo", "documents", "views", "calls"],
+        &["dynamo", "documents", "views", "calls", "athena"],
         &["tables"],
         &["sink"],
         &["backup"],
@@ -112,7 +112,6 @@ mod layering {
         &["collect", "sources"],
         &["cli"],
         &["settings"],
-        &["athena"],
         &["commands"],
         &["fuzz"],
     ];

@@ -832,15 +832,7 @@ pub struct DdlSettings {
     pub conn: Connection,
 }
 
-/// `ddl --apply`: where and how the statements run in Athena.
-#[derive(Debug, Clone)]
-pub struct ApplySettings {
-    pub workgroup: String,
-    pub output_location: Option<String>,
-    pub catalog: String,
-    pub timeout: std::time::Duration,
-    pub dry_run: bool,
-}
+pub use crate::athena::ApplySettings;
 
 pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
     let ident_ok =
