@@ -287,11 +287,11 @@ mod tests {
     fn instance(i: usize) -> serde_json::Value {
         serde_json::json!({
             "InstanceId": format!("i-{i:017x}"), "AmiLaunchIndex": i, "LaunchTime": "2026-01-02T03:04:05.123Z",
-            "State": {"Code": 16, "Name": "running"}, "EbsOptimized": i % 2 == 0,
+            "State": {"Code": 16, "Name": "running"}, "EbsOptimized": i.is_multiple_of(2),
             "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": "vol-1", "DeleteOnTermination": true}}],
             "NetworkInterfaces": [{"Groups": [{"GroupId": "sg-1"}], "PrivateIpAddresses": [{"Primary": true}], "Ipv6Addresses": []}],
             "Tags": [{"Key": "Name", "Value": format!("host-é-{i}")}, {"Key": "empty", "Value": ""}],
-            "ProductCodes": if i % 3 == 0 { serde_json::Value::Null } else { serde_json::json!([]) },
+            "ProductCodes": if i.is_multiple_of(3) { serde_json::Value::Null } else { serde_json::json!([]) },
         })
     }
 

@@ -355,7 +355,7 @@ impl DemoScope<'_> {
         // same, so everything else about the instance does too.
         for r in 1..=self.demo.opts.revision {
             let h = fnv(&format!("{id}/{r}"));
-            if h % 11 == 0 {
+            if h.is_multiple_of(11) {
                 running = !running;
             }
             if h % 13 == 1 {
@@ -394,7 +394,7 @@ impl DemoScope<'_> {
         if let Some(s) = subfleet {
             tags.push(json!({"Key": "clonesquad:subfleet-name", "Value": s}));
         }
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             tags.push(json!({"Key": "Owner", "Value": *rng.pick(&["Zoë Ångström", "チーム・インフラ", "Ōsaka ops 🚀"])}));
         }
         let (code, state) = if running {
@@ -445,7 +445,7 @@ impl DemoScope<'_> {
             "CpuOptions": {"CoreCount": 1 + rng.below(4), "ThreadsPerCore": if arm { 1 } else { 2 }},
             "CapacityReservationSpecification": {"CapacityReservationPreference": "open"},
             "HibernationOptions": {"Configured": false},
-            "MetadataOptions": {"State": "applied", "HttpTokens": if n % 3 == 0 { "optional" } else { "required" },
+            "MetadataOptions": {"State": "applied", "HttpTokens": if n.is_multiple_of(3) { "optional" } else { "required" },
                                 "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled",
                                 "InstanceMetadataTags": "disabled"},
             "EnclaveOptions": {"Enabled": false},
@@ -455,7 +455,7 @@ impl DemoScope<'_> {
         });
         // Drawn as the seed has it, so that a later revision's change of
         // state moves no other draw; shown only while running.
-        let pip = (drawn_running && n % 4 == 0).then(|| {
+        let pip = (drawn_running && n.is_multiple_of(4)).then(|| {
             format!(
                 "54.{}.{}.{}",
                 rng.below(256),
