@@ -112,6 +112,35 @@ pub enum Command {
     /// Example: fleetcmdb consolidate --out s3://org-cmdb/prod
     #[command(verbatim_doc_comment)]
     Consolidate(ConsolidateArgs),
+    /// Draw the governance picture of an export as one self-contained HTML page (fleet, maintenance, backups, exposure, changes, the last run).
+    ///
+    /// Examples:
+    ///   fleetcmdb report --out ./cmdb --html report.html
+    ///   fleetcmdb report --out s3://org-cmdb/prod --publish
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Export root (a directory or s3://bucket/prefix). Example: --out ./cmdb
+    #[arg(long, value_name = "DIR|S3URL")]
+    pub out: String,
+
+    /// Write the page to this local file. Example: --html report.html
+    #[arg(long, value_name = "FILE", required_unless_present = "publish")]
+    pub html: Option<std::path::PathBuf>,
+
+    /// Write the page to OUT/report.html, next to the export. Example: --publish
+    #[arg(long)]
+    pub publish: bool,
+
+    /// Draw the picture as of this UTC time instead of now (maintenance "now", overdue backups). Example: --as-of 2026-11-22T03:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod partition;
 pub(crate) mod record;
+pub(crate) mod report;
 pub(crate) mod schedule;
 pub mod schema;
 pub(crate) mod settings;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Diff(a) => commands::diff::run(&settings::diff(&a)?),
         Command::Snapshot(a) => commands::diff::snapshot(&settings::snapshot(&a)?),
         Command::Consolidate(a) => commands::diff::consolidate(&settings::consolidate(&a)?),
+        Command::Report(a) => commands::report::run(&settings::report(&a)?),
         Command::GenSnapshot(a) => commands::gen_snapshot::run(
             &a.dir,
             settings::demo(&a.demo_opts),
@@ -109,7 +111,7 @@ mod layering {
         &["sink"],
         &["backup"],
         &["history", "consolidated"],
-        &["collect", "sources"],
+        &["collect", "sources", "report"],
         &["cli"],
         &["settings"],
         &["commands"],

@@ -10,6 +10,8 @@
 //! metadata/{table}/accountid={a}/region={r}/groupname={g}/{table}-{a}-{r}-{g}.parquet   (per group)
 //! metadata/{table}/accountid={a}/{table}-{a}.parquet                                   (per account)
 //! backups/accountid={a}/region={r}/groupname={g}/…            (see crate::backup)
+//! runs/{run id}.json                                            (what each run did)
+//! report.html                                                   (the governance page, see crate::report)
 //! ```
 //!
 //! Sources, collection, schema, backups and sinks all use these types; this
@@ -22,6 +24,10 @@ use crate::schema::{Partitioning, TableDef};
 
 /// The folder of every table, under the destination root.
 pub const METADATA: &str = "metadata";
+/// The folder of the run records, under the destination root.
+pub const RUNS: &str = "runs";
+/// The governance page, under the destination root.
+pub const REPORT_PAGE: &str = "report.html";
 
 /// This machine's host name (empty when the kernel does not say): it names
 /// the holder of a lock or a lease, and tells processes apart.

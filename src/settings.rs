@@ -1127,6 +1127,26 @@ pub fn consolidate(a: &crate::cli::ConsolidateArgs) -> Result<ConsolidateSetting
     })
 }
 
+/// `fleetcmdb report`.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    pub out: String,
+    pub html: Option<PathBuf>,
+    pub publish: bool,
+    pub at_ms: i64,
+    pub conn: Connection,
+}
+
+pub fn report(a: &crate::cli::ReportArgs) -> Result<ReportSettings, Error> {
+    Ok(ReportSettings {
+        out: a.out.clone(),
+        html: a.html.clone(),
+        publish: a.publish,
+        at_ms: as_of_or_now("--as-of", a.as_of.as_deref())?,
+        conn: connection(&a.conn)?,
+    })
+}
+
 /// `fleetcmdb plan`.
 #[derive(Debug, Clone)]
 pub struct PlanSettings {

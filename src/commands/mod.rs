@@ -7,6 +7,7 @@ pub(crate) mod gen_snapshot;
 pub(crate) mod iam_policy;
 pub(crate) mod plan;
 pub(crate) mod prune;
+pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod schedule;
 pub(crate) mod serve;

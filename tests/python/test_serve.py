@@ -188,6 +188,8 @@ def test_sigterm_during_a_run_leaves_whole_files_and_shutdown_backups(tmp_path, 
             # The query-ready copy's manifest names one whole file of the current version.
             (url,) = f.read_text().splitlines()
             assert pq.read_metadata(url.removeprefix("file://")).num_rows >= 0, f
+        elif f.name == "report.html":
+            assert f.read_text().rstrip().endswith("</html>"), "the page is written whole"
         else:
             assert f.suffix in (".yaml", ".json"), f
     shutdown = [a for a in archives(d.out) if "-shutdown-" in a]

@@ -10,6 +10,7 @@
 //! | `GET /v1/runs/{id}` | one run: its record, or where it stands |
 //! | `GET /healthz` | `200` while the daemon runs |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /` | the report page ([`crate::report`]), drawn after each run |
 //!
 //! With a token, every request but `/healthz` needs `Authorization: Bearer
 //! {token}` (compared in constant time), else `401` and nothing runs. Bad
@@ -89,9 +90,19 @@ pub struct Api {
 pub struct Reply {
     pub status: u16,
     pub body: String,
-    pub json: bool,
+    pub kind: Kind,
     /// Methods a `405` allows.
     pub allow: Option<&'static str>,
+}
+
+/// What an answer's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Json,
+    /// Prometheus text.
+    Metrics,
+    /// The report page.
+    Html,
 }
 
 /// What a route asks for: an answer now, or a run record to read from the
@@ -106,7 +117,7 @@ fn error(status: u16, message: impl Into<String>) -> Reply {
     Reply {
         status,
         body: json!({ "error": message.into() }).to_string(),
-        json: true,
+        kind: Kind::Json,
         allow: None,
     }
 }
@@ -115,7 +126,7 @@ fn ok(status: u16, v: Value) -> Reply {
     Reply {
         status,
         body: serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into()),
-        json: true,
+        kind: Kind::Json,
         allow: None,
     }
 }
@@ -228,10 +239,19 @@ pub fn route(
         "/metrics" if get => Reply {
             status: 200,
             body: shared.metrics(),
-            json: false,
+            kind: Kind::Metrics,
             allow: None,
         },
-        "/v1/status" | "/metrics" => not_allowed(method, path, "GET, HEAD"),
+        "/" if get => match shared.report() {
+            Some(page) => Reply {
+                status: 200,
+                body: page.to_string(),
+                kind: Kind::Html,
+                allow: None,
+            },
+            None => error(404, "no report yet: the daemon draws it after each run"),
+        },
+        "/v1/status" | "/metrics" | "/" => not_allowed(method, path, "GET, HEAD"),
         p if p.starts_with("/v1/runs/") => {
             if !get {
                 return Answer::Now(not_allowed(method, path, "GET, HEAD"));
@@ -266,10 +286,10 @@ fn read_record(api: &Api, id: &str) -> Reply {
 }
 
 fn respond(reply: Reply, head_only: bool, close: bool) -> Response<Full<Bytes>> {
-    let ctype = if reply.json {
-        "application/json"
-    } else {
-        "text/plain; version=0.0.4"
+    let ctype = match reply.kind {
+        Kind::Json => "application/json",
+        Kind::Metrics => "text/plain; version=0.0.4",
+        Kind::Html => "text/html; charset=utf-8",
     };
     let len = reply.body.len();
     let body = if head_only {
@@ -286,6 +306,10 @@ fn respond(reply: Reply, head_only: bool, close: bool) -> Response<Full<Bytes>> 
     if let Some(a) = reply.allow {
         h.insert(ALLOW, HeaderValue::from_static(a));
     }
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if close {
         h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
@@ -581,7 +605,7 @@ mod tests {
                 Answer::Now(r) => {
                     prop_assert!([200, 202, 400, 401, 404, 405, 413, 503].contains(&r.status), "{r:?}");
                     prop_assert_eq!(r.status == 405, r.allow.is_some());
-                    if r.json {
+                    if r.kind == Kind::Json {
                         prop_assert!(serde_json::from_str::<Value>(&r.body).is_ok());
                     }
                 }

@@ -32,7 +32,7 @@ use crate::sink::{self, Destination};
 use crate::tables;
 
 /// Where run records go, under the destination.
-pub const RUNS: &str = "runs";
+pub use crate::partition::RUNS;
 /// Run records kept under `runs/`; older ones are deleted.
 const KEEP_RECORDS: usize = 2000;
 /// Records kept in memory for the API.
@@ -120,6 +120,8 @@ struct State {
     last_success_ms: Option<i64>,
     consecutive_failures: u64,
     metrics: Metrics,
+    /// The report page, drawn after each run.
+    report: Option<Arc<str>>,
 }
 
 /// What the daemon's threads share.
@@ -151,6 +153,11 @@ impl Shared {
             schedule_expr: "disabled".into(),
             started: Instant::now(),
         }
+    }
+
+    /// The report page, once one is drawn.
+    pub fn report(&self) -> Option<Arc<str>> {
+        self.lock().report.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -467,6 +474,8 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
         s.schedule_expr,
         s.listen
     );
+    // The page of what the destination holds already, until a run redraws it.
+    redraw(&shared, dest.as_ref());
     // One catch-up run when the last recorded run is older than the
     // schedule's latest start (or there is none).
     {
@@ -499,6 +508,9 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
             let cancel = shared.cancel.clone();
             let record = execute(s, dest.as_ref(), &shared, &p, cancel);
             finish(&shared, dest.as_ref(), record, p.kind);
+            if matches!(p.kind, RunKind::Scheduled | RunKind::Export) {
+                redraw(&shared, dest.as_ref());
+            }
             continue;
         }
         let _unused = shared
@@ -597,6 +609,24 @@ fn execute(
     record["ended"] = json!(iso(shared.clock.now_ms()));
     record["seconds"] = json!((clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     record
+}
+
+/// Draws the report page of the destination, serves it at `/` and writes
+/// it next to the export (`report.html`). A destination with no
+/// query-ready copy yet has no page; any other failure is logged, and the
+/// page drawn before stays.
+fn redraw(shared: &Shared, dest: &dyn Destination) {
+    let at = shared.clock.now_ms();
+    match crate::commands::report::page(dest, at) {
+        Ok(page) => {
+            if let Err(e) = dest.put(crate::partition::REPORT_PAGE, page.as_bytes()) {
+                eprintln!("fleetcmdb serve: writing the report page: {e}");
+            }
+            shared.lock().report = Some(Arc::from(page));
+        }
+        Err(Error::Usage(_)) => {}
+        Err(e) => eprintln!("fleetcmdb serve: drawing the report page: {e}"),
+    }
 }
 
 /// Records a run: under `runs/`, in memory, in the counters.
