@@ -196,7 +196,8 @@ def asl_commands():
 def test_every_command_the_state_machine_runs_exists_with_its_flags():
     cmds = asl_commands()
     subs = [c[1] for c in cmds]
-    assert subs == ["plan", "export", "ddl", "snapshot", "prune", "consolidate", "ddl", "consolidate"], subs
+    assert subs == ["plan", "export", "ddl", "snapshot", "prune", "consolidate", "report",
+                    "ddl", "consolidate", "report"], subs
     for c in cmds:
         assert c[0] == "fleetcmdb"
         help_text = subprocess.run([binary(), c[1], "--help"], capture_output=True, text=True, check=True).stdout
