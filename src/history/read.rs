@@ -38,6 +38,18 @@ pub fn batches(
     def: &TableDef,
     max_bytes: u64,
 ) -> Result<impl Iterator<Item = Result<RecordBatch, Error>>, Error> {
+    batches_of(dest, path, def, max_bytes, None)
+}
+
+/// [`batches`] of the top-level columns named in `only` (all when `None`):
+/// the others are neither decompressed nor decoded.
+pub fn batches_of(
+    dest: &dyn Destination,
+    path: &str,
+    def: &TableDef,
+    max_bytes: u64,
+    only: Option<&[&str]>,
+) -> Result<impl Iterator<Item = Result<RecordBatch, Error>>, Error> {
     let data = bytes::Bytes::from(dest.read(path, max_bytes)?);
     // The footer is parsed once; the read schema only retypes its columns.
     let found = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new())
@@ -61,7 +73,20 @@ pub fn batches(
             format!("{e} (a column's type differs from its declaration: another table's file, or one to re-export)"),
         )
     })?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(data, typed)
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(data, typed);
+    if let Some(names) = only {
+        let roots: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| names.contains(&f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder
         .with_batch_size(8192)
         .build()
         .map_err(|e| parquet_err(path, e))?;

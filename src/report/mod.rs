@@ -142,17 +142,27 @@ pub struct Picture {
     pub changes: Option<Changes>,
 }
 
-/// The batches of table `t` in copy version `v`.
-fn read_table(
+/// Calls `f` with each batch of table `t` in copy version `v`, one at a
+/// time and with only `columns` decoded, so memory holds the file and one
+/// batch of what the page needs.
+fn each_batch(
     dest: &dyn Destination,
     t: &'static Table,
     v: &str,
-) -> Result<Vec<RecordBatch>, Error> {
+    columns: &[&str],
+    mut f: impl FnMut(&RecordBatch),
+) -> Result<(), Error> {
     let path = crate::consolidated::table_file(t.name, v);
-    match history::read::batches(dest, &path, history::history_def(t), MAX_TABLE_BYTES) {
-        Ok(it) => it.collect(),
+    let def = history::history_def(t);
+    match history::read::batches_of(dest, &path, def, MAX_TABLE_BYTES, Some(columns)) {
+        Ok(it) => {
+            for b in it {
+                f(&b?);
+            }
+            Ok(())
+        }
         // A copy made before the table existed.
-        Err(Error::NotFound(_)) => Ok(Vec::new()),
+        Err(Error::NotFound(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -227,8 +237,9 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
     // Accounts: names and OU paths.
     let mut ou_of: HashMap<String, String> = HashMap::new();
     let mut name_of: HashMap<String, String> = HashMap::new();
-    for b in read_table(dest, &tables::ACCOUNTS, &version)? {
-        let c = Cols(&b);
+    let columns = ["accountid", "oupath", "accountname"];
+    each_batch(dest, &tables::ACCOUNTS, &version, &columns, |b| {
+        let c = Cols(b);
         for i in 0..b.num_rows() {
             let id = c.str("accountid", i);
             ou_of.insert(
@@ -239,11 +250,24 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
                 name_of.insert(id, n);
             }
         }
-    }
+    })?;
     p.accounts = ou_of.len() as u64;
     // Groups, with their backups.
-    for b in read_table(dest, &tables::DISCOVERY, &version)? {
-        let c = Cols(&b);
+    let columns = [
+        "accountid",
+        "region",
+        "groupname",
+        "accountname",
+        "clonesquadversion",
+        "backupschedule",
+        "backuptimezone",
+        "lastbackuptime",
+        "nextbackuptime",
+        "configurationtablepitr",
+        "schedulertablepitr",
+    ];
+    each_batch(dest, &tables::DISCOVERY, &version, &columns, |b| {
+        let c = Cols(b);
         for i in 0..b.num_rows() {
             let accountid = c.str("accountid", i);
             let accountname = c
@@ -264,7 +288,7 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
                 scheduler_pitr: c.bool("schedulertablepitr", i),
             });
         }
-    }
+    })?;
     p.groups.sort_by(|a, b| {
         (&a.accountid, &a.region, &a.groupname).cmp(&(&b.accountid, &b.region, &b.groupname))
     });
@@ -276,8 +300,17 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
     let mut state: HashMap<String, u64> = HashMap::new();
     // (account, region, group, security group) -> fleet -> instances
     let mut uses: HashMap<(String, String, String, String), BTreeMap<String, u64>> = HashMap::new();
-    for b in read_table(dest, &tables::INSTANCES, &version)? {
-        let c = Cols(&b);
+    let columns = [
+        "accountid",
+        "region",
+        "groupname",
+        "instancetype",
+        "state",
+        "_subfleetname",
+        "securitygroups",
+    ];
+    each_batch(dest, &tables::INSTANCES, &version, &columns, |b| {
+        let c = Cols(b);
         let st = c.strukt("state");
         let sgs = b
             .column_by_name("securitygroups")
@@ -323,7 +356,7 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
                 }
             }
         }
-    }
+    })?;
     p.by_account = sorted(acct);
     p.by_ou = sorted(ou);
     p.by_region = sorted(region);
@@ -332,50 +365,64 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
     // Maintenance.
     let mut with_window: BTreeSet<(String, String, String)> = BTreeSet::new();
     let horizon = now_ms.saturating_add(TIMELINE_DAYS * 86_400_000);
-    for b in read_table(dest, &tables::MAINTENANCE_WINDOWS, &version)? {
-        let c = Cols(&b);
-        let windows = b
-            .column_by_name("maintenancewindows")
-            .and_then(|a| a.as_list_opt::<i32>());
-        let next = c.strukt("nextmaintenancewindowdetails");
-        for i in 0..b.num_rows() {
-            let key = (
-                c.str("accountid", i),
-                c.str("region", i),
-                c.str("groupname", i),
-            );
-            if windows.is_some_and(|w| w.is_valid(i) && w.value_length(i) > 0) {
-                with_window.insert(key.clone());
+    let columns = [
+        "accountid",
+        "region",
+        "groupname",
+        "fleet",
+        "maintenancewindows",
+        "nextmaintenancewindowdetails",
+    ];
+    each_batch(
+        dest,
+        &tables::MAINTENANCE_WINDOWS,
+        &version,
+        &columns,
+        |b| {
+            let c = Cols(b);
+            let windows = b
+                .column_by_name("maintenancewindows")
+                .and_then(|a| a.as_list_opt::<i32>());
+            let next = c.strukt("nextmaintenancewindowdetails");
+            for i in 0..b.num_rows() {
+                let key = (
+                    c.str("accountid", i),
+                    c.str("region", i),
+                    c.str("groupname", i),
+                );
+                if windows.is_some_and(|w| w.is_valid(i) && w.value_length(i) > 0) {
+                    with_window.insert(key.clone());
+                }
+                let Some(next) = next else { continue };
+                let (Some(start), Some(end)) = (
+                    field_time(next, "starttime", i),
+                    field_time(next, "endtime", i),
+                ) else {
+                    continue;
+                };
+                let name = next
+                    .column_by_name("matchingwindow")
+                    .and_then(|m| m.as_struct_opt())
+                    .and_then(|m| field_str(m, "name", i))
+                    .unwrap_or_default();
+                let w = Window {
+                    accountid: key.0,
+                    region: key.1,
+                    groupname: key.2,
+                    fleet: c.str("fleet", i),
+                    name,
+                    start_ms: start,
+                    end_ms: end,
+                };
+                if start <= now_ms && now_ms < end {
+                    p.in_maintenance.push(w.clone());
+                }
+                if end > now_ms && start < horizon {
+                    p.upcoming.push(w);
+                }
             }
-            let Some(next) = next else { continue };
-            let (Some(start), Some(end)) = (
-                field_time(next, "starttime", i),
-                field_time(next, "endtime", i),
-            ) else {
-                continue;
-            };
-            let name = next
-                .column_by_name("matchingwindow")
-                .and_then(|m| m.as_struct_opt())
-                .and_then(|m| field_str(m, "name", i))
-                .unwrap_or_default();
-            let w = Window {
-                accountid: key.0,
-                region: key.1,
-                groupname: key.2,
-                fleet: c.str("fleet", i),
-                name,
-                start_ms: start,
-                end_ms: end,
-            };
-            if start <= now_ms && now_ms < end {
-                p.in_maintenance.push(w.clone());
-            }
-            if end > now_ms && start < horizon {
-                p.upcoming.push(w);
-            }
-        }
-    }
+        },
+    )?;
     p.upcoming
         .sort_by_key(|w| (w.start_ms, w.accountid.clone(), w.groupname.clone()));
     p.in_maintenance
@@ -387,8 +434,16 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
         .filter(|k| !with_window.contains(k))
         .collect();
     // Security groups open to the internet, by the fleets that use them.
-    for b in read_table(dest, &tables::SECURITY_GROUPS, &version)? {
-        let c = Cols(&b);
+    let columns = [
+        "accountid",
+        "region",
+        "groupname",
+        "groupid",
+        "securitygroupname",
+        "ippermissions",
+    ];
+    each_batch(dest, &tables::SECURITY_GROUPS, &version, &columns, |b| {
+        let c = Cols(b);
         let perms = b
             .column_by_name("ippermissions")
             .and_then(|a| a.as_list_opt::<i32>());
@@ -425,7 +480,7 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
                 });
             }
         }
-    }
+    })?;
     p.open.sort_by(|a, b| {
         (
             &a.accountid,
