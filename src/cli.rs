@@ -695,6 +695,10 @@ pub struct IamPolicyArgs {
     #[arg(long, value_parser = ["json", "cloudformation"], default_value = "json")]
     pub format: String,
 
+    /// The account that runs fleetcmdb: named in the member role's trust policy (json), the default of the template's CallerAccountId (cloudformation). Example: --caller-account 111111111111
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub caller_account: Option<String>,
+
     #[command(flatten)]
     pub naming: NamingArgs,
 }

@@ -1008,6 +1008,8 @@ pub struct IamSettings {
     pub naming: Naming,
     /// A CloudFormation template of the member role instead of policies.
     pub cloudformation: bool,
+    /// The account that assumes the member role, when known.
+    pub caller_account: Option<String>,
 }
 
 pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
@@ -1030,8 +1032,16 @@ pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
             "--format cloudformation writes the member role of the inventory: it cannot go with --for restore or table-backup".into(),
         ));
     }
+    if let Some(c) = &a.caller_account {
+        if !crate::partition::is_account_id(c) {
+            return Err(Error::Usage(format!(
+                "--caller-account {c:?}: a 12-digit account id"
+            )));
+        }
+    }
     Ok(IamSettings {
         cloudformation,
+        caller_account: a.caller_account.clone(),
         member_role: role,
         purpose: a.purpose.clone(),
         partition: a.partition.clone(),

@@ -61,3 +61,44 @@ fn the_policies_grant_the_calls_of_the_collection_and_no_more() {
         "the caller collects its own account"
     );
 }
+
+#[test]
+fn the_trust_policy_names_the_caller_account_when_given() {
+    let o = run(&[
+        "iam-policy",
+        "--member-role",
+        "R",
+        "--caller-account",
+        "111111111111",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let principal = &v["member_role_trust"]["Statement"][0]["Principal"]["AWS"];
+    assert_eq!(principal, "arn:aws:iam::111111111111:root");
+    let o = run(&[
+        "iam-policy",
+        "--member-role",
+        "R",
+        "--caller-account",
+        "111111111111",
+        "--format",
+        "cloudformation",
+    ]);
+    let t: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        t["Parameters"]["CallerAccountId"]["Default"],
+        "111111111111"
+    );
+    assert_eq!(t["Parameters"]["MemberRoleName"]["Default"], "R");
+    assert_eq!(
+        t["Resources"]["MemberRole"]["Properties"]["RoleName"],
+        serde_json::json!({"Ref": "MemberRoleName"})
+    );
+    let bad = run(&["iam-policy", "--caller-account", "12345"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("--caller-account"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -3,6 +3,7 @@ the rest in the template), and its task role holds exactly
 what `fleetcmdb iam-policy` prints; the runtime image's libraries suffice (scripts/check-image)."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +219,87 @@ def test_the_map_tolerates_some_failed_batches_and_never_prunes_after_too_many()
     assert "fleetcmdb ddl --apply" in command
     assert "prune" not in command and "snapshot" not in command
     assert doc["States"][after["Next"]]["Type"] == "Fail"
+
+
+def test_the_stack_inlines_the_state_machine_and_the_member_role_exactly():
+    """The stack's copies are the sources': deploy/stepfunctions.asl.json and iam-policy's template."""
+    t = template()["Resources"]
+    asl = json.loads((REPO / "deploy" / "stepfunctions.asl.json").read_text())
+    assert json.loads(t["StateMachine"]["Properties"]["DefinitionString"]) == asl
+    p = subprocess.run([binary(), "iam-policy", "--member-role", "CmdbReader", "--format", "cloudformation"],
+                       capture_output=True, text=True, check=True)
+    stack_set = t["MemberRoleStackSet"]["Properties"]
+    assert json.loads(stack_set["TemplateBody"]) == json.loads(p.stdout)
+    assert stack_set["PermissionModel"] == "SERVICE_MANAGED" and stack_set["AutoDeployment"]["Enabled"] is True
+    params = {x["ParameterKey"]: x["ParameterValue"] for x in stack_set["Parameters"]}
+    assert params == {"CallerAccountId": {"Ref": "AWS::AccountId"}, "MemberRoleName": {"Ref": "MemberRole"}}, \
+        "the trust policy names the stack's own account, and the role the name the task assumes"
+
+
+def test_the_state_machine_role_is_least_privilege_and_passes_parliament():
+    t = template()["Resources"]
+    concrete = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111111111111",
+                "AWS::StackName": "org-cmdb", "Cluster": "org-cmdb-cluster", "Bucket.Arn": "arn:aws:s3:::org-cmdb-bucket"}
+    (policy,) = t["StateMachineRole"]["Properties"]["Policies"]
+    doc = json.loads(json.dumps(policy["PolicyDocument"])
+                     .replace('{"Ref": "TaskDefinition"}', '"arn:aws:ecs:eu-west-1:111111111111:task-definition/cmdb:1"')
+                     .replace('{"Fn::GetAtt": "Cluster.Arn"}', '"arn:aws:ecs:eu-west-1:111111111111:cluster/org-cmdb-cluster"')
+                     .replace('{"Fn::GetAtt": "ExecutionRole.Arn"}', '"arn:aws:iam::111111111111:role/exec"')
+                     .replace('{"Fn::GetAtt": "TaskRole.Arn"}', '"arn:aws:iam::111111111111:role/task"'))
+    doc = resolve(doc, concrete)
+    findings = analyze_policy_string(json.dumps(doc)).findings
+    assert not findings, [(f.issue, f.detail) for f in findings]
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert by_sid["RunTheTask"]["Action"] == "ecs:RunTask" and by_sid["RunTheTask"]["Condition"]
+    assert by_sid["PassTheTaskRoles"]["Resource"] == ["arn:aws:iam::111111111111:role/exec",
+                                                      "arn:aws:iam::111111111111:role/task"]
+    assert by_sid["ReadThePlan"]["Resource"].endswith("/plans/*")
+    assert by_sid["WriteTheMapResults"]["Resource"].endswith("/runs/stepfunctions/*")
+    star = [s for s in doc["Statement"] if s["Resource"] == "*"]
+    assert [s["Sid"] for s in star] == ["LogsAndTraces"], "only actions that take no resource are granted on *"
+    assert all(a.split(":")[0] in ("logs", "xray") for a in star[0]["Action"])
+
+
+def test_the_distributed_stack_deploys_into_moto():
+    server = awsorg.MotoServer()
+    try:
+        ec2 = awsorg.client(server.url, "ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+        sg = ec2.create_security_group(GroupName="cmdb", Description="cmdb", VpcId=vpc)["GroupId"]
+        cfn = awsorg.client(server.url, "cloudformation")
+        cfn.create_stack(StackName="org-cmdb", TemplateBody=TEMPLATE.read_text(), Capabilities=["CAPABILITY_NAMED_IAM"],
+                         Parameters=[{"ParameterKey": "ImageUri", "ParameterValue": "x/fleetcmdb:1"},
+                                     {"ParameterKey": "Subnets", "ParameterValue": ",".join(subnets)},
+                                     {"ParameterKey": "SecurityGroups", "ParameterValue": sg},
+                                     {"ParameterKey": "Mode", "ParameterValue": "distributed"}])
+        stack = cfn.describe_stacks(StackName="org-cmdb")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+        out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert ":stateMachine:org-cmdb-export" in out["StateMachineArn"], out
+        assert "MemberRoleStackSetId" not in out, "no StackSet unless targets are given"
+        sfn = awsorg.client(server.url, "stepfunctions")
+        sm = sfn.describe_state_machine(stateMachineArn=out["StateMachineArn"])
+        asl = json.loads((REPO / "deploy" / "stepfunctions.asl.json").read_text())
+        assert json.loads(sm["definition"]) == asl
+        # moto's CloudFormation does not create EventBridge Scheduler schedules: the
+        # distributed target is checked in the template, its input filled in as
+        # CloudFormation would fill it.
+        cond, distributed, single = template()["Resources"]["ExportSchedule"]["Properties"]["Target"]["Fn::If"]
+        assert cond == "Distributed" and distributed["Arn"] == {"Ref": "StateMachine"}
+        assert single["EcsParameters"]["TaskDefinitionArn"] == {"Ref": "TaskDefinition"}
+        text, values = distributed["Input"]["Fn::Sub"]
+        sample = {"Cluster.Arn": out["ClusterArn"], "TaskDefinition": out["TaskDefinitionArn"],
+                  "SubnetList": '", "'.join(subnets), "SecurityGroupList": sg, "Bucket": out["BucketName"],
+                  "MemberRole": "CmdbReader", "Regions": "all", "Database": "cmdb", "WorkGroup": "cmdb-wg"}
+        assert set(values) == {"SubnetList", "SecurityGroupList"}
+        for k, v in sample.items():
+            text = text.replace("${" + k + "}", v)
+        given = json.loads(text)
+        assert given["subnets"] == subnets and given["securityGroups"] == [sg], given
+        # Every key the definition reads from its input ($.x, not the context's $$.x) is
+        # given; `plan` is the Map's own (its ItemSelector) and `error` a Catch's.
+        read = set(re.findall(r"(?<!\$)\$\.([A-Za-z]+)", json.dumps(asl)))
+        assert read - {"error", "plan"} == set(given), (read, set(given))
+    finally:
+        server.stop()
