@@ -83,15 +83,37 @@ pub fn statement(sql: &str, opts: &DdlOptions) -> String {
         .replace(".\"cmdb_", &format!(".\"{}", opts.table_prefix))
 }
 
+/// `sql` with each call of function `from` (a whole name: `transform(`
+/// but not `list_transform(`) renamed `to`.
+fn replace_function(sql: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(from) {
+        let whole = !rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { to } else { from });
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A view's statement in DuckDB's dialect. The views are written for
 /// Athena (Trino); DuckDB names four things otherwise: `cardinality(` of an
 /// array is `len(`, `transform(` is `list_transform(`, `array_join(` is
 /// `array_to_string(`, and a lambda `x -> e` is `lambda x: e`.
 pub fn for_duckdb(sql: &str) -> String {
-    let sql = sql
-        .replace("cardinality(", "len(")
-        .replace("transform(", "list_transform(")
-        .replace("array_join(", "array_to_string(");
+    let mut sql = sql.to_string();
+    for (from, to) in [
+        ("cardinality(", "len("),
+        ("transform(", "list_transform("),
+        ("array_join(", "array_to_string("),
+    ] {
+        sql = replace_function(&sql, from, to);
+    }
     let mut out = String::with_capacity(sql.len() + 64);
     let mut rest = sql.as_str();
     while let Some(at) = rest.find(" ->") {
@@ -157,6 +179,11 @@ mod tests {
             "SELECT len(filter(a, lambda p: p.x = 1)), array_to_string(list_transform(b, lambda q:\n q.y), ', ')"
         );
         assert_eq!(for_duckdb("a -> b"), "lambda a: b");
+        assert_eq!(
+            for_duckdb("list_transform(x, lambda y: y), my_cardinality(z)"),
+            "list_transform(x, lambda y: y), my_cardinality(z)",
+            "only whole names are renamed"
+        );
         assert_eq!(
             for_duckdb("x = ' ->'"),
             "x = ' ->'",
