@@ -183,22 +183,29 @@ impl S3Destination {
         };
         let mut client = build(None);
         // Find the bucket's region, so that a bucket elsewhere than the
-        // default region works without a redirect dance.
-        let head = rt.block_on(client.head_bucket().bucket(&bucket).send());
-        match head {
+        // default region works without a redirect dance. GetBucketLocation
+        // needs no listing right: a role may list only its own prefix
+        // (an `s3:prefix` condition, which HeadBucket would fail).
+        let located = rt.block_on(client.get_bucket_location().bucket(&bucket).send());
+        match located {
             Ok(out) => {
-                if let Some(r) = out.bucket_region() {
-                    if Some(r) != conf.region().map(|r| r.as_ref()) {
-                        client = build(Some(r.to_string()));
-                    }
+                let region = match out.location_constraint().map(|c| c.as_str()) {
+                    None | Some("") => "us-east-1",
+                    Some("EU") => "eu-west-1",
+                    Some(r) => r,
+                };
+                if Some(region) != conf.region().map(|r| r.as_ref()) {
+                    client = build(Some(region.to_string()));
                 }
             }
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 let why = match status {
                     Some(404) => "the bucket does not exist".to_string(),
-                    Some(403) => "access denied (s3:ListBucket on the bucket is needed)".into(),
-                    _ => sdk_error("s3:HeadBucket", &e),
+                    Some(403) => {
+                        "access denied (s3:GetBucketLocation on the bucket is needed)".into()
+                    }
+                    _ => sdk_error("s3:GetBucketLocation", &e),
                 };
                 return Err(Error::Aws {
                     scope: format!("s3://{bucket}"),
