@@ -329,3 +329,21 @@ def test_hadolint_finds_no_error_in_the_dockerfile():
     findings = json.loads(p.stdout or "[]")
     errors = [f for f in findings if f["level"] == "error"]
     assert p.returncode == 0 and errors == [], findings
+
+
+def test_every_view_is_a_quicksight_dataset_with_its_columns(export):
+    """The stack's datasets are what scripts/quicksight_datasets.py makes from queries/ now."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import quicksight_datasets as qs
+    from test_queries import load
+    root, _ = export
+    views = sorted(q.stem for q in (REPO / "queries").glob("*.sql"))
+    want = qs.block(qs.columns_by_view(load(root), views))
+    assert qs.current_block(TEMPLATE.read_text()) == want, \
+        "deploy/cloudformation.yaml's datasets are stale: run scripts/quicksight_datasets.py"
+    t = template()["Resources"]
+    datasets = {r["Properties"]["PhysicalTableMap"][k]["RelationalTable"]["Name"]
+                for r in t.values() if r["Type"] == "AWS::QuickSight::DataSet"
+                for k in r["Properties"]["PhysicalTableMap"]}
+    assert datasets == set(views)
+    assert all(r.get("Condition") == "QuickSight" for r in t.values() if r["Type"].startswith("AWS::QuickSight::"))
