@@ -97,8 +97,17 @@ pub fn write(
     process: &str,
 ) -> Result<Report, Error> {
     let version = version_id(at_ms, process);
-    // An unreadable pointer is not trusted to say what may be deleted.
-    let previous = current(dest)?;
+    // A pointer that does not read is replaced by this version's, and not
+    // trusted to say what may be deleted: nothing older is removed. (Failing
+    // instead would leave readers on a copy no run could ever refresh.)
+    let previous = match current(dest) {
+        Ok(p) => p,
+        Err(e @ Error::Input { .. }) => {
+            eprintln!("fleetcmdb: warning: {e}: replaced by version {version}; no older version is removed");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     use rayon::prelude::*;
     let copied: Vec<(u64, u64, Box<dyn StagedObject>)> = tables::ALL
         .par_iter()
@@ -195,6 +204,31 @@ pub fn duckdb_views(database: &str, prefix: &str, root: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_malformed_pointer_is_replaced_and_deletes_nothing() {
+        use crate::sink::local::LocalDestination;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = LocalDestination::new(dir.path()).unwrap();
+        let opts = WriterOptions::default();
+        let first = write(&dest, &opts, 1_000, "00000001").unwrap();
+        dest.put(CURRENT, b"{not json").unwrap();
+        let second = write(&dest, &opts, 2_000, "00000002").unwrap();
+        assert_eq!(
+            current(&dest).unwrap().as_deref(),
+            Some(second.version.as_str())
+        );
+        assert!(
+            second.removed.is_empty(),
+            "an unreadable pointer names nothing to delete"
+        );
+        // Once the pointer reads again, the usual rule is back: the current
+        // version and the one before it stay, older ones go.
+        let third = write(&dest, &opts, 3_000, "00000003").unwrap();
+        assert_eq!(third.removed, vec![first.version.clone()]);
+        let listed = dest.list(QUERY).unwrap();
+        assert!(listed.iter().any(|p| p.contains(&second.version)));
+    }
+
     use super::*;
 
     #[test]
