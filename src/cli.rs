@@ -329,6 +329,10 @@ pub struct ExportArgs {
     #[arg(long)]
     pub prune_stale: bool,
 
+    /// With --prune-stale: the most groups deleted in one account/region (default: half the groups it held, at least 1); beyond it nothing is deleted there, the groups are listed and the run exits 3. Example: --max-stale 10
+    #[arg(long, value_name = "N", requires = "prune_stale")]
+    pub max_stale: Option<usize>,
+
     #[command(flatten)]
     pub live: AwsArgs,
 

@@ -42,6 +42,9 @@ pub struct ExportSettings {
     pub writer: WriterOptions,
     pub naming: Naming,
     pub prune_stale: bool,
+    /// The most groups `prune_stale` deletes in one account/region (None:
+    /// half the groups it held, at least 1).
+    pub max_stale: Option<usize>,
     pub conn: Connection,
     /// Group backups written with the export (or instead of it).
     pub backup: Option<crate::backup::BackupPlan>,
@@ -772,6 +775,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
         },
         naming,
         prune_stale: a.prune_stale,
+        max_stale: a.max_stale,
         conn: dest_connection(&a.live, &a.dest, &file)?,
         backup: (!a.no_backup).then(Default::default),
         also: if a.no_backup && !a.also.is_empty() {

@@ -323,7 +323,7 @@ pub fn export(
         report.failures.extend(backup_failures);
         let account_done = account_progress(&accounts, scope, &report);
         let pruned = if s.prune_stale && s.filter.is_empty() && report.failures.is_empty() {
-            prune_stale(dest, scope, &report.partitions)
+            prune_stale(dest, scope, &report.partitions, s.max_stale)
         } else {
             Ok(Vec::new())
         };
@@ -505,30 +505,56 @@ fn drain<T: Send>(
     });
 }
 
+/// The most stale groups deleted in one account/region by default: half
+/// of the groups it held, at least 1.
+fn default_max_stale(held: usize) -> usize {
+    (held / 2).max(1)
+}
+
 /// Deletes the files of partitions under `scope` whose group was not
 /// collected this time. Called only for scopes collected without any failure.
+/// The whole listing is read first; when more groups than `max` (default
+/// [`default_max_stale`]) would go, nothing is deleted and the groups are
+/// named: a source that suddenly finds nothing must not empty the CMDB.
 fn prune_stale(
     dest: &dyn Destination,
     scope: &Scope,
     kept: &[Partition],
+    max: Option<usize>,
 ) -> Result<Vec<String>, Error> {
-    let mut pruned = std::collections::BTreeSet::new();
     let per_group = tables::ALL
         .iter()
         .filter(|t| t.partitioning == crate::schema::Partitioning::Group);
+    let mut doomed: Vec<(String, Partition)> = Vec::new();
+    let mut held = std::collections::BTreeSet::new();
     for t in per_group {
         for path in dest.list(&crate::partition::scope_dir(t, scope))? {
             let Some((PartitionKey::Group(p), _file)) = crate::partition::partition_of_path(&path)
             else {
                 continue;
             };
+            held.insert(p.to_string());
             if !kept.contains(&p) {
-                dest.delete(&path)?;
-                pruned.insert(p.to_string());
+                doomed.push((path, p));
             }
         }
     }
-    Ok(pruned.into_iter().collect())
+    let stale: std::collections::BTreeSet<String> =
+        doomed.iter().map(|(_, p)| p.to_string()).collect();
+    let limit = max.unwrap_or_else(|| default_max_stale(held.len()));
+    if stale.len() > limit {
+        return Err(Error::Refused(format!(
+            "--prune-stale: {} of the {} groups of {scope} are gone, more than {limit} \
+             (--max-stale): nothing deleted there: {}",
+            stale.len(),
+            held.len(),
+            stale.iter().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for (path, _) in &doomed {
+        dest.delete(path)?;
+    }
+    Ok(stale.into_iter().collect())
 }
 
 fn progress(n: u64) -> ProgressBar {
@@ -568,6 +594,14 @@ pub fn run(s: &ExportSettings) -> Result<ExitCode, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_groups_are_limited_to_half_of_those_held() {
+        assert_eq!(default_max_stale(0), 1);
+        assert_eq!(default_max_stale(1), 1);
+        assert_eq!(default_max_stale(3), 1);
+        assert_eq!(default_max_stale(10), 5);
+    }
 
     #[test]
     fn every_item_sent_is_worked_on_exactly_once() {

@@ -433,3 +433,63 @@ fn aws_settings_are_checked_before_any_call() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn prune_stale_refuses_to_delete_more_than_its_limit() {
+    let d = tmp();
+    let first = export_demo(d.path(), &["--demo-groups", "3", "--demo-accounts", "1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let before = files(d.path());
+    // Two of the three groups of each account/region are gone: more than
+    // the default limit (half of those held), so nothing is deleted.
+    let o = export_demo(
+        d.path(),
+        &[
+            "--demo-groups",
+            "1",
+            "--demo-accounts",
+            "1",
+            "--prune-stale",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let s = summary(&o);
+    let failures = s["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2, "one per account/region: {failures:?}");
+    assert!(failures
+        .iter()
+        .all(|f| f["error"].as_str().unwrap().contains("--max-stale")));
+    assert_eq!(s["pruned"].as_array().unwrap().len(), 0);
+    let metadata = |fs: &[String]| -> Vec<String> {
+        fs.iter()
+            .filter(|f| f.starts_with("metadata/"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        metadata(&files(d.path())),
+        metadata(&before),
+        "nothing deleted"
+    );
+    // Asked for, it deletes them.
+    let o = export_demo(
+        d.path(),
+        &[
+            "--demo-groups",
+            "1",
+            "--demo-accounts",
+            "1",
+            "--prune-stale",
+            "--max-stale",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(summary(&o)["pruned"].as_array().unwrap().len(), 4);
+    let groups: std::collections::BTreeSet<String> = files(d.path())
+        .into_iter()
+        .filter(|f| f.starts_with("metadata/instances/"))
+        .map(|f| f.split('/').skip(3).take(2).collect::<Vec<_>>().join("/"))
+        .collect();
+    assert_eq!(groups.len(), 2, "one group per region is left: {groups:?}");
+}
