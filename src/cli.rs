@@ -709,8 +709,8 @@ pub struct IamPolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Demo: number of accounts. Example: --demo-accounts 20
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Demo: number of accounts; the fourth (in the Sandbox OU) has joined but runs no deployment. Example: --demo-accounts 20
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub demo_accounts: usize,
 
     /// Demo: regions, comma-separated. Example: --demo-regions eu-west-1,us-east-1,ap-southeast-2

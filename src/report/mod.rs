@@ -293,7 +293,14 @@ pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
         (&a.accountid, &a.region, &a.groupname).cmp(&(&b.accountid, &b.region, &b.groupname))
     });
     // Instances: counts only; the security groups each fleet uses.
-    let mut acct: HashMap<String, u64> = HashMap::new();
+    // Every account has its bar, one that runs nothing too (at 0).
+    let mut acct: HashMap<String, u64> = ou_of
+        .keys()
+        .map(|a| match name_of.get(a) {
+            Some(n) => (format!("{n} ({a})"), 0),
+            None => (a.clone(), 0),
+        })
+        .collect();
     let mut ou: HashMap<String, u64> = HashMap::new();
     let mut region: HashMap<String, u64> = HashMap::new();
     let mut itype: HashMap<String, u64> = HashMap::new();

@@ -31,7 +31,7 @@ pub struct DemoOptions {
 impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
-            accounts: 3,
+            accounts: 4,
             regions: vec!["eu-west-1".into(), "us-east-1".into()],
             groups_per_region: 2,
             instances_per_group: 12,
@@ -55,6 +55,8 @@ const OUS: [(&str, &str, &str); 4] = [
     ("ou-demo-sandbox", "Sandbox", "r-demo"),
 ];
 const BASE_TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+/// The account (by index) with no group in any region.
+const SANDBOX_ACCOUNT: usize = 3;
 
 /// One API answer page, `{"<key>": [ ... ]}`, written as JSON text.
 struct PageText {
@@ -176,6 +178,12 @@ impl Demo {
 
     fn groups(&self, scope: &Scope) -> Vec<String> {
         let ai = self.account_index(scope);
+        // The fourth account has joined the organization (in the Sandbox
+        // OU) but runs no deployment: what accounts_without_deployments
+        // lists.
+        if ai == SANDBOX_ACCOUNT {
+            return Vec::new();
+        }
         let ri = self
             .opts
             .regions

@@ -13,17 +13,18 @@ fn demo_export_writes_one_file_per_table_and_partition() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let s = summary(&out);
     assert_eq!(s["status"], "success");
-    assert_eq!(s["scopes"], 6);
+    // Four accounts in two regions; the fourth runs no deployment.
+    assert_eq!(s["scopes"], 8);
     assert_eq!(s["partitions"], 12);
     assert_eq!(s["rows"]["instances"], 3 * 2 * 2 * 12);
     assert_eq!(s["rows"]["discovery"], 12);
-    assert_eq!(s["account_partitions"], 3);
-    assert_eq!(s["rows"]["accounts"], 3);
+    assert_eq!(s["account_partitions"], 4);
+    assert_eq!(s["rows"]["accounts"], 4);
     let (accounts, files): (Vec<String>, Vec<String>) = files(d.path())
         .into_iter()
         .partition(|f| f.starts_with("metadata/accounts/"));
     assert_eq!(files.len(), 12 * 7, "{files:#?}");
-    assert_eq!(accounts.len(), 3, "{accounts:#?}");
+    assert_eq!(accounts.len(), 4, "{accounts:#?}");
     for f in &accounts {
         let parts: Vec<&str> = f.split('/').collect();
         let a = parts[2].strip_prefix("accountid=").unwrap();

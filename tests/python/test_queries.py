@@ -218,6 +218,20 @@ def test_accounts_without_deployments(export, tmp_path):
     assert got == [(account, t.column("oupath")[0].as_py(), cost)] and cost.startswith("cc-")
 
 
+def test_the_default_demo_has_an_account_without_deployments(tmp_path):
+    """The README tour's query shows something: the default demo's fourth
+    account is in the Sandbox OU and runs no group."""
+    import subprocess
+    from conftest import binary
+    out = tmp_path / "cmdb"
+    subprocess.run([binary(), "export", "--demo", "--out", str(out), "--as-of", AS_OF], check=True,
+                   capture_output=True)
+    got = load(out).execute("SELECT accountid, accountname, oupath FROM accounts_without_deployments").fetchall()
+    assert len(got) == 1 and got[0][2] == "Root/Sandbox" and got[0][1].startswith("sandbox"), got
+    groups = {d["accountid"] for d in rows(out, "discovery")}
+    assert got[0][0] not in groups and len(groups) == 3
+
+
 def test_the_duckdb_script_defines_every_table_and_view(export):
     import subprocess
     from conftest import binary
