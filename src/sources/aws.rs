@@ -798,29 +798,23 @@ impl AwsSource {
     async fn fetch_regional(&self, scope: &Scope) -> Result<MemInputs, Error> {
         let account = scope.accountid.as_str();
         let c = self.clients(account).await.map_err(|m| aws_err(scope, m))?;
-        let f = Fetcher {
-            c: &c,
-            region: Region::new(scope.region.to_string()),
-            page: self.s.page_size,
-            scope,
-        };
         let naming = &self.s.naming;
-        let tables = f.tables().await?;
-        let only = self.s.backups_only;
-        let fetch = calls::Fetch {
+        let f = calls::Fetch {
             clients: &c,
-            region: f.region.clone(),
+            region: Region::new(scope.region.to_string()),
             page: self.s.page_size,
             scope,
             group_tag: &naming.group_tag,
         };
+        let tables = f.tables().await?;
+        let only = self.s.backups_only;
         let mut pages: Vec<(&'static ApiCall, Vec<Value>)> = Vec::new();
         for call in tables::page_calls() {
             if only && !call.for_backups {
                 continue;
             }
             let got = match &call.input {
-                Input::Region => (call.live)(&fetch, &[]).await?,
+                Input::Region => (call.live)(&f, &[]).await?,
                 Input::Referenced { from, ids, chunk } => {
                     let mut all = Vec::new();
                     for (_, p) in pages.iter().filter(|(c, _)| c == from) {
@@ -830,7 +824,7 @@ impl AwsSource {
                     all.retain(|id| seen.insert(id.clone()));
                     let mut got = Vec::new();
                     for chunk in all.chunks(*chunk) {
-                        got.extend((call.live)(&fetch, chunk).await?);
+                        got.extend((call.live)(&f, chunk).await?);
                     }
                     got
                 }
@@ -925,19 +919,9 @@ fn region_partition(region: &str) -> &'static str {
     }
 }
 
-/// Calls of one account/region, each paginated to the end.
-struct Fetcher<'a> {
-    c: &'a AccountClients,
-    region: Region,
-    page: Option<i32>,
-    scope: &'a Scope,
-}
-
-impl Fetcher<'_> {
-    fn err(&self, m: String) -> Error {
-        aws_err(self.scope, m)
-    }
-
+/// The calls of one account/region that feed no table of pages (they find
+/// the groups and fill the per-group tables), each paginated to the end.
+impl calls::Fetch<'_> {
     async fn tables(&self) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
         let mut start = None;
@@ -945,7 +929,7 @@ impl Fetcher<'_> {
             let r = in_region!(
                 self,
                 aws_sdk_dynamodb,
-                self.c
+                self.clients
                     .dynamodb
                     .list_tables()
                     .set_exclusive_start_table_name(start)
@@ -969,7 +953,7 @@ impl Fetcher<'_> {
             let r = in_region!(
                 self,
                 aws_sdk_cloudformation,
-                self.c
+                self.clients
                     .cloudformation
                     .describe_stacks()
                     .set_next_token(token)
@@ -994,7 +978,7 @@ impl Fetcher<'_> {
 
     async fn windows(&self) -> Result<Vec<Value>, Error> {
         paginate(|token| async {
-            let req = self.c.ssm.describe_maintenance_windows().set_next_token(token).set_max_results(self.page.map(|p| p.clamp(10, 100)));
+            let req = self.clients.ssm.describe_maintenance_windows().set_next_token(token).set_max_results(self.page.map(|p| p.clamp(10, 100)));
             let r = in_region!(self, aws_sdk_ssm, req).send().await.map_err(|e| self.err(sdk_error("ssm:DescribeMaintenanceWindows", &e)))?;
             let page = json!({ "WindowIdentities": r.window_identities().iter().map(ToJson::to_json).collect::<Vec<_>>() });
             Ok((page, r.next_token().map(str::to_string)))
@@ -1004,7 +988,7 @@ impl Fetcher<'_> {
 
     async fn window_tags(&self, id: &str) -> Result<Value, Error> {
         let req = self
-            .c
+            .clients
             .ssm
             .list_tags_for_resource()
             .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::MaintenanceWindow)
@@ -1020,7 +1004,7 @@ impl Fetcher<'_> {
     /// DescribeContinuousBackups in CLI JSON; None (unknown) if refused.
     async fn continuous_backups(&self, table: &str) -> Option<Value> {
         let req = self
-            .c
+            .clients
             .dynamodb
             .describe_continuous_backups()
             .table_name(table);
@@ -1037,7 +1021,7 @@ impl Fetcher<'_> {
         let mut start = None;
         loop {
             let req = self
-                .c
+                .clients
                 .dynamodb
                 .scan()
                 .table_name(table)
