@@ -92,12 +92,7 @@ fn print_change(
             "change": c.kind.as_str(), "key": key, "columns": cols});
         return crate::output::line(format_args!("{doc}"));
     }
-    let key: Vec<String> = c
-        .key
-        .iter()
-        .map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-        .collect();
-    let key = crate::output::escape_controls(&key.join("/")).into_owned();
+    let key = crate::output::escape_controls(&c.key_text()).into_owned();
     crate::output::line(format_args!("{:<20} {:<8} {key}", c.table, c.kind.as_str()))?;
     for cc in &c.columns {
         crate::output::line(format_args!(

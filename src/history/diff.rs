@@ -54,6 +54,19 @@ pub struct Change {
     pub columns: Vec<ColumnChange>,
 }
 
+impl Change {
+    /// The row's key as a person reads it: the values of the partition and
+    /// identity columns, joined by `/` (`111111111111/eu-west-1/web/i-1`).
+    pub fn key_text(&self) -> String {
+        let parts: Vec<String> = self
+            .key
+            .iter()
+            .map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        parts.join("/")
+    }
+}
+
 /// How many rows of each kind a table's diff found.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counts {

@@ -614,14 +614,9 @@ fn changes(dest: &dyn Destination) -> Result<Option<Changes>, Error> {
     for t in tables::ALL {
         let mut emit = |ch: diff::Change| {
             if c.listed.len() < CHANGES_LISTED {
-                let key: Vec<String> = ch
-                    .key
-                    .iter()
-                    .map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    .collect();
                 let cols: Vec<&str> = ch.columns.iter().map(|cc| cc.column).collect();
                 c.listed
-                    .push((ch.table, ch.kind.as_str(), key.join("/"), cols.join(", ")));
+                    .push((ch.table, ch.kind.as_str(), ch.key_text(), cols.join(", ")));
             }
             Ok(())
         };
