@@ -253,3 +253,55 @@ def test_serve_draws_the_page_after_a_run_and_serves_it(tmp_path):
         assert d.stop() == 0
     finally:
         d.kill()
+
+
+def test_the_changes_are_what_diff_says(tmp_path):
+    """Two snapshots a revision apart: the page's counts per table equal `diff --json`'s."""
+    out = tmp_path / "cmdb"
+    for when, rev in (("2026-11-30T09:00:00Z", "0"), ("2026-12-01T09:00:00Z", "1")):
+        subprocess.run([binary(), "export", "--demo", "--demo-accounts", "2", "--out", str(out), "--history",
+                        "--as-of", when, "--demo-revision", rev], check=True, capture_output=True)
+    p = subprocess.run([binary(), "diff", "--out", str(out), "--json"], capture_output=True, text=True, check=True)
+    want = {}
+    for line in p.stdout.splitlines():
+        c = json.loads(line)
+        added, removed, changed = want.get(c["table"], (0, 0, 0))
+        want[c["table"]] = (added + (c["change"] == "added"), removed + (c["change"] == "removed"),
+                            changed + (c["change"] == "changed"))
+    assert want, "revision 1 changes something"
+    html = report(out, tmp_path / "r.html")
+    rows = re.findall(r'<tr><td>([a-z_]+)</td><td class="n">(\d+)</td><td class="n">(\d+)</td>'
+                      r'<td class="n">(\d+)</td></tr>', html.split('id="change-counts"', 1)[1].split("</table>", 1)[0])
+    got = {t: (int(a), int(r), int(c)) for t, a, r, c in rows}
+    assert {t: n for t, n in got.items() if n != (0, 0, 0)} == want
+    listed = Page(html).rows["change-list"]
+    assert listed == min(50, sum(sum(n) for n in want.values()))
+
+
+def test_the_last_run_lists_its_failures_and_bad_input_is_refused_by_name(export, tmp_path):
+    root, _ = export
+    out = tmp_path / "cmdb"
+    shutil.copytree(root, out)
+    (out / "runs").mkdir()
+    record = {"id": "2026-11-22T03-00-00Z-scheduled-0000abcd-1", "status": "partial",
+              "started": "2026-11-22T03:00:00Z", "seconds": 12.5,
+              "failures": [{"scope": "111111111111/eu-west-1", "group": "web", "error": f"AccessDenied {HOSTILE}"},
+                           {"scope": "222222222222/us-east-1", "group": None, "error": "throttled"}]}
+    (out / "runs" / f"{record['id']}.json").write_text(json.dumps(record))
+    html = report(out, tmp_path / "r.html")
+    got = Page(html)
+    assert got.text_of["run-status"] == "partial" and got.rows["failures"] == 2
+    assert "111111111111/eu-west-1/web" in html and "<script>document.title" not in html
+    # A record that is not JSON: a clear error naming it, and the page written before stays.
+    before = (tmp_path / "r.html").read_bytes()
+    (out / "runs" / "2026-11-22T04-00-00Z-scheduled-0000abcd-2.json").write_text("{not json")
+    p = subprocess.run([binary(), "report", "--out", str(out), "--html", str(tmp_path / "r.html")],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "2026-11-22T04-00-00Z-scheduled-0000abcd-2.json" in p.stderr \
+        and "malformed JSON" in p.stderr, p.stderr
+    assert (tmp_path / "r.html").read_bytes() == before
+    # No query-ready copy: exit 2, saying what writes one.
+    shutil.rmtree(out / "query")
+    p = subprocess.run([binary(), "report", "--out", str(out), "--html", str(tmp_path / "none.html")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "consolidate" in p.stderr and not (tmp_path / "none.html").exists(), p.stderr
