@@ -211,10 +211,12 @@ pub(crate) fn sorted(m: HashMap<String, u64>) -> Counts {
     v
 }
 
+/// The fleet an instance belongs to, named as the maintenance windows
+/// table names it: its subfleet, or the main fleet.
 fn fleet_of(subfleet: Option<String>) -> String {
     match subfleet {
         Some(s) if !s.is_empty() => s,
-        _ => "__main__".to_string(),
+        _ => tables::MAIN_FLEET.to_string(),
     }
 }
 

@@ -25,6 +25,7 @@ mod security_groups;
 mod volumes;
 
 pub(crate) use key_value::{expirations, items as key_value_items, key_value_rows};
+pub(crate) use maintenance_windows::periods::MAIN_FLEET;
 pub use resolver::Resolver;
 
 use crate::schema::TableDef;
