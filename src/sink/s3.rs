@@ -164,6 +164,17 @@ pub struct S3Destination {
     inner: Arc<Inner>,
 }
 
+/// The region of a bucket from its `GetBucketLocation` answer: no
+/// constraint (or an empty one) is us-east-1, and `EU`, the legacy name
+/// botocore's model still lists, is eu-west-1.
+fn bucket_region(constraint: Option<&str>) -> &str {
+    match constraint {
+        None | Some("") => "us-east-1",
+        Some("EU") => "eu-west-1",
+        Some(r) => r,
+    }
+}
+
 impl S3Destination {
     /// Connects to the bucket of `url`, in the bucket's own region.
     pub fn new(url: &str, aws: &AwsSettings, opts: S3Options) -> Result<Self, Error> {
@@ -189,11 +200,7 @@ impl S3Destination {
         let located = rt.block_on(client.get_bucket_location().bucket(&bucket).send());
         match located {
             Ok(out) => {
-                let region = match out.location_constraint().map(|c| c.as_str()) {
-                    None | Some("") => "us-east-1",
-                    Some("EU") => "eu-west-1",
-                    Some(r) => r,
-                };
+                let region = bucket_region(out.location_constraint().map(|c| c.as_str()));
                 if Some(region) != conf.region().map(|r| r.as_ref()) {
                     client = build(Some(region.to_string()));
                 }
@@ -543,6 +550,16 @@ impl Destination for S3Destination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_location_is_read_as_s3_publishes_it() {
+        // aws s3api get-bucket-location, as the AWS CLI's example prints it.
+        assert_eq!(bucket_region(Some("us-west-2")), "us-west-2");
+        // us-east-1 buckets have no constraint; the legacy EU is eu-west-1.
+        assert_eq!(bucket_region(None), "us-east-1");
+        assert_eq!(bucket_region(Some("")), "us-east-1");
+        assert_eq!(bucket_region(Some("EU")), "eu-west-1");
+    }
 
     #[test]
     fn urls_are_checked_before_anything_is_written() {
