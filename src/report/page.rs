@@ -151,7 +151,9 @@ fn timeline(p: &Picture) -> Markup {
     let rows: Vec<&Window> = p.upcoming.iter().take(TIMELINE_ROWS).collect();
     let (label_w, axis_w, row_h) = (300.0, 560.0, 20.0);
     let span = (TIMELINE_DAYS * 86_400_000) as f64;
-    let x = |ms: i64| label_w + ((ms - p.now_ms) as f64 / span * axis_w).clamp(0.0, axis_w);
+    // Times come from the files: any i64 is placed without overflow.
+    let x =
+        |ms: i64| label_w + (ms.saturating_sub(p.now_ms) as f64 / span * axis_w).clamp(0.0, axis_w);
     let height = row_h * rows.len() as f64 + 30.0;
     html! {
         figure {
@@ -162,7 +164,7 @@ fn timeline(p: &Picture) -> Markup {
                     @let xd = label_w + d as f64 / TIMELINE_DAYS as f64 * axis_w;
                     line class="axis" x1=(xd) x2=(xd) y1="0" y2=(height - 16.0) {}
                     text x=(xd) y=(height - 2.0) text-anchor="middle" {
-                        (time(Some(p.now_ms + d * 86_400_000)).get(5..10).unwrap_or(""))
+                        (time(Some(p.now_ms.saturating_add(d * 86_400_000))).get(5..10).unwrap_or(""))
                     }
                 }
                 line class="now" x1=(label_w) x2=(label_w) y1="0" y2=(height - 16.0) {}
@@ -390,7 +392,7 @@ pub fn render(p: &Picture) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Group, OpenFleet};
+    use crate::report::{Group, OpenFleet, Window};
 
     #[test]
     fn the_script_hash_is_standard_base64_of_sha256() {
@@ -437,6 +439,27 @@ mod tests {
         ] {
             assert!(!page.contains(external), "{external}");
         }
+    }
+
+    #[test]
+    fn extreme_times_in_a_file_are_drawn_without_overflow() {
+        let w = |start_ms, end_ms| Window {
+            accountid: "1".into(),
+            region: "r".into(),
+            groupname: "g".into(),
+            fleet: "f".into(),
+            name: "w".into(),
+            start_ms,
+            end_ms,
+        };
+        let p = Picture {
+            now_ms: 1_764_000_000_000,
+            upcoming: vec![w(i64::MIN, i64::MAX), w(i64::MAX - 1, i64::MAX)],
+            ..Picture::default()
+        };
+        let svg = timeline(&p).into_string();
+        assert_eq!(svg.matches("class=\"bar window\"").count(), 2);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     }
 
     #[test]
