@@ -74,7 +74,7 @@ pub fn snapshot_page(data: &[u8]) -> bool {
         accountid: PartitionValue::parse("111111111111", "account id", "fuzz").expect("valid"),
         region: PartitionValue::parse("eu-west-1", "region", "fuzz").expect("valid"),
     };
-    let sink = PartitionWriter::new(&dest, &opts);
+    let sink = PartitionWriter::new(&dest, &opts, crate::tables::schemas());
     let mut w = Router::new(scope, sink, 0, "clonesquad:group-name");
     let page = |data: &[u8]| Doc {
         origin: "fuzz.json".into(),

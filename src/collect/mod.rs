@@ -250,8 +250,8 @@ pub fn collect_account(
         });
         match batch {
             Ok(batch) => {
-                sink.write(part, id, &batch, Some(0));
-                sink.close(part, id);
+                sink.write(part, id.schema(), &batch, Some(0));
+                sink.close(part, id.schema());
             }
             Err(e) => sink.fail(part, e),
         }

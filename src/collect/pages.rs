@@ -335,7 +335,7 @@ mod tests {
             accountid: PartitionValue::parse("111111111111", "account", "test").unwrap(),
             region: PartitionValue::parse("eu-west-1", "region", "test").unwrap(),
         };
-        let sink = PartitionWriter::new(&dest, &opts);
+        let sink = PartitionWriter::new(&dest, &opts, crate::tables::schemas());
         let mut w = Router::new(scope, sink, 0, "clonesquad:group-name");
         let page = |origin: &str, text: &str| Doc {
             origin: origin.into(),

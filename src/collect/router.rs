@@ -309,8 +309,8 @@ impl<'a> Router<'a> {
         let batch = builder.finish();
         let whole = Some(crate::sink::parquet::data_len(&batch));
         let part = self.groups[group].part;
-        self.sink.write(part, table, &batch, whole);
-        self.sink.close(part, table);
+        self.sink.write(part, table.schema(), &batch, whole);
+        self.sink.close(part, table.schema());
     }
     /// Appends one row of a routed table from any serde deserializer.
     /// `path` is where the record sits in its file, for error messages.
@@ -504,7 +504,8 @@ impl<'a> Router<'a> {
 
     fn write_batch(&mut self, table: TableId, group: usize, batch: &RecordBatch) {
         if self.scope_failed.is_none() {
-            self.sink.write(self.groups[group].part, table, batch, None);
+            self.sink
+                .write(self.groups[group].part, table.schema(), batch, None);
         }
     }
 
@@ -517,7 +518,7 @@ impl<'a> Router<'a> {
             if let Err(e) = self.flush_lane(t) {
                 self.fail_scope(e);
             }
-            self.sink.close_table(t);
+            self.sink.close_table(t.schema());
         }
         self.lanes.clear();
     }
@@ -550,7 +551,11 @@ impl<'a> Router<'a> {
         } else {
             self.sink.abandon()
         };
-        (report.rows, report.bytes, report.files) = (rows, bytes, files);
+        // The writer was made with every table, in registry order.
+        for (total, n) in report.rows.iter_mut().zip(rows) {
+            *total += n;
+        }
+        (report.bytes, report.files) = (bytes, files);
         for key in partitions {
             if let PartitionKey::Group(p) = key {
                 report.partitions.push(p);
@@ -620,7 +625,7 @@ mod tests {
     ) -> BTreeMap<String, (Vec<String>, usize)> {
         let dir = tempfile::tempdir().unwrap();
         let dest = LocalDestination::new(dir.path()).unwrap();
-        let sink = PartitionWriter::new(&dest, opts);
+        let sink = PartitionWriter::new(&dest, opts, crate::tables::schemas());
         let mut w = Router::new(scope(), sink, 1_700_000_000_000, TAG);
         for (i, g) in order.iter().enumerate() {
             let doc = instance(i, *g);

@@ -271,7 +271,7 @@ pub fn export(
             });
             return;
         }
-        let sink = PartitionWriter::new(dest, &s.writer);
+        let sink = PartitionWriter::new(dest, &s.writer, crate::tables::schemas());
         let mut w = Router::new(scope.clone(), sink, s.as_of_ms, &s.naming.group_tag);
         if only_backups {
             w = w.without_tables();
@@ -344,7 +344,7 @@ pub fn export(
             let written = match source.account_inputs(&scope.accountid) {
                 Ok(inputs) => collect_account(
                     inputs.as_ref(),
-                    PartitionWriter::new(dest, &s.writer),
+                    PartitionWriter::new(dest, &s.writer, crate::tables::schemas()),
                     &done.groups,
                     &done.regions,
                     s.as_of_ms,

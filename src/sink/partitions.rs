@@ -7,7 +7,8 @@
 //! fullest row groups first), and at the end commits every partition that
 //! did not fail, each with one file per table of its partitioning (empty if
 //! it has no rows), so a re-run never leaves an older file with rows that no
-//! longer exist. A failed partition commits nothing: its files from earlier
+//! longer exist. It knows tables only by their schemas ([`TableDef`]), given
+//! when it is made: the registry of tables sits above it. A failed partition commits nothing: its files from earlier
 //! runs stay exactly as they were.
 
 use arrow_array::RecordBatch;
@@ -16,7 +17,7 @@ use super::parquet::{PartitionFile, WriterOptions};
 use super::{Destination, StagedObject};
 use crate::error::Error;
 use crate::partition::{table_file, PartitionKey};
-use crate::tables::{self, TableId};
+use crate::schema::TableDef;
 
 /// A partition opened with [`PartitionWriter::open`].
 pub type PartId = usize;
@@ -25,10 +26,11 @@ struct PartState {
     key: PartitionKey,
     /// Files being written; closed (footer written, buffers freed) as soon
     /// as a table's rows for the partition are complete, then kept staged.
-    files: [Option<PartitionFile>; tables::COUNT],
+    /// Indexed as the writer's tables, like `done` and `rows`.
+    files: Vec<Option<PartitionFile>>,
     staged: Vec<Box<dyn StagedObject>>,
-    done: [bool; tables::COUNT],
-    rows: [u64; tables::COUNT],
+    done: Vec<bool>,
+    rows: Vec<u64>,
     failed: Option<Error>,
 }
 
@@ -36,7 +38,9 @@ struct PartState {
 #[derive(Debug, Default)]
 pub struct Written {
     pub partitions: Vec<PartitionKey>,
-    pub rows: [u64; tables::COUNT],
+    /// Rows committed, indexed as the tables the writer was made with
+    /// (empty when nothing was committed).
+    pub rows: Vec<u64>,
     pub bytes: u64,
     pub files: u64,
     pub failed: Vec<(PartitionKey, Error)>,
@@ -45,29 +49,47 @@ pub struct Written {
 pub struct PartitionWriter<'a> {
     dest: &'a dyn Destination,
     opts: &'a WriterOptions,
+    /// The tables it writes; a table is named by its schema's address.
+    tables: Vec<&'static TableDef>,
     parts: Vec<PartState>,
     /// What the open files hold, as last seen ([`WriterOptions::scope_bytes`]).
     buffered: usize,
 }
 
 impl<'a> PartitionWriter<'a> {
-    pub fn new(dest: &'a dyn Destination, opts: &'a WriterOptions) -> Self {
+    /// A writer of `tables`: every partition it commits gets one file for
+    /// each of them of its partitioning.
+    pub fn new(
+        dest: &'a dyn Destination,
+        opts: &'a WriterOptions,
+        tables: impl IntoIterator<Item = &'static TableDef>,
+    ) -> Self {
         PartitionWriter {
             dest,
             opts,
+            tables: tables.into_iter().collect(),
             parts: Vec::new(),
             buffered: 0,
         }
     }
 
+    /// The index of `table` among the writer's tables.
+    fn index(&self, table: &'static TableDef) -> Result<usize, Error> {
+        self.tables
+            .iter()
+            .position(|t| std::ptr::eq(*t, table))
+            .ok_or_else(|| Error::Internal(format!("{} is not a table of this writer", table.name)))
+    }
+
     /// Starts a partition; nothing is written until a batch arrives or it commits.
     pub fn open(&mut self, key: PartitionKey) -> PartId {
+        let n = self.tables.len();
         self.parts.push(PartState {
             key,
-            files: Default::default(),
+            files: (0..n).map(|_| None).collect(),
             staged: Vec::new(),
-            done: [false; tables::COUNT],
-            rows: [0; tables::COUNT],
+            done: vec![false; n],
+            rows: vec![0; n],
             failed: None,
         });
         self.parts.len() - 1
@@ -96,7 +118,7 @@ impl<'a> PartitionWriter<'a> {
     pub fn write(
         &mut self,
         part: PartId,
-        table: TableId,
+        table: &'static TableDef,
         batch: &RecordBatch,
         whole_bytes: Option<usize>,
     ) {
@@ -108,20 +130,21 @@ impl<'a> PartitionWriter<'a> {
     fn try_write(
         &mut self,
         part: PartId,
-        table: TableId,
+        table: &'static TableDef,
         batch: &RecordBatch,
         whole_bytes: Option<usize>,
     ) -> Result<(), Error> {
         if self.is_failed(part) {
             return Ok(());
         }
-        if self.parts[part].done[table as usize] {
+        let ti = self.index(table)?;
+        if self.parts[part].done[ti] {
             return Err(Error::Internal(format!(
                 "{} written after it was closed",
-                table.def().name
+                table.name
             )));
         }
-        let file = self.file(part, table, whole_bytes)?;
+        let file = self.file(part, ti, whole_bytes)?;
         let before = file.buffered();
         file.write(batch)?;
         let after = file.buffered();
@@ -135,33 +158,43 @@ impl<'a> PartitionWriter<'a> {
     /// Finishes the partition's file of `table` (creating it empty if it
     /// has no rows); it stays staged, invisible, until the partition
     /// commits. An error fails the partition.
-    pub fn close(&mut self, part: PartId, table: TableId) {
+    pub fn close(&mut self, part: PartId, table: &'static TableDef) {
         if let Err(e) = self.try_close(part, table) {
             self.fail(part, e);
         }
     }
 
-    fn try_close(&mut self, part: PartId, table: TableId) -> Result<(), Error> {
-        if self.is_failed(part) || self.parts[part].done[table as usize] {
+    fn try_close(&mut self, part: PartId, table: &'static TableDef) -> Result<(), Error> {
+        let ti = self.index(table)?;
+        self.close_at(part, ti)
+    }
+
+    fn close_at(&mut self, part: PartId, ti: usize) -> Result<(), Error> {
+        if self.is_failed(part) || self.parts[part].done[ti] {
             return Ok(());
         }
         // A file first created here has no rows: written whole, and empty.
-        self.file(part, table, Some(0))?;
+        self.file(part, ti, Some(0))?;
         let p = &mut self.parts[part];
-        let f = p.files[table as usize].take().expect("created above");
+        let f = p.files[ti].take().expect("created above");
         self.buffered = self.buffered.saturating_sub(f.buffered());
-        p.rows[table as usize] = f.rows;
+        p.rows[ti] = f.rows;
         let (_, staged) = f.finish()?;
         p.staged.push(staged);
-        p.done[table as usize] = true;
+        p.done[ti] = true;
         Ok(())
     }
 
     /// Closes every open file of `table`: its rows are complete.
-    pub fn close_table(&mut self, table: TableId) {
+    pub fn close_table(&mut self, table: &'static TableDef) {
+        let Ok(ti) = self.index(table) else {
+            return; // no partition has a file of it
+        };
         for part in 0..self.parts.len() {
-            if self.parts[part].files[table as usize].is_some() {
-                self.close(part, table);
+            if self.parts[part].files[ti].is_some() {
+                if let Err(e) = self.close_at(part, ti) {
+                    self.fail(part, e);
+                }
             }
         }
     }
@@ -196,17 +229,17 @@ impl<'a> PartitionWriter<'a> {
         self.buffered = total;
     }
 
-    /// The partition's open file of `table`, created on first use.
+    /// The partition's open file of table `ti`, created on first use.
     fn file(
         &mut self,
         part: PartId,
-        table: TableId,
+        ti: usize,
         whole_bytes: Option<usize>,
     ) -> Result<&mut PartitionFile, Error> {
+        let def = self.tables[ti];
         let p = &mut self.parts[part];
-        let slot = &mut p.files[table as usize];
+        let slot = &mut p.files[ti];
         if slot.is_none() {
-            let def = table.def();
             *slot = Some(PartitionFile::create(
                 self.dest,
                 table_file(def, &p.key),
@@ -259,9 +292,9 @@ impl<'a> PartitionWriter<'a> {
             return Ok(());
         }
         let partitioning = self.parts[pi].key.partitioning();
-        for t in TableId::ALL {
-            if t.def().partitioning == partitioning {
-                self.try_close(pi, t)?;
+        for ti in 0..self.tables.len() {
+            if self.tables[ti].partitioning == partitioning {
+                self.close_at(pi, ti)?;
             }
         }
         let p = &mut self.parts[pi];
@@ -269,7 +302,8 @@ impl<'a> PartitionWriter<'a> {
             out.bytes += obj.commit()?;
             out.files += 1;
         }
-        for (total, n) in out.rows.iter_mut().zip(p.rows) {
+        out.rows.resize(self.tables.len(), 0);
+        for (total, n) in out.rows.iter_mut().zip(&p.rows) {
             *total += n;
         }
         out.partitions.push(p.key.clone());

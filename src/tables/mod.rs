@@ -104,6 +104,17 @@ impl TableId {
     pub fn def(self) -> &'static Table {
         ALL[self as usize]
     }
+
+    /// Its columns and partitioning alone: how the writer knows it.
+    pub fn schema(self) -> &'static TableDef {
+        &ALL[self as usize].def
+    }
+}
+
+/// Every table's schema, in [`ALL`]'s order (what a partition writer of
+/// every table is made with).
+pub fn schemas() -> impl Iterator<Item = &'static TableDef> {
+    TableId::ALL.into_iter().map(TableId::schema)
 }
 
 /// The calls the tables read pages of, in registry order (a call that
