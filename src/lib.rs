@@ -27,6 +27,7 @@ pub(crate) mod output;
 pub(crate) mod partition;
 pub(crate) mod record;
 pub(crate) mod report;
+pub(crate) mod retention;
 pub(crate) mod schedule;
 pub mod schema;
 pub(crate) mod settings;
@@ -105,8 +106,15 @@ mod layering {
         &["error", "failpoint", "output", "input"],
         &["schema"],
         &["partition"],
-        &["record", "schedule", "aws", "schema::ddl"],
-        &["dynamo", "documents", "views", "calls", "athena"],
+        &["record", "schedule", "aws", "schema::ddl", "retention"],
+        &[
+            "dynamo",
+            "documents",
+            "views",
+            "calls",
+            "athena",
+            "backup::policy",
+        ],
         &["sink"],
         &["tables"],
         &["backup"],

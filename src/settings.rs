@@ -596,7 +596,7 @@ pub struct PruneSettings {
     /// The most departed accounts deleted in one run (`None`: 5% of those
     /// found, at least 1).
     pub max_departed: Option<usize>,
-    pub keep: crate::backup::Keep,
+    pub keep: crate::retention::Keep,
     pub dry_run: bool,
     pub json: bool,
     pub conn: Connection,
@@ -614,7 +614,7 @@ pub enum Departed {
 pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
     Ok(PruneSettings {
         out: a.out.clone(),
-        keep: crate::backup::Keep::parse(&a.keep)?,
+        keep: crate::retention::Keep::parse(&a.keep)?,
         history: a.history,
         departed: match (a.departed, &a.plan) {
             (false, _) => None,

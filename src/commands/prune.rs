@@ -1,7 +1,7 @@
 //! `fleetcmdb prune`: grandfather-father-son retention of backup archives.
 //!
 //! Lists `backups/`, groups archives by group and table, and deletes what
-//! [`crate::backup::to_prune`] selects: never a `latest-` file, never the
+//! [`crate::retention::to_prune`] selects: never a `latest-` file, never the
 //! newest archive of a series, never a `manual` one. With `--history`,
 //! the same rules over history snapshots ([`crate::history::to_prune_paths`]).
 
@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::backup::{parse_archive, to_prune, Archive};
+use crate::backup::parse_archive;
 use crate::error::{Error, ExitCode};
+use crate::retention::{to_prune, Archive};
 use crate::settings::PruneSettings;
 use crate::sink;
 

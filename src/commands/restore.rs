@@ -235,7 +235,7 @@ pub fn find_valid(
             .filter(|a| a.path.ends_with(&tail))
             .filter(|a| label.is_none() || a.label == label)
             .collect();
-        backup::newest_first(&mut archives);
+        crate::retention::newest_first(&mut archives);
         for a in archives {
             match load(dest.as_ref(), &a.path, max_size) {
                 Ok(items) => {

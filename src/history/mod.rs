@@ -29,10 +29,10 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use serde_json::json;
 
-use crate::backup::{to_prune, Archive, Keep};
 use crate::error::Error;
 use crate::partition::{partition_of_file, table_dir, PartitionKey};
 use crate::record::RowBuilder;
+use crate::retention::{to_prune, Archive, Keep};
 use crate::schema::dsl::{c, s, Bigint, Timestamp};
 use crate::schema::{Call, Column, ColumnSource, Partitioning, TableDef};
 use crate::sink::parquet::{PartitionFile, WriterOptions};

@@ -225,7 +225,7 @@ fn backup_columns(
     group: &GroupContext,
     history: &dyn BackupHistory,
 ) -> Result<(), crate::error::Error> {
-    use crate::schedule::{backup_cron, group_time_zone, next_backup};
+    use crate::backup::policy::{backup_cron, group_time_zone, next_backup};
     use chrono::{DateTime, SecondsFormat, Utc};
     let config = group
         .key_values

@@ -2,10 +2,8 @@
 //! YAML, kept as a `latest-…` file and a timestamped copy under `archive/`,
 //! and their retention.
 //!
-//! Owns the backup format and layout (CloneSquad's names, so runbooks keep
-//! working), the write order that keeps `latest-` from pointing at anything
-//! the archive lacks, the embedded SHA-256 that `restore` checks, and the
-//! grandfather-father-son pruning of `archive/`.
+//! Owns what a run backs up and when: the plan, each group's items, and
+//! the writing of the due groups' backups to every destination.
 //!
 //! A backup is one object, so its checksum travels with it atomically:
 //!
@@ -18,16 +16,26 @@
 //!
 //! The body is a YAML mapping of key → value, keys sorted, every scalar
 //! double-quoted (JSON escaping is valid YAML), ready for import.
+//!
+//! The parts: [`format`] (the file and its checksum), [`store`] (the
+//! layout and the write order), [`policy`] (when a group is due, by its own
+//! `backup.cron`); retention is [`crate::retention`], shared with history.
+
+pub mod format;
+pub mod policy;
+pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
-use sha2::{Digest, Sha256};
+use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::partition::Scope;
 use crate::sink::Destination;
+
+pub use format::{render, scalar, verified_body};
+pub use policy::{backup_due, group_time_zone, BACKUP_CRON};
+pub use store::{latest_path, newest_archive, parse_archive, timestamp, write, TS_FORMAT};
 
 /// Which table of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -51,175 +59,6 @@ impl Kind {
             .into_iter()
             .find(|k| k.name() == name)
     }
-}
-
-/// The tag of every archive written to S3, for a lifecycle rule to select
-/// (archive keys share no prefix); `deploy/cloudformation.yaml` uses it.
-pub const ARCHIVE_TAGGING: &str = "fleetcmdb-archive=true";
-
-/// Archive timestamps: sortable and safe in any file name.
-pub const TS_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
-
-pub fn timestamp(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format(TS_FORMAT)
-        .to_string()
-}
-
-/// The folder of a group's backups, relative to the destination root.
-pub fn group_dir(accountid: &str, region: &str, group: &str) -> String {
-    format!(
-        "backups/{}",
-        crate::partition::hive_dir(accountid, region, group)
-    )
-}
-
-/// `{AccountId}-{Region}-{kind}-cs-{GroupName}.yaml`, the shared tail of every name.
-fn tail(accountid: &str, region: &str, group: &str, kind: Kind) -> String {
-    format!("{accountid}-{region}-{}-cs-{group}.yaml", kind.name())
-}
-
-pub fn latest_path(accountid: &str, region: &str, group: &str, kind: Kind) -> String {
-    format!(
-        "{}/latest-{}",
-        group_dir(accountid, region, group),
-        tail(accountid, region, group, kind)
-    )
-}
-
-/// `archive/{ts}[-{label}]-{tail}`; see [`LABELS`] for what labels mean to pruning.
-pub fn archive_path(
-    accountid: &str,
-    region: &str,
-    group: &str,
-    kind: Kind,
-    ts: &str,
-    label: Option<&str>,
-) -> String {
-    let label = label.map(|l| format!("-{l}")).unwrap_or_default();
-    format!(
-        "{}/archive/{ts}{label}-{}",
-        group_dir(accountid, region, group),
-        tail(accountid, region, group, kind)
-    )
-}
-
-/// A YAML double-quoted scalar that reads back as exactly `s`. JSON's
-/// escaping is valid YAML, but leaves as they are characters YAML reads
-/// otherwise: it folds U+0085, U+2028 and U+2029 as line breaks and does
-/// not allow DEL, C1 controls or U+FFFE/U+FFFF. Those are escaped too.
-/// (Hand-written rather than a YAML emitter: the bytes, and so the
-/// checksum, stay the same from version to version.)
-fn quote(s: &str) -> String {
-    let json = serde_json::to_string(s).expect("strings serialise");
-    if let std::borrow::Cow::Owned(escaped) = crate::output::escape_where(
-        &json,
-        |c| {
-            matches!(
-                c,
-                '\u{7f}'
-                    ..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
-            )
-        },
-        |c| format!("\\u{:04x}", c as u32),
-    ) {
-        return escaped;
-    }
-    json
-}
-
-/// The longest key, in bytes of its quoted form, written as a plain
-/// `"key": value` line: libyaml refuses implicit keys over 1024 (it counts
-/// bytes, so 300 four-byte characters are already too many); longer ones
-/// are written as explicit keys (`? "key"` then `: value`).
-const IMPLICIT_KEY_MAX: usize = 1000;
-
-/// A value as the backup writes it (and as `restore` shows it): a
-/// double-quoted string, or `null`.
-pub fn scalar(v: &Option<String>) -> String {
-    v.as_deref().map(quote).unwrap_or_else(|| "null".into())
-}
-
-/// The backup file of `items` (key → value; `None` is YAML null).
-pub fn render(what: &str, ts: &str, items: &BTreeMap<String, Option<String>>) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (k, v) in items {
-        let key = quote(k);
-        if key.len() > IMPLICIT_KEY_MAX {
-            let _ = writeln!(body, "? {key}\n: {}", scalar(v));
-        } else {
-            let _ = writeln!(body, "{key}: {}", scalar(v));
-        }
-    }
-    if items.is_empty() {
-        body.extend_from_slice(b"{}\n");
-    }
-    let digest = hex::encode(Sha256::digest(&body));
-    let mut out = format!("# fleetcmdb backup: {what} at {ts}\n# sha256: {digest}\n").into_bytes();
-    out.extend_from_slice(&body);
-    out
-}
-
-/// Checks the embedded digest; returns the body. `origin` names the file in errors.
-pub fn verified_body<'a>(origin: &str, data: &'a [u8]) -> Result<&'a [u8], Error> {
-    let bad = |m: &str| Error::input(origin, "line 2", m);
-    let missing =
-        || bad("missing '# sha256: …' line: not a fleetcmdb backup, or its header was edited");
-    let first = data.iter().position(|b| *b == b'\n').ok_or_else(missing)?;
-    let rest = &data[first + 1..];
-    let second = rest.iter().position(|b| *b == b'\n').ok_or_else(missing)?;
-    let line = std::str::from_utf8(&rest[..second]).map_err(|_| missing())?;
-    let want = line.strip_prefix("# sha256: ").ok_or_else(missing)?;
-    let body = &rest[second + 1..];
-    let got = hex::encode(Sha256::digest(body));
-    if got != want {
-        return Err(bad(&format!(
-            "checksum mismatch: the file says sha256 {want}, its content has {got}"
-        )));
-    }
-    Ok(body)
-}
-
-/// Writes one backup: the archive copy first, then `latest-`. An archive
-/// is never overwritten: it is created only if its name is free (a hard
-/// link on disk, `If-None-Match: *` on S3), so two backups of one group in
-/// the same second both stay; the second gets the next free `.{n}` suffix
-/// on its timestamp, unless it is the very same bytes.
-pub fn write(
-    dest: &dyn Destination,
-    scope: &Scope,
-    group: &str,
-    kind: Kind,
-    ts: &str,
-    label: Option<&str>,
-    data: &[u8],
-) -> Result<(), Error> {
-    let (a, r) = (scope.accountid.as_str(), scope.region.as_str());
-    let mut n = 0;
-    loop {
-        let stamp = if n == 0 {
-            ts.to_string()
-        } else {
-            format!("{ts}.{n}")
-        };
-        let path = archive_path(a, r, group, kind, &stamp, label);
-        if dest.put_new_tagged(&path, data, ARCHIVE_TAGGING)? {
-            break;
-        }
-        match dest.read(&path, data.len() as u64) {
-            Ok(old) if old == data => break, // the same backup is already archived
-            Ok(_) | Err(Error::Input { .. }) => n += 1,
-            Err(Error::NotFound(_)) => {} // pruned meanwhile: try the name again
-            Err(e) => return Err(e),
-        }
-        if n > 10_000 {
-            return Err(Error::Internal(format!(
-                "no free archive name for {path} after 10000 tries"
-            )));
-        }
-    }
-    dest.put(&latest_path(a, r, group, kind), data).map(|_| ())
 }
 
 /// Whether and how a run writes group backups.
@@ -252,42 +91,9 @@ pub struct GroupItems {
     pub timezone: Option<String>,
 }
 
-pub use crate::schedule::{backup_due, group_time_zone, BACKUP_CRON};
-
-/// The `backup.cron` in force for a group (see [`crate::schedule::backup_cron`]).
+/// The `backup.cron` in force for a group (see [`policy::backup_cron`]).
 pub fn effective_backup_cron(config: &GroupItems, now_ms: i64, default: &str) -> String {
-    crate::schedule::backup_cron(&config.items, &config.expires, now_ms, default)
-}
-
-/// The time of the newest archive of a group's configuration on `dest`
-/// (taken before `before`, when given).
-pub fn newest_archive(
-    dest: &dyn Destination,
-    scope: &Scope,
-    group: &str,
-    before: Option<DateTime<Utc>>,
-) -> Result<Option<DateTime<Utc>>, Error> {
-    let dir = format!(
-        "{}/archive",
-        group_dir(scope.accountid.as_str(), scope.region.as_str(), group)
-    );
-    let tail = format!(
-        "-{}",
-        tail(
-            scope.accountid.as_str(),
-            scope.region.as_str(),
-            group,
-            Kind::Configuration
-        )
-    );
-    Ok(dest
-        .list(&dir)?
-        .iter()
-        .filter(|p| p.ends_with(&tail))
-        .filter_map(|p| parse_archive(p))
-        .map(|a| a.time.and_utc())
-        .filter(|t| before.is_none_or(|b| *t < b))
-        .max())
+    policy::backup_cron(&config.items, &config.expires, now_ms, default)
 }
 
 /// Writes the backups of `groups` (those whose partitions committed) to
@@ -388,148 +194,12 @@ fn due_groups(
     due
 }
 
-/// Retention: how many of the newest hourly, daily, weekly, monthly and
-/// bimonthly archives to keep (each the newest archive of its period), and
-/// how many of the newest `shutdown` archives. `manual` archives are never
-/// pruned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Keep {
-    pub hourly: usize,
-    pub daily: usize,
-    pub weekly: usize,
-    pub monthly: usize,
-    /// Two-month periods: January-February, March-April, …
-    pub bimonthly: usize,
-    pub shutdown: usize,
-}
-
-/// Archive labels: `manual` is never pruned; `shutdown` (the daemon's
-/// backup at exit) is kept by `shutdown=N`.
-pub const LABELS: [&str; 2] = ["manual", "shutdown"];
-
-impl Keep {
-    /// `hourly=24,daily=7,weekly=4,monthly=12` (any subset; missing ones are 0).
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let mut k = Keep::default();
-        for part in s.split(',').filter(|p| !p.is_empty()) {
-            let (name, n) = part.split_once('=').ok_or_else(|| {
-                Error::Usage(format!("--keep {s:?}: expected NAME=N, got {part:?}"))
-            })?;
-            let n: usize = n
-                .parse()
-                .map_err(|_| Error::Usage(format!("--keep {s:?}: {n:?} is not a whole number")))?;
-            match name {
-                "hourly" => k.hourly = n,
-                "daily" => k.daily = n,
-                "weekly" => k.weekly = n,
-                "monthly" => k.monthly = n,
-                "bimonthly" => k.bimonthly = n,
-                "shutdown" => k.shutdown = n,
-                "manual" => {
-                    return Err(Error::Usage(format!(
-                        "--keep {s:?}: manual archives are never pruned"
-                    )))
-                }
-                _ => {
-                    return Err(Error::Usage(format!(
-                        "--keep {s:?}: unknown period {name:?} (hourly, daily, weekly, monthly, bimonthly, shutdown)"
-                    )))
-                }
-            }
-        }
-        Ok(k)
-    }
-}
-
-/// An archive file name, parsed: its time, label and the series it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Archive {
-    pub path: String,
-    pub time: NaiveDateTime,
-    /// One of [`LABELS`], if the archive has one.
-    pub label: Option<&'static str>,
-    /// Folder and tail: archives of one group and table.
-    pub series: String,
-}
-
-pub fn parse_archive(path: &str) -> Option<Archive> {
-    let (dir, name) = path.rsplit_once('/')?;
-    if !dir.ends_with("/archive") || !name.ends_with(".yaml") {
-        return None;
-    }
-    let ts_end = name.find('Z')? + 1;
-    let stamp = &name[..ts_end];
-    let time = NaiveDateTime::parse_from_str(stamp, TS_FORMAT).ok()?;
-    let mut rest = &name[ts_end..];
-    if let Some(r) = rest.strip_prefix('.') {
-        // a collision suffix: `.{n}`
-        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &r[digits..];
-    }
-    let rest = rest.strip_prefix('-')?;
-    let (label, tail) = LABELS
-        .iter()
-        .find_map(|l| Some((Some(*l), rest.strip_prefix(l)?.strip_prefix('-')?)))
-        .unwrap_or((None, rest));
-    Some(Archive {
-        path: path.to_string(),
-        time,
-        label,
-        series: format!("{dir}/{tail}"),
-    })
-}
-
-/// The period an archive falls in (hour, day, ISO week or month).
-type Bucket = fn(&NaiveDateTime) -> (i32, u32, u32, u32);
-
-/// Sorts archives newest first (ties: by path, so the order is stable).
-pub fn newest_first(archives: &mut [Archive]) {
-    archives.sort_by(|a, b| b.time.cmp(&a.time).then(b.path.cmp(&a.path)));
-}
-
-/// Which archives of one series to delete under `keep`. Never a `manual`
-/// archive, never the newest one. The periods count unlabelled archives;
-/// `shutdown` archives count only towards `keep.shutdown`.
-pub fn to_prune(mut archives: Vec<Archive>, keep: Keep) -> Vec<String> {
-    newest_first(&mut archives);
-    let mut kept: BTreeSet<String> = BTreeSet::new();
-    if let Some(newest) = archives.first() {
-        kept.insert(newest.path.clone());
-    }
-    let periodic: Vec<&Archive> = archives.iter().filter(|a| a.label.is_none()).collect();
-    let periods: [(usize, Bucket); 5] = [
-        (keep.hourly, |t| (t.year(), t.ordinal(), t.hour(), 0)),
-        (keep.daily, |t| (t.year(), t.ordinal(), 0, 0)),
-        (keep.weekly, |t| {
-            let w = t.iso_week();
-            (w.year(), w.week(), 0, 0)
-        }),
-        (keep.monthly, |t| (t.year(), t.month(), 0, 0)),
-        (keep.bimonthly, |t| (t.year(), t.month0() / 2, 0, 0)),
-    ];
-    for (n, bucket) in periods {
-        let mut seen = BTreeSet::new();
-        for a in &periodic {
-            if seen.len() >= n {
-                break;
-            }
-            if seen.insert(bucket(&a.time)) {
-                kept.insert(a.path.clone()); // the newest of its period
-            }
-        }
-    }
-    let shutdowns = archives.iter().filter(|a| a.label == Some("shutdown"));
-    kept.extend(shutdowns.take(keep.shutdown).map(|a| a.path.clone()));
-    archives
-        .into_iter()
-        .filter(|a| a.label != Some("manual") && !kept.contains(&a.path))
-        .map(|a| a.path)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retention::*;
+    use chrono::Timelike;
+    use store::*;
 
     #[test]
     fn names_follow_clonesquad() {
