@@ -25,6 +25,8 @@ pub mod history;
 pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod partition;
+pub(crate) mod pipeline;
+pub(crate) mod plans;
 pub(crate) mod record;
 pub(crate) mod report;
 pub(crate) mod retention;
@@ -119,9 +121,10 @@ mod layering {
         &["tables"],
         &["backup"],
         &["history", "consolidated"],
-        &["collect", "sources", "report"],
+        &["collect", "sources", "report", "plans"],
         &["cli"],
         &["settings"],
+        &["pipeline"],
         &["commands"],
         &["fuzz"],
     ];
@@ -172,6 +175,19 @@ mod layering {
                 if line.trim_start().starts_with("//") {
                     continue;
                 }
+                // `super::x` from a command's own file names a sibling.
+                if module.matches("::").count() == 1 && module.starts_with("commands::") {
+                    if let Some(i) = line.find("super::") {
+                        let rest = &line[i + "super::".len()..];
+                        if rest.starts_with(|c: char| c.is_ascii_lowercase()) {
+                            problems.push(format!(
+                                "{}:{}: command {module} uses a sibling through super::",
+                                rel.display(),
+                                n + 1
+                            ));
+                        }
+                    }
+                }
                 for (i, _) in line.match_indices("crate::") {
                     let rest = &line[i + "crate::".len()..];
                     let path: String = rest
@@ -183,6 +199,21 @@ mod layering {
                         continue; // a macro or item of the crate root
                     };
                     checked += 1;
+                    // Commands sit side by side: what two share belongs
+                    // in a layer below them, not in one of them.
+                    let sibling = |m: &str| {
+                        m.strip_prefix("commands::")
+                            .map(|r| r.split("::").next().unwrap_or(r).to_string())
+                    };
+                    if let (Some(mine), Some(other)) = (sibling(&module), sibling(target)) {
+                        if mine != other {
+                            problems.push(format!(
+                                "{}:{}: command {module} uses command {target}",
+                                rel.display(),
+                                n + 1
+                            ));
+                        }
+                    }
                     if theirs > own {
                         problems.push(format!(
                             "{}:{}: {module} uses {target}, a layer above it",

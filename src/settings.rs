@@ -655,57 +655,6 @@ fn part_size_from_env() -> Result<usize, Error> {
     }
 }
 
-/// Largest plan batch file read.
-const MAX_PLAN_BYTES: u64 = 64 << 20;
-
-/// A plan's batch: its accounts, and the units above them by id.
-pub type PlanBatch = (Vec<Value>, Vec<(String, Value)>);
-
-/// The accounts of a plan's batch file (each an `Account` as `ListAccounts`
-/// gave it, with a 12-digit `Id`) and the units above them.
-pub fn read_plan_batch(url: &str, conn: &Connection) -> Result<PlanBatch, Error> {
-    let (dir, name) = url.trim_end_matches('/').rsplit_once('/').ok_or_else(|| {
-        Error::Usage(format!("--plan {url:?}: expected a folder and a file name"))
-    })?;
-    let dest = crate::sink::open(if dir.is_empty() { "." } else { dir }, conn)?;
-    let data = dest.read(name, MAX_PLAN_BYTES)?;
-    // serde_json stops at 128 levels of nesting: a depth limit of its own.
-    let doc: Value = serde_json::from_slice(&data)
-        .map_err(|e| Error::input(url, format!("line {} column {}", e.line(), e.column()), e))?;
-    let accounts = doc
-        .get("accounts")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Error::input(
-                url,
-                "$.accounts",
-                "expected the array of the batch's accounts",
-            )
-        })?;
-    for (i, a) in accounts.iter().enumerate() {
-        let id = a.get("Id").and_then(Value::as_str).unwrap_or_default();
-        if !crate::partition::is_account_id(id) {
-            return Err(Error::input(
-                url,
-                format!("$.accounts[{i}].Id"),
-                "expected a 12-digit account id",
-            ));
-        }
-    }
-    let units = match doc.get("units") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Some(_) => {
-            return Err(Error::input(
-                url,
-                "$.units",
-                "expected an object of units by id",
-            ))
-        }
-    };
-    Ok((accounts.clone(), units))
-}
-
 pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
     let file = FileConfig::load(a.config.as_deref())?;
     let naming = naming(&a.naming, &file)?;
@@ -726,7 +675,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
                     ));
                 }
                 let conn = dest_connection(&a.live, &a.dest, &file)?;
-                (live.planned, live.planned_units) = read_plan_batch(url, &conn)?;
+                (live.planned, live.planned_units) = crate::plans::read_batch(url, &conn)?;
                 live.accounts = Accounts::List(
                     live.planned
                         .iter()

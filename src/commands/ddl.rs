@@ -9,25 +9,10 @@ use std::path::Path;
 use crate::athena::Athena;
 use crate::error::{Error, ExitCode};
 use crate::history::{self, sql::Engine};
-use crate::partition::PartitionKey;
 use crate::schema::ddl::{self, DdlOptions, PartitionMode};
 use crate::settings::{ApplySettings, DdlSettings};
-use crate::sink::{self, Destination};
+use crate::sink;
 use crate::tables;
-
-/// Partitions present under an export, from the folder names of each table.
-pub fn partitions_in(dest: &dyn Destination) -> Result<Vec<PartitionKey>, Error> {
-    let mut set = std::collections::BTreeSet::new();
-    for t in tables::ALL {
-        for path in dest.list(&crate::partition::table_dir(t))? {
-            set.extend(
-                crate::partition::partition_of_file(&path)
-                    .filter(|p| p.partitioning() == t.partitioning),
-            );
-        }
-    }
-    Ok(set.into_iter().collect())
-}
 
 /// Every statement, grouped by table: the database first, then each table.
 pub fn statements(opts: &DdlOptions) -> Vec<(String, Vec<String>)> {
@@ -358,7 +343,7 @@ pub fn run(s: &DdlSettings) -> Result<ExitCode, Error> {
                     "--partitions-from {url}: not a directory"
                 )));
             }
-            Some(partitions_in(sink::open(url, &s.conn)?.as_ref())?)
+            Some(tables::live_partitions(sink::open(url, &s.conn)?.as_ref())?)
         }
         None => None,
     };

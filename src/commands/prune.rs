@@ -115,7 +115,7 @@ fn departed(
 ) -> Result<ExitCode, Error> {
     use crate::settings::Departed;
     let members: std::collections::BTreeSet<String> = match how {
-        Departed::Plan(dir) => crate::commands::plan::listed_members(dir, &a.conn)?
+        Departed::Plan(dir) => crate::plans::listed_members(dir, &a.conn)?
             .into_iter()
             .collect(),
         Departed::Listing(s) => {
@@ -128,7 +128,7 @@ fn departed(
             message: "the listing of the organization's accounts is empty: refusing to treat every account as departed".into(),
         });
     }
-    let partitions = crate::commands::ddl::partitions_in(dest)?;
+    let partitions = crate::tables::live_partitions(dest)?;
     let found: std::collections::BTreeSet<&str> =
         partitions.iter().map(|p| p.accountid().as_str()).collect();
     let gone: std::collections::BTreeSet<String> = found

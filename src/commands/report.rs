@@ -12,11 +12,6 @@ use crate::report;
 use crate::settings::ReportSettings;
 use crate::sink::{self, Destination};
 
-/// The page of the export at `dest`, as of `at_ms`.
-pub fn page(dest: &dyn Destination, at_ms: i64) -> Result<String, Error> {
-    Ok(report::page::render(&report::gather(dest, at_ms)?))
-}
-
 /// Writes `html` to the local file `path`, replacing it whole.
 pub fn write_local(path: &Path, html: &str) -> Result<(), Error> {
     let name = path
@@ -34,7 +29,7 @@ pub fn write_local(path: &Path, html: &str) -> Result<(), Error> {
 pub fn run(s: &ReportSettings) -> Result<ExitCode, Error> {
     let dest = sink::open(&s.out, &s.conn)?;
     let started = std::time::Instant::now();
-    let html = page(dest.as_ref(), s.at_ms)?;
+    let html = report::html(dest.as_ref(), s.at_ms)?;
     if let Some(path) = &s.html {
         write_local(path, &html)?;
         eprintln!(

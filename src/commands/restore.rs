@@ -14,21 +14,9 @@ use crate::backup::{self, parse_archive};
 use crate::dynamo::Dynamo;
 use crate::error::{Error, ExitCode};
 use crate::settings::{BackupSource, RestoreSettings};
-use crate::sink::{self, Connection, Destination};
+use crate::sink::{self, Destination};
 
 pub type Items = BTreeMap<String, Option<String>>;
-
-/// A file path or `s3://` URL → (its folder as a destination, its name).
-pub fn open_file(url: &str, conn: &Connection) -> Result<(Box<dyn Destination>, String), Error> {
-    let (dir, name) = url
-        .trim_end_matches('/')
-        .rsplit_once('/')
-        .unwrap_or((".", url));
-    if !url.starts_with("s3://") && !std::path::Path::new(dir).is_dir() {
-        return Err(Error::NotFound(url.to_string()));
-    }
-    Ok((sink::open(dir, conn)?, name.to_string()))
-}
 
 /// Refuses, before any YAML parsing, what a backup never holds: anchors and
 /// aliases (`&a`, `*a`, which can expand a small file into gigabytes), tags
@@ -339,7 +327,7 @@ pub fn run(a: &RestoreSettings) -> Result<ExitCode, Error> {
         }
         BackupSource::File(file) => {
             let mut dests = Vec::new();
-            match open_file(file, conn) {
+            match sink::open_file(file, conn) {
                 Ok(d) => dests.push(d),
                 Err(e) if a.also.is_empty() => return Err(e),
                 Err(_) => {}

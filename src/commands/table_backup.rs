@@ -21,7 +21,6 @@ use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::restore::open_file;
 use crate::backup::timestamp;
 use crate::dynamo::{self, Dynamo};
 use crate::error::{Error, ExitCode};
@@ -434,7 +433,7 @@ pub fn restore(a: &TableRestoreSettings) -> Result<ExitCode, Error> {
         }
     };
     let conn = &a.conn;
-    let (parent, name) = open_file(dump, conn)?;
+    let (parent, name) = crate::sink::open_file(dump, conn)?;
     let bad =
         |what: &str, m: String| Error::input(format!("{}/{name}/{what}", parent.url()), "$", m);
     let manifest: Value = serde_json::from_slice(

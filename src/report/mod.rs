@@ -220,6 +220,11 @@ fn fleet_of(subfleet: Option<String>) -> String {
     }
 }
 
+/// The page of the export at `dest`, as of `at_ms`.
+pub fn html(dest: &dyn Destination, at_ms: i64) -> Result<String, Error> {
+    Ok(page::render(&gather(dest, at_ms)?))
+}
+
 /// The picture of the export at `dest`, at `now_ms`.
 pub fn gather(dest: &dyn Destination, now_ms: i64) -> Result<Picture, Error> {
     let version = crate::consolidated::current(dest)?.ok_or_else(|| {

@@ -85,6 +85,18 @@ pub fn open(url: &str, conn: &Connection) -> Result<Box<dyn Destination>, Error>
     Ok(Box::new(local::LocalDestination::new(path)?))
 }
 
+/// A file path or `s3://` URL → (its folder as a destination, its name).
+pub fn open_file(url: &str, conn: &Connection) -> Result<(Box<dyn Destination>, String), Error> {
+    let (dir, name) = url
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .unwrap_or((".", url));
+    if !url.starts_with("s3://") && !std::path::Path::new(dir).is_dir() {
+        return Err(Error::NotFound(url.to_string()));
+    }
+    Ok((open(dir, conn)?, name.to_string()))
+}
+
 /// Refuses relative paths that could leave the destination root.
 pub fn check_rel_path(rel: &str) -> Result<(), Error> {
     let bad = rel.is_empty()

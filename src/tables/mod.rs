@@ -131,6 +131,22 @@ pub fn page_calls() -> Vec<&'static crate::calls::ApiCall> {
     calls
 }
 
+/// Partitions present under an export, from the folder names of each table.
+pub fn live_partitions(
+    dest: &dyn crate::sink::Destination,
+) -> Result<Vec<crate::partition::PartitionKey>, crate::error::Error> {
+    let mut set = std::collections::BTreeSet::new();
+    for t in ALL {
+        for path in dest.list(&crate::partition::table_dir(t))? {
+            set.extend(
+                crate::partition::partition_of_file(&path)
+                    .filter(|p| p.partitioning() == t.partitioning),
+            );
+        }
+    }
+    Ok(set.into_iter().collect())
+}
+
 pub fn by_name(name: &str) -> Option<&'static Table> {
     ALL.iter().copied().find(|t| t.name == name)
 }

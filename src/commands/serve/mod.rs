@@ -590,13 +590,13 @@ fn execute(
             a.backups_only = true;
         }
     }
-    let result = crate::commands::export::open_source(&e).and_then(|source| {
+    let result = crate::pipeline::open_source(&e).and_then(|source| {
         let also = e
             .also
             .iter()
             .map(|u| sink::open(u, &e.conn))
             .collect::<Result<Vec<_>, _>>()?;
-        crate::commands::export::export(&e, source.as_ref(), dest, &also)
+        crate::pipeline::export(&e, source.as_ref(), dest, &also)
     });
     let mut record = match result {
         Ok(summary) => summary.to_json(),
@@ -617,7 +617,7 @@ fn execute(
 /// page drawn before stays.
 fn redraw(shared: &Shared, dest: &dyn Destination) {
     let at = shared.clock.now_ms();
-    match crate::commands::report::page(dest, at) {
+    match crate::report::html(dest, at) {
         Ok(page) => {
             if let Err(e) = dest.put(crate::partition::REPORT_PAGE, page.as_bytes()) {
                 eprintln!("fleetcmdb serve: writing the report page: {e}");
