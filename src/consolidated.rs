@@ -34,9 +34,11 @@ use crate::sink::{Destination, StagedObject};
 use crate::tables::{self, Table};
 
 /// The folder of the copy, under the destination root.
-pub const QUERY: &str = "query";
+pub use crate::partition::QUERY;
 /// The file that names the current version.
-pub const CURRENT: &str = "query/current.json";
+pub fn current_file() -> String {
+    format!("{QUERY}/current.json")
+}
 /// The largest `current.json` read.
 const MAX_POINTER_BYTES: u64 = 1 << 20;
 
@@ -53,8 +55,7 @@ pub fn manifest_dir(name: &str) -> String {
 /// A version id: the run's start (`2026-12-01T10-00-00-000Z`) and eight
 /// hex digits of the process, so runs at once never share one.
 pub fn version_id(at_ms: i64, process: &str) -> String {
-    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
-    format!("{}-{process}", t.format("%Y-%m-%dT%H-%M-%S-%3fZ"))
+    format!("{}-{process}", crate::time::file_stamp_ms(at_ms))
 }
 
 /// Whether `v` is a version id as [`version_id`] makes them.
@@ -75,16 +76,20 @@ pub struct Report {
 
 /// The current version, from `current.json`; `None` when there is none.
 pub fn current(dest: &dyn Destination) -> Result<Option<String>, Error> {
-    let data = match dest.read(CURRENT, MAX_POINTER_BYTES) {
+    let data = match dest.read(&current_file(), MAX_POINTER_BYTES) {
         Ok(d) => d,
         Err(Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let doc: Value = serde_json::from_slice(&data)
-        .map_err(|e| Error::input(CURRENT, "$", format!("malformed JSON: {e}")))?;
+        .map_err(|e| Error::input(current_file(), "$", format!("malformed JSON: {e}")))?;
     match doc.get("version").and_then(Value::as_str) {
         Some(v) if is_version(v) => Ok(Some(v.to_string())),
-        _ => Err(Error::input(CURRENT, "$.version", "not a version id")),
+        _ => Err(Error::input(
+            current_file(),
+            "$.version",
+            "not a version id",
+        )),
     }
 }
 
@@ -149,7 +154,7 @@ pub fn write(
         })
         .collect();
     let doc = json!({"version": version, "previous": previous, "tables": tables_doc});
-    dest.put(CURRENT, doc.to_string().as_bytes())?;
+    dest.put(&current_file(), doc.to_string().as_bytes())?;
     report.removed = remove_superseded(dest, &version, previous.as_deref())?;
     Ok(report)
 }
@@ -195,8 +200,9 @@ pub fn duckdb_views(database: &str, prefix: &str, root: &str) -> Vec<String> {
         .iter()
         .map(|t: &&Table| {
             format!(
-                "CREATE OR REPLACE VIEW \"{database}\".\"{prefix}{name}\" AS SELECT * EXCLUDE (version) FROM read_parquet('{root}/{QUERY}/version=*/{name}/*.parquet', hive_partitioning = true, hive_types = {{'version': 'VARCHAR'}}) WHERE version = (SELECT version FROM read_json('{root}/{CURRENT}', columns = {{'version': 'VARCHAR'}}))",
-                name = t.name
+                "CREATE OR REPLACE VIEW \"{database}\".\"{prefix}{name}\" AS SELECT * EXCLUDE (version) FROM read_parquet('{root}/{QUERY}/version=*/{name}/*.parquet', hive_partitioning = true, hive_types = {{'version': 'VARCHAR'}}) WHERE version = (SELECT version FROM read_json('{root}/{current}', columns = {{'version': 'VARCHAR'}}))",
+                name = t.name,
+                current = current_file()
             )
         })
         .collect()
@@ -211,7 +217,7 @@ mod tests {
         let dest = LocalDestination::new(dir.path()).unwrap();
         let opts = WriterOptions::default();
         let first = write(&dest, &opts, 1_000, "00000001").unwrap();
-        dest.put(CURRENT, b"{not json").unwrap();
+        dest.put(&current_file(), b"{not json").unwrap();
         let second = write(&dest, &opts, 2_000, "00000002").unwrap();
         assert_eq!(
             current(&dest).unwrap().as_deref(),

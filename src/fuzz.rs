@@ -104,7 +104,7 @@ pub fn schedule(data: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(data) else {
         return false;
     };
-    let _ = crate::record::parse_timestamp_ms(text);
+    let _ = crate::time::parse_timestamp_ms(text);
     let (expr, tz) = text.split_once('\n').unwrap_or((text, ""));
     match crate::schedule::parse(expr, tz) {
         Ok(s) => {

@@ -30,12 +30,14 @@ pub(crate) mod plans;
 pub(crate) mod record;
 pub(crate) mod report;
 pub(crate) mod retention;
+pub(crate) mod runs;
 pub(crate) mod schedule;
 pub mod schema;
 pub(crate) mod settings;
 pub(crate) mod sink;
 pub(crate) mod sources;
 pub mod tables;
+pub(crate) mod time;
 pub(crate) mod views;
 
 use clap::Parser;
@@ -105,7 +107,7 @@ mod layering {
     /// Module paths by layer, lowest first; a file takes the layer of the
     /// longest path it starts with.
     const LAYERS: &[&[&str]] = &[
-        &["error", "failpoint", "output", "input"],
+        &["error", "failpoint", "output", "input", "time"],
         &["schema"],
         &["partition"],
         &["record", "schedule", "aws", "schema::ddl", "retention"],
@@ -118,6 +120,7 @@ mod layering {
             "backup::policy",
         ],
         &["sink"],
+        &["runs"],
         &["tables"],
         &["backup"],
         &["history", "consolidated"],

@@ -10,9 +10,15 @@
 //! metadata/{table}/accountid={a}/region={r}/groupname={g}/{table}-{a}-{r}-{g}.parquet   (per group)
 //! metadata/{table}/accountid={a}/{table}-{a}.parquet                                   (per account)
 //! backups/accountid={a}/region={r}/groupname={g}/…            (see crate::backup)
+//! backups/tables/{table}/{time}/…                               (table dumps, see table-backup)
+//! history/{table}/snapshot={id}/…                               (see crate::history)
+//! query/version={v}/…, query/current.json                      (the query-ready copy, see crate::consolidated)
 //! runs/{run id}.json                                            (what each run did)
 //! report.html                                                   (the governance page, see crate::report)
 //! ```
+//!
+//! Each root folder is a constant below; the modules named build the paths
+//! inside their own folder from it, and parse them back.
 //!
 //! Sources, collection, schema, backups and sinks all use these types; this
 //! module depends on none of them.
@@ -24,6 +30,15 @@ use crate::schema::{Partitioning, TableDef};
 
 /// The folder of every table, under the destination root.
 pub const METADATA: &str = "metadata";
+/// The folder of group backups, under the destination root.
+pub const BACKUPS: &str = "backups";
+/// The folder of whole-table dumps (`table-backup`), inside [`BACKUPS`]
+/// (`tables` is not a partition value's form, `accountid=…`, so the two never meet).
+pub const TABLE_DUMPS: &str = "backups/tables";
+/// The folder of history snapshots, under the destination root.
+pub const HISTORY: &str = "history";
+/// The folder of the query-ready copy, under the destination root.
+pub const QUERY: &str = "query";
 /// The folder of the run records, under the destination root.
 pub const RUNS: &str = "runs";
 /// The governance page, under the destination root.

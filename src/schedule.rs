@@ -505,7 +505,7 @@ pub fn occurrences(s: &RunSchedule, from: DateTime<Utc>, n: usize) -> Vec<DateTi
             RunSchedule::Rate(p) => t.checked_add_signed(*p),
         };
         match next {
-            Some(x) if x.timestamp_millis() <= crate::record::MAX_TIMESTAMP_MS => {
+            Some(x) if x.timestamp_millis() <= crate::time::MAX_TIMESTAMP_MS => {
                 out.push(x);
                 t = x;
             }

@@ -16,13 +16,13 @@ use crate::cli::{AwsArgs, DdlArgs, DemoArgs, DestArgs, ExportArgs, NamingArgs};
 use crate::documents::Naming;
 use crate::error::Error;
 use crate::partition::PartitionValue;
-use crate::record::parse_timestamp_ms;
 use crate::schema::ddl::{DdlOptions, PartitionMode};
 use crate::sink::parquet::WriterOptions;
 use crate::sink::s3::{S3Options, Sse};
 use crate::sink::Connection;
 use crate::sources::aws::{Accounts, AwsSourceSettings, Regions};
 use crate::sources::demo::DemoOptions;
+use crate::time::parse_timestamp_ms;
 
 #[derive(Debug, Clone)]
 pub enum SourceSettings {

@@ -42,7 +42,7 @@ impl ToJson for i64 {
 pub fn millis(t: &DateTime) -> Option<i64> {
     t.secs()
         .checked_mul(1000)?
-        .checked_add(crate::record::round_nanos_to_ms(t.subsec_nanos()))
+        .checked_add(crate::time::round_nanos_to_ms(t.subsec_nanos()))
 }
 
 impl ToJson for DateTime {
@@ -247,12 +247,12 @@ mod tests {
         let half = DateTime::from_secs_and_nanos(1_628_601_865, 767_499_999);
         assert_eq!(millis(&half), Some(1_628_601_865_767));
         // The same instant by every path gives the same value.
-        let from_number = crate::record::json_timestamp_ms(&serde_json::json!(1628601865.768));
-        let from_text = crate::record::parse_timestamp_ms("2021-08-10T13:24:25.767999887Z");
+        let from_number = crate::time::json_timestamp_ms(&serde_json::json!(1628601865.768));
+        let from_text = crate::time::parse_timestamp_ms("2021-08-10T13:24:25.767999887Z");
         assert_eq!(from_number, millis(&t));
         assert_eq!(from_text, millis(&t));
         assert_eq!(
-            crate::record::parse_timestamp_ms(&t.fmt(Format::DateTime).unwrap()),
+            crate::time::parse_timestamp_ms(&t.fmt(Format::DateTime).unwrap()),
             millis(&t),
             "the SDK's own text of it too"
         );

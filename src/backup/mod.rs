@@ -35,7 +35,7 @@ use crate::sink::Destination;
 
 pub use format::{render, scalar, verified_body};
 pub use policy::{backup_due, group_time_zone, BACKUP_CRON};
-pub use store::{latest_path, newest_archive, parse_archive, timestamp, write, TS_FORMAT};
+pub use store::{latest_path, newest_archive, parse_archive, write};
 
 /// Which table of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -106,7 +106,7 @@ pub fn write_groups(
     run_time_ms: i64,
     groups: Vec<GroupItems>,
 ) -> (u64, Vec<crate::partition::Failure>) {
-    let ts = timestamp(run_time_ms);
+    let ts = crate::time::file_stamp(run_time_ms);
     let (mut written, mut failures) = (0, Vec::new());
     let groups = match &plan.schedules {
         Some(sch) => {
@@ -207,7 +207,7 @@ mod tests {
             latest_path("111111111111", "eu-west-1", "web", Kind::Configuration),
             "backups/accountid=111111111111/region=eu-west-1/groupname=web/latest-111111111111-eu-west-1-configuration-cs-web.yaml"
         );
-        let ts = timestamp(1_795_316_400_000);
+        let ts = crate::time::file_stamp(1_795_316_400_000);
         assert_eq!(ts, "2026-11-22T03-00-00Z");
         let p = archive_path("1", "r", "g", Kind::Scheduler, &ts, None);
         assert!(p.ends_with("/archive/2026-11-22T03-00-00Z-1-r-scheduler-cs-g.yaml"));

@@ -87,5 +87,5 @@ pub fn next_backup(
             .map(|t| t.max(now)),
     };
     // Past year 9999 a timestamp column cannot hold it: unknown.
-    next.filter(|t| t.timestamp_millis() <= crate::record::MAX_TIMESTAMP_MS)
+    next.filter(|t| t.timestamp_millis() <= crate::time::MAX_TIMESTAMP_MS)
 }

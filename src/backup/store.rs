@@ -17,20 +17,11 @@ use crate::sink::Destination;
 /// (archive keys share no prefix); `deploy/cloudformation.yaml` uses it.
 pub const ARCHIVE_TAGGING: &str = "fleetcmdb-archive=true";
 
-/// Archive timestamps: sortable and safe in any file name.
-pub const TS_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
-
-pub fn timestamp(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format(TS_FORMAT)
-        .to_string()
-}
-
 /// The folder of a group's backups, relative to the destination root.
 pub fn group_dir(accountid: &str, region: &str, group: &str) -> String {
     format!(
-        "backups/{}",
+        "{}/{}",
+        crate::partition::BACKUPS,
         crate::partition::hive_dir(accountid, region, group)
     )
 }
@@ -144,7 +135,7 @@ pub fn parse_archive(path: &str) -> Option<Archive> {
     }
     let ts_end = name.find('Z')? + 1;
     let stamp = &name[..ts_end];
-    let time = NaiveDateTime::parse_from_str(stamp, TS_FORMAT).ok()?;
+    let time = NaiveDateTime::parse_from_str(stamp, crate::time::FILE_STAMP).ok()?;
     let mut rest = &name[ts_end..];
     if let Some(r) = rest.strip_prefix('.') {
         // a collision suffix: `.{n}`

@@ -26,7 +26,7 @@ pub fn run(a: &PruneSettings) -> Result<ExitCode, Error> {
     }
     let mut series: BTreeMap<String, Vec<Archive>> = BTreeMap::new();
     let mut kept_other = 0usize;
-    for path in dest.list("backups")? {
+    for path in dest.list(crate::partition::BACKUPS)? {
         match parse_archive(&path) {
             Some(arch) => series.entry(arch.series.clone()).or_default().push(arch),
             None => kept_other += 1,

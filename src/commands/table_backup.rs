@@ -21,11 +21,11 @@ use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::backup::timestamp;
 use crate::dynamo::{self, Dynamo};
 use crate::error::{Error, ExitCode};
 use crate::settings::{TableBackupSettings, TableRestoreFrom, TableRestoreSettings};
 use crate::sink::{self, Destination};
+use crate::time::file_stamp as timestamp;
 
 pub const FORMAT: &str = "fleetcmdb-dynamodb-dump/1";
 
@@ -238,7 +238,7 @@ fn backup_one(
         db.enable_pitr(table)?;
         pitr = db.pitr(table)?;
     }
-    let dir = format!("backups/tables/{table}/{ts}");
+    let dir = format!("{}/{table}/{ts}", crate::partition::TABLE_DUMPS);
     let segments = a.segments;
     let items = db.scan_all_segments(table, segments)?;
     let mut files = Vec::new();

@@ -40,7 +40,7 @@ use crate::sink::{Destination, StagedObject};
 use crate::tables::{self, Table};
 
 /// The folder of every snapshot, under the destination root.
-pub const HISTORY: &str = "history";
+pub use crate::partition::HISTORY;
 
 /// The table of complete snapshots (its file is written last).
 pub const SNAPSHOTS: &str = "snapshots";
@@ -523,7 +523,7 @@ impl When {
         if let Ok(dt) = NaiveDateTime::parse_from_str(&format!("{t}:00:00"), "%Y-%m-%dT%H:%M:%S") {
             return Ok(When::At(dt));
         }
-        if let Some(ms) = crate::record::parse_timestamp_ms(t) {
+        if let Some(ms) = crate::time::parse_timestamp_ms(t) {
             return Ok(When::At(
                 DateTime::<Utc>::from_timestamp_millis(ms)
                     .ok_or_else(bad)?

@@ -564,14 +564,7 @@ fn open_label(rules: &StructArray, j: usize) -> Option<String> {
 
 /// The newest record under `runs/`, if any.
 fn last_run(dest: &dyn Destination) -> Result<Option<LastRun>, Error> {
-    let mut records: Vec<String> = dest
-        .list(crate::partition::RUNS)?
-        .into_iter()
-        .filter(|p| p.ends_with(".json"))
-        .collect();
-    // Run ids start with their start time, so names sort by time.
-    records.sort_by(|a, b| a.rsplit('/').next().cmp(&b.rsplit('/').next()));
-    let Some(newest) = records.pop() else {
+    let Some((_, newest)) = crate::runs::recorded(dest)?.pop() else {
         return Ok(None);
     };
     let data = dest.read(&newest, MAX_RECORD_BYTES)?;

@@ -38,7 +38,7 @@ use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGT
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::{Refused, RunKind, Shared, RUNS};
+use super::{Refused, RunKind, Shared};
 use crate::error::Error;
 use crate::partition::PartitionValue;
 use crate::settings::Filter;
@@ -275,7 +275,7 @@ pub fn route(
 /// A stored run record, or `404`.
 fn read_record(api: &Api, id: &str) -> Reply {
     let stored = crate::sink::open(&api.out, &api.conn)
-        .and_then(|d| d.read(&format!("{RUNS}/{id}.json"), MAX_RECORD_BYTES));
+        .and_then(|d| d.read(&crate::runs::record_path(id), MAX_RECORD_BYTES));
     match stored
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())

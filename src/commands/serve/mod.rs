@@ -24,7 +24,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::backup::{timestamp, BackupPlan, GroupSchedules};
+use crate::backup::{BackupPlan, GroupSchedules};
 use crate::error::{Error, ExitCode};
 use crate::schedule::RunSchedule;
 use crate::settings::{Filter, ServeSettings, SourceSettings};
@@ -32,7 +32,6 @@ use crate::sink::{self, Destination};
 use crate::tables;
 
 /// Where run records go, under the destination.
-pub use crate::partition::RUNS;
 /// Run records kept under `runs/`; older ones are deleted.
 const KEEP_RECORDS: usize = 2000;
 /// Records kept in memory for the API.
@@ -84,14 +83,8 @@ fn filter_json(f: &Filter) -> Value {
 impl Pending {
     fn to_json(&self) -> Value {
         json!({"id": self.id, "kind": self.kind.name(), "filter": filter_json(&self.filter),
-               "queued": iso(self.queued_ms)})
+               "queued": crate::time::rfc3339_s(self.queued_ms)})
     }
-}
-
-fn iso(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Counters for `/metrics`, since the daemon started.
@@ -194,13 +187,13 @@ impl Shared {
         json!({
             "state": state,
             "schedule": self.schedule_expr,
-            "now": iso(self.clock.now_ms()),
+            "now": crate::time::rfc3339_s(self.clock.now_ms()),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "running": st.running.as_ref().map(Pending::to_json),
             "queued": st.queue.iter().map(Pending::to_json).collect::<Vec<_>>(),
-            "next_scheduled_run": st.next_scheduled_ms.map(iso),
+            "next_scheduled_run": st.next_scheduled_ms.map(crate::time::rfc3339_s),
             "retry_at_next_tick": st.retry,
-            "last_success": st.last_success_ms.map(iso),
+            "last_success": st.last_success_ms.map(crate::time::rfc3339_s),
             "consecutive_failures": st.consecutive_failures,
             "recent": st.recent.iter().rev().take(10).cloned().collect::<Vec<_>>(),
         })
@@ -339,7 +332,7 @@ fn enqueue(
 fn run_id(now_ms: i64, kind: RunKind, seq: u64) -> String {
     format!(
         "{}-{}-{}-{seq}",
-        timestamp(now_ms),
+        crate::time::file_stamp(now_ms),
         kind.name(),
         crate::partition::process_tag()
     )
@@ -362,7 +355,7 @@ impl Clock {
         match text
             .as_deref()
             .map(str::trim)
-            .and_then(crate::record::parse_timestamp_ms)
+            .and_then(crate::time::parse_timestamp_ms)
         {
             Some(ms) => ms,
             None => {
@@ -421,18 +414,11 @@ fn watch_signals(shared: Arc<Shared>) -> Result<(), Error> {
 
 /// Starts of the runs recorded under `runs/`, newest last.
 fn recorded_runs(dest: &dyn Destination) -> Result<Vec<(i64, String)>, Error> {
-    let mut v: Vec<(i64, String)> = dest
-        .list(RUNS)?
+    let runs = crate::runs::recorded(dest)?;
+    Ok(runs
         .into_iter()
-        .filter_map(|p| {
-            let name = p.rsplit('/').next()?.strip_suffix(".json")?.to_string();
-            let stamp = name.get(..20)?;
-            let t = chrono::NaiveDateTime::parse_from_str(stamp, crate::backup::TS_FORMAT).ok()?;
-            Some((t.and_utc().timestamp_millis(), p))
-        })
-        .collect();
-    v.sort();
-    Ok(v)
+        .map(|(t, p)| (t.and_utc().timestamp_millis(), p))
+        .collect())
 }
 
 pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
@@ -605,8 +591,8 @@ fn execute(
     record["id"] = json!(p.id);
     record["kind"] = json!(p.kind.name());
     record["filter"] = filter_json(&p.filter);
-    record["started"] = json!(iso(started_ms));
-    record["ended"] = json!(iso(shared.clock.now_ms()));
+    record["started"] = json!(crate::time::rfc3339_s(started_ms));
+    record["ended"] = json!(crate::time::rfc3339_s(shared.clock.now_ms()));
     record["seconds"] = json!((clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     record
 }
@@ -633,7 +619,7 @@ fn redraw(shared: &Shared, dest: &dyn Destination) {
 fn finish(shared: &Shared, dest: &dyn Destination, record: Value, kind: RunKind) {
     let id = record["id"].as_str().unwrap_or("run").to_string();
     let text = serde_json::to_vec_pretty(&record).expect("json");
-    if let Err(e) = dest.put(&format!("{RUNS}/{id}.json"), &text) {
+    if let Err(e) = dest.put(&crate::runs::record_path(&id), &text) {
         eprintln!("fleetcmdb serve: writing the record of run {id}: {e}");
     }
     if let Ok(runs) = recorded_runs(dest) {
@@ -711,7 +697,7 @@ mod tests {
     #[test]
     fn the_schedule_gives_the_next_and_latest_starts() {
         let hourly = crate::schedule::parse_run("cron(0 * * * ? *)", None).unwrap();
-        let t = crate::record::parse_timestamp_ms("2026-12-01T10:15:00Z").unwrap();
+        let t = crate::time::parse_timestamp_ms("2026-12-01T10:15:00Z").unwrap();
         let h = 3_600_000;
         assert_eq!(next_after(&hourly, t), Some(t - 15 * 60_000 + h));
         assert_eq!(prev_at_or_before(&hourly, t), Some(t - 15 * 60_000));

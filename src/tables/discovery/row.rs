@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::documents::{field, Doc};
 use crate::error::Error;
-use crate::record::parse_timestamp_ms;
+use crate::time::parse_timestamp_ms;
 
 /// Whether a DescribeContinuousBackups answer says PITR is on.
 pub fn pitr_status(doc: Option<Doc>) -> Result<Option<bool>, Error> {

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::documents::{field, Naming, ScopeInputs};
 use crate::error::Error;
-use crate::record::{json_timestamp_ms, MAX_TIMESTAMP_MS};
+use crate::time::{json_timestamp_ms, MAX_TIMESTAMP_MS};
 
 /// Whether a computed time can be written (a timestamp column holds years 0 to 9999).
 fn representable(t: DateTime<Utc>) -> bool {
@@ -387,7 +387,7 @@ mod tests {
     }
 
     fn at(s: &str) -> i64 {
-        crate::record::parse_timestamp_ms(s).unwrap()
+        crate::time::parse_timestamp_ms(s).unwrap()
     }
 
     #[test]
