@@ -36,6 +36,7 @@ pub mod schema;
 pub(crate) mod settings;
 pub(crate) mod sink;
 pub(crate) mod sources;
+pub(crate) mod stable_hash;
 pub mod tables;
 pub(crate) mod time;
 pub(crate) mod views;
@@ -107,7 +108,14 @@ mod layering {
     /// Module paths by layer, lowest first; a file takes the layer of the
     /// longest path it starts with.
     const LAYERS: &[&[&str]] = &[
-        &["error", "failpoint", "output", "input", "time"],
+        &[
+            "error",
+            "failpoint",
+            "output",
+            "input",
+            "time",
+            "stable_hash",
+        ],
         &["schema"],
         &["partition"],
         &["record", "schedule", "aws", "schema::ddl", "retention"],

@@ -158,11 +158,7 @@ impl Shard {
     /// Whether the account belongs to this shard. FNV-1a of the id: the
     /// same on every machine and in every version, unlike std's hasher.
     pub fn holds(&self, accountid: &str) -> bool {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in accountid.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = crate::stable_hash::fnv1a(accountid.as_bytes());
         h % u64::from(self.count) == u64::from(self.index)
     }
 }

@@ -381,29 +381,8 @@ impl KeyCache {
     const MAX: usize = 4096;
 }
 
-/// FNV-1a: keys are short, and the map is private, so no DoS-resistant hasher is needed.
-#[derive(Default, Clone, Copy)]
-struct KeyHash;
-
-impl std::hash::BuildHasher for KeyHash {
-    type Hasher = Fnv;
-    fn build_hasher(&self) -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
+/// The key cache's hasher (see [`crate::stable_hash`]).
+type KeyHash = std::hash::BuildHasherDefault<crate::stable_hash::Fnv1a>;
 
 /// The top-level seed: a struct over the table's columns, plus derived columns.
 struct RowSeed<'a> {

@@ -122,9 +122,7 @@ impl PageText {
 
 /// A stable id for a name (one security group and profile per group, as in real fleets).
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    }) & 0xffff_ffff
+    crate::stable_hash::fnv1a(s.as_bytes()) & 0xffff_ffff
 }
 
 fn iso(secs: i64) -> String {
