@@ -90,6 +90,31 @@ impl Intercept for CallCounter {
     }
 }
 
+/// The shared HTTP client, minus one habit. Every SDK client made from a
+/// configuration asks its HTTP client to validate itself, and the hyper
+/// client does so by building a throwaway TLS connector (to load
+/// certificates early): once per account and service here, 2% of the
+/// collector's CPU (docs/performance.md). Connectors are still built, and
+/// cached by settings, by the inner client on first use.
+#[derive(Debug)]
+struct ValidatedOnce(aws_smithy_runtime_api::client::http::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for ValidatedOnce {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
 /// The base configuration: default credential chain, rustls (ring) HTTPS,
 /// standard retry (exponential backoff with jitter from 1 s), optional
 /// profile and endpoint override.
@@ -100,7 +125,7 @@ pub async fn base_config(s: &AwsSettings) -> SdkConfig {
         .build_https();
     let t = s.timeouts;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(ValidatedOnce(http))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(t.connect)

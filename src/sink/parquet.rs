@@ -90,17 +90,26 @@ impl WriterOptions {
                 "fleetcmdb.schema_version".to_string(),
                 crate::schema::ddl::SCHEMA_VERSION.to_string(),
             )]));
+        if self.per_partition {
+            // No column has statistics or a dictionary: said once for the
+            // file, not once per column (a per-column entry costs every
+            // file a map of ~200 column paths to build).
+            return b
+                .set_statistics_enabled(EnabledStatistics::None)
+                .set_dictionary_enabled(false)
+                .build();
+        }
         for leaf in leaves(table.columns) {
             let path = ColumnPath::new(leaf.path.split('.').map(str::to_string).collect());
             // Min/max only where engines prune with them: top-level columns
             // of the one-file copies (accountid, region, groupname first).
             let nested = leaf.path.contains('.');
-            if self.per_partition || leaf.repeated || nested {
+            if leaf.repeated || nested {
                 b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
             }
             // Nested leaves hold a few values a row: zstd does better on
             // them plain than a dictionary page and its header.
-            if self.per_partition || leaf.distinct || leaf.timestamp || nested {
+            if leaf.distinct || leaf.timestamp || nested {
                 b = b.set_column_dictionary_enabled(path, false);
             }
         }
