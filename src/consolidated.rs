@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::history::copy_live_table;
+use crate::sink::fresh::Fresh;
 use crate::sink::parquet::WriterOptions;
 use crate::sink::{Destination, StagedObject};
 use crate::tables::{self, Table};
@@ -93,13 +94,15 @@ pub fn current(dest: &dyn Destination) -> Result<Option<String>, Error> {
     }
 }
 
-/// Writes a new version of every table from what `metadata/` holds now,
+/// Writes a new version of every table from what `metadata/` holds now
+/// (the partitions this run committed taken from `fresh`, when given),
 /// then switches to it and removes versions older than the one it replaced.
 pub fn write(
     dest: &dyn Destination,
     opts: &WriterOptions,
     at_ms: i64,
     process: &str,
+    fresh: Option<&Fresh>,
 ) -> Result<Report, Error> {
     let version = version_id(at_ms, process);
     // A pointer that does not read is replaced by this version's, and not
@@ -116,7 +119,7 @@ pub fn write(
     use rayon::prelude::*;
     let copied: Vec<(u64, u64, Box<dyn StagedObject>)> = tables::ALL
         .par_iter()
-        .map(|t| copy_live_table(dest, opts, t, table_file(t.name, &version)))
+        .map(|t| copy_live_table(dest, opts, t, table_file(t.name, &version), fresh))
         .collect::<Result<_, Error>>()?;
     let mut report = Report {
         version: version.clone(),
@@ -216,9 +219,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = LocalDestination::new(dir.path()).unwrap();
         let opts = WriterOptions::default();
-        let first = write(&dest, &opts, 1_000, "00000001").unwrap();
+        let first = write(&dest, &opts, 1_000, "00000001", None).unwrap();
         dest.put(&current_file(), b"{not json").unwrap();
-        let second = write(&dest, &opts, 2_000, "00000002").unwrap();
+        let second = write(&dest, &opts, 2_000, "00000002", None).unwrap();
         assert_eq!(
             current(&dest).unwrap().as_deref(),
             Some(second.version.as_str())
@@ -229,7 +232,7 @@ mod tests {
         );
         // Once the pointer reads again, the usual rule is back: the current
         // version and the one before it stay, older ones go.
-        let third = write(&dest, &opts, 3_000, "00000003").unwrap();
+        let third = write(&dest, &opts, 3_000, "00000003", None).unwrap();
         assert_eq!(third.removed, vec![first.version.clone()]);
         let listed = dest.list(QUERY).unwrap();
         assert!(listed.iter().any(|p| p.contains(&second.version)));

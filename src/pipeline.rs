@@ -240,6 +240,20 @@ pub fn export(
             !crate::partition::is_account_id(account) || shard.holds(account)
         });
     }
+    // The copies made at the end (the query-ready copy, a snapshot) take
+    // this run's partitions from `fresh` rather than reading them back.
+    let copies = !only_backups && (history.is_some() || s.shard.is_none());
+    let fresh = if copies {
+        match crate::sink::fresh::Fresh::new(crate::tables::schemas()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("fleetcmdb: note: the copies will read this run's files back: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let bar = progress(scopes.len() as u64);
     let summary = Mutex::new(Summary {
         source: source.describe(),
@@ -275,7 +289,8 @@ pub fn export(
             });
             return;
         }
-        let sink = PartitionWriter::new(dest, &s.writer, crate::tables::schemas());
+        let sink =
+            PartitionWriter::new(dest, &s.writer, crate::tables::schemas()).keeping(fresh.as_ref());
         let mut w = Router::new(scope.clone(), sink, s.as_of_ms, &s.naming.group_tag);
         if only_backups {
             w = w.without_tables();
@@ -348,7 +363,8 @@ pub fn export(
             let written = match source.account_inputs(&scope.accountid) {
                 Ok(inputs) => collect_account(
                     inputs.as_ref(),
-                    PartitionWriter::new(dest, &s.writer, crate::tables::schemas()),
+                    PartitionWriter::new(dest, &s.writer, crate::tables::schemas())
+                        .keeping(fresh.as_ref()),
                     &done.groups,
                     &done.regions,
                     s.as_of_ms,
@@ -396,7 +412,7 @@ pub fn export(
     // that wrote nothing: its picture is the previous snapshot's.
     if let Some(period) = history {
         if !summary.partitions.is_empty() || summary.failures.is_empty() {
-            match crate::history::take(dest, &s.writer, s.as_of_ms, period) {
+            match crate::history::take(dest, &s.writer, s.as_of_ms, period, fresh.as_ref()) {
                 Ok(r) => summary.snapshot = Some((r.id.to_string(), r.written)),
                 Err(error) => summary.failures.push(Failure {
                     scope: "history".into(),
@@ -412,7 +428,7 @@ pub fn export(
     let wrote_or_whole = !summary.partitions.is_empty() || summary.failures.is_empty();
     if !only_backups && s.shard.is_none() && wrote_or_whole {
         let tag = crate::partition::process_tag();
-        match crate::consolidated::write(dest, &s.writer, s.as_of_ms, tag) {
+        match crate::consolidated::write(dest, &s.writer, s.as_of_ms, tag, fresh.as_ref()) {
             Ok(r) => summary.query_copy = Some(r.version),
             Err(error) => summary.failures.push(Failure {
                 scope: "query copy".into(),

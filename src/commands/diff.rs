@@ -149,6 +149,7 @@ pub fn consolidate(s: &crate::settings::ConsolidateSettings) -> Result<ExitCode,
         &Default::default(),
         s.at_ms,
         crate::partition::process_tag(),
+        None,
     )?;
     if s.json {
         let tables = tables_json(&r.tables);
@@ -170,7 +171,7 @@ pub fn consolidate(s: &crate::settings::ConsolidateSettings) -> Result<ExitCode,
 pub fn snapshot(s: &SnapshotSettings) -> Result<ExitCode, Error> {
     let dest = sink::open(&s.out, &s.conn)?;
     let _lease = history::Lease::take(dest.as_ref(), &SnapshotId::of(s.at_ms, s.period))?;
-    let r = history::take(dest.as_ref(), &Default::default(), s.at_ms, s.period)?;
+    let r = history::take(dest.as_ref(), &Default::default(), s.at_ms, s.period, None)?;
     if s.json {
         let tables = tables_json(&r.tables);
         crate::outln!(

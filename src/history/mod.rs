@@ -35,6 +35,7 @@ use crate::record::RowBuilder;
 use crate::retention::{to_prune, Archive, Keep};
 use crate::schema::dsl::{c, s, Bigint, Timestamp};
 use crate::schema::{Call, Column, ColumnSource, Partitioning, TableDef};
+use crate::sink::fresh::Fresh;
 use crate::sink::parquet::{PartitionFile, WriterOptions};
 use crate::sink::{Destination, StagedObject};
 use crate::tables::{self, Table};
@@ -361,6 +362,7 @@ pub fn take(
     opts: &WriterOptions,
     at_ms: i64,
     period: Period,
+    fresh: Option<&Fresh>,
 ) -> Result<Report, Error> {
     let id = SnapshotId::of(at_ms, period);
     let mut report = Report {
@@ -379,7 +381,7 @@ pub fn take(
     use rayon::prelude::*;
     let copied: Vec<(u64, u64, Box<dyn StagedObject>)> = tables::ALL
         .par_iter()
-        .map(|t| copy_table(dest, opts, t, &id))
+        .map(|t| copy_live_table(dest, opts, t, snapshot_file(t.name, &id), fresh))
         .collect::<Result<_, Error>>()?;
     let mut staged: Vec<Box<dyn StagedObject>> = Vec::new();
     for (t, (rows, parts, obj)) in tables::ALL.iter().zip(copied) {
@@ -416,17 +418,6 @@ pub fn take(
     Ok(report)
 }
 
-/// Writes table `t`'s snapshot file, staged: every live partition in
-/// partition order, with the partition values as columns.
-fn copy_table(
-    dest: &dyn Destination,
-    opts: &WriterOptions,
-    t: &'static Table,
-    id: &SnapshotId,
-) -> Result<(u64, u64, Box<dyn StagedObject>), Error> {
-    copy_live_table(dest, opts, t, snapshot_file(t.name, id))
-}
-
 /// Writes every live partition of `t` into one file at `path`, staged, in
 /// partition order, with the partition values as leading columns (the
 /// shape of [`history_def`]): `(rows, partitions, the staged file)`. The
@@ -436,8 +427,22 @@ pub(crate) fn copy_live_table(
     opts: &WriterOptions,
     t: &'static Table,
     path: String,
+    fresh: Option<&Fresh>,
 ) -> Result<(u64, u64, Box<dyn StagedObject>), Error> {
     let def = history_def(t);
+    // This run's own partitions come from `fresh`; a spill that cannot be
+    // read costs only the time of reading them back.
+    let mut spill = match fresh.map(|f| f.reader(&t.def)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            eprintln!(
+                "fleetcmdb: note: {}: reading this run's files back ({e})",
+                t.name
+            );
+            None
+        }
+        None => None,
+    };
     let mut parts: Vec<(PartitionKey, String)> = dest
         .list(&table_dir(t))?
         .into_iter()
@@ -455,9 +460,26 @@ pub(crate) fn copy_live_table(
     let schema = def.arrow_schema();
     for (key, path) in &parts {
         let values: Vec<&str> = key.values();
-        for batch in read::batches(dest, path, t, MAX_PARTITION_FILE_BYTES)? {
-            let batch = read::with_partition(&schema, &batch?, &values, path)?;
-            out.write(&batch)?;
+        let from_spill = match spill.as_mut().and_then(|s| s.batches(key)) {
+            Some(Ok(batches)) => Some(batches),
+            Some(Err(e)) => {
+                eprintln!("fleetcmdb: note: {path}: read back ({e})");
+                None
+            }
+            None => None,
+        };
+        match from_spill {
+            Some(batches) => {
+                for batch in batches {
+                    out.write(&read::with_partition(&schema, &batch, &values, path)?)?;
+                }
+            }
+            None => {
+                for batch in read::batches(dest, path, t, MAX_PARTITION_FILE_BYTES)? {
+                    let batch = read::with_partition(&schema, &batch?, &values, path)?;
+                    out.write(&batch)?;
+                }
+            }
         }
     }
     let rows = out.rows;

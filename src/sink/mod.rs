@@ -5,6 +5,7 @@
 //! protocol that keeps readers from ever seeing a partial file, the Parquet
 //! file writer, and the writing of batches into their partitions.
 
+pub mod fresh;
 pub mod local;
 pub mod parquet;
 pub mod partitions;

@@ -13,6 +13,7 @@
 
 use arrow_array::RecordBatch;
 
+use super::fresh::Fresh;
 use super::parquet::{PartitionFile, WriterOptions};
 use super::{Destination, StagedObject};
 use crate::error::Error;
@@ -28,7 +29,11 @@ struct PartState {
     /// as a table's rows for the partition are complete, then kept staged.
     /// Indexed as the writer's tables, like `done` and `rows`.
     files: Vec<Option<PartitionFile>>,
-    staged: Vec<Box<dyn StagedObject>>,
+    /// Finished files, by table index, waiting for the partition to commit.
+    staged: Vec<(usize, Box<dyn StagedObject>)>,
+    /// The [`Fresh`] blocks of each table's batches; `None` once one
+    /// could not be kept (that file is then read back, not taken from it).
+    fresh: Vec<Option<Vec<usize>>>,
     done: Vec<bool>,
     rows: Vec<u64>,
     failed: Option<Error>,
@@ -51,6 +56,8 @@ pub struct PartitionWriter<'a> {
     opts: &'a WriterOptions,
     /// The tables it writes; a table is named by its schema's address.
     tables: Vec<&'static TableDef>,
+    /// Where the batches are also kept for the copies at the run's end.
+    fresh: Option<&'a Fresh>,
     parts: Vec<PartState>,
     /// What the open files hold, as last seen ([`WriterOptions::scope_bytes`]).
     buffered: usize,
@@ -68,9 +75,16 @@ impl<'a> PartitionWriter<'a> {
             dest,
             opts,
             tables: tables.into_iter().collect(),
+            fresh: None,
             parts: Vec::new(),
             buffered: 0,
         }
+    }
+
+    /// Also keeps every batch in `fresh`, and notes there each file committed.
+    pub fn keeping(mut self, fresh: Option<&'a Fresh>) -> Self {
+        self.fresh = fresh;
+        self
     }
 
     /// The index of `table` among the writer's tables.
@@ -88,6 +102,7 @@ impl<'a> PartitionWriter<'a> {
             key,
             files: (0..n).map(|_| None).collect(),
             staged: Vec::new(),
+            fresh: vec![Some(Vec::new()); n],
             done: vec![false; n],
             rows: vec![0; n],
             failed: None,
@@ -148,6 +163,13 @@ impl<'a> PartitionWriter<'a> {
         let before = file.buffered();
         file.write(batch)?;
         let after = file.buffered();
+        if let Some(fresh) = self.fresh {
+            let slot = &mut self.parts[part].fresh[ti];
+            match fresh.append(table, batch) {
+                Some(block) => slot.iter_mut().for_each(|b| b.push(block)),
+                None => *slot = None,
+            }
+        }
         self.buffered = (self.buffered + after).saturating_sub(before);
         if self.buffered > self.opts.scope_bytes {
             self.shed();
@@ -180,7 +202,7 @@ impl<'a> PartitionWriter<'a> {
         self.buffered = self.buffered.saturating_sub(f.buffered());
         p.rows[ti] = f.rows;
         let (_, staged) = f.finish()?;
-        p.staged.push(staged);
+        p.staged.push((ti, staged));
         p.done[ti] = true;
         Ok(())
     }
@@ -298,9 +320,12 @@ impl<'a> PartitionWriter<'a> {
             }
         }
         let p = &mut self.parts[pi];
-        for obj in std::mem::take(&mut p.staged) {
+        for (ti, obj) in std::mem::take(&mut p.staged) {
             out.bytes += obj.commit()?;
             out.files += 1;
+            if let (Some(fresh), Some(blocks)) = (self.fresh, p.fresh[ti].take()) {
+                fresh.keep(self.tables[ti], &p.key, blocks);
+            }
         }
         out.rows.resize(self.tables.len(), 0);
         for (total, n) in out.rows.iter_mut().zip(&p.rows) {
