@@ -400,6 +400,10 @@ pub struct ConnArgs {
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 
+    /// Settings file (TOML; flags override it): its profile, endpoint, attempts, timeouts and S3 encryption apply. Example: --config /etc/fleetcmdb.toml
+    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
 }

@@ -277,7 +277,10 @@ fn aws_settings(a: &AwsArgs, f: &FileConfig) -> Result<AwsSettings, Error> {
         region: None,
         member_role: a.member_role.clone().or(f.member_role.clone()),
         external_id: a.external_id.clone().or(f.external_id.clone()),
-        max_attempts: a.max_attempts.or(f.max_attempts).unwrap_or(5),
+        max_attempts: a
+            .max_attempts
+            .or(f.max_attempts)
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS),
         timeouts: timeouts(&a.timeouts, f)?,
     })
 }
@@ -310,24 +313,30 @@ pub fn timeouts(a: &crate::cli::TimeoutArgs, f: &FileConfig) -> Result<Timeouts,
     })
 }
 
-/// The connection of a destination: the AWS settings (used only by s3://)
-/// and the S3 options.
-pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connection, Error> {
-    let sse = match d.sse.clone().or(f.sse.clone()).as_deref() {
+/// S3 server-side encryption: the flags over the file.
+fn sse(flag: Option<&str>, kms_key_id: Option<&str>, f: &FileConfig) -> Result<Option<Sse>, Error> {
+    let sse = match flag.map(str::to_string).or(f.sse.clone()).as_deref() {
         None => None,
         Some(s) if s.eq_ignore_ascii_case("AES256") => Some(Sse::S3),
-        Some(s) if s.eq_ignore_ascii_case("aws:kms") => {
-            Some(Sse::Kms(d.kms_key_id.clone().or(f.kms_key_id.clone())))
-        }
+        Some(s) if s.eq_ignore_ascii_case("aws:kms") => Some(Sse::Kms(
+            kms_key_id.map(str::to_string).or(f.kms_key_id.clone()),
+        )),
         Some(s) => {
             return Err(Error::Usage(format!(
                 "--sse {s:?}: expected AES256 or aws:kms"
             )))
         }
     };
-    if d.kms_key_id.is_some() && !matches!(sse, Some(Sse::Kms(_))) {
+    if kms_key_id.is_some() && !matches!(sse, Some(Sse::Kms(_))) {
         return Err(Error::Usage("--kms-key-id needs --sse aws:kms".into()));
     }
+    Ok(sse)
+}
+
+/// The connection of a destination: the AWS settings (used only by s3://)
+/// and the S3 options.
+pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connection, Error> {
+    let sse = sse(d.sse.as_deref(), d.kms_key_id.as_deref(), f)?;
     Ok(Connection {
         aws: aws_settings(a, f)?,
         s3: S3Options {
@@ -337,19 +346,29 @@ pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Conn
     })
 }
 
+/// Attempts per AWS call when neither a flag nor the file says (the help
+/// of `--max-attempts` states it; a test holds them equal).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
 /// The connection of the commands that are not collections (restore,
-/// table dumps, `ddl --apply`).
+/// table dumps, `ddl --apply`, report, consolidate, …): flags over the
+/// settings file (`--config`, else `./fleetcmdb.toml` when there is one)
+/// over the defaults, as for `export`.
 pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
+    let f = FileConfig::load(c.config.as_deref())?;
     Ok(Connection {
         aws: AwsSettings {
-            profile: c.profile.clone(),
-            endpoint_url: c.endpoint_url.clone(),
+            profile: c.profile.clone().or(f.profile.clone()),
+            endpoint_url: c.endpoint_url.clone().or(f.endpoint_url.clone()),
             region: c.region.clone(),
-            max_attempts: 5,
-            timeouts: timeouts(&c.timeouts, &FileConfig::default())?,
+            max_attempts: f.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            timeouts: timeouts(&c.timeouts, &f)?,
             ..Default::default()
         },
-        s3: Default::default(),
+        s3: S3Options {
+            sse: sse(None, None, &f)?,
+            part_size: 0,
+        },
     })
 }
 
@@ -1145,4 +1164,75 @@ pub fn plan(a: &crate::cli::PlanArgs) -> Result<PlanSettings, Error> {
         source,
         json: a.json,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    fn consolidate_conn(args: &[&str]) -> Result<Connection, Error> {
+        let mut all = vec!["fleetcmdb", "consolidate", "--out", "x"];
+        all.extend_from_slice(args);
+        match crate::cli::Cli::try_parse_from(all).unwrap().command {
+            crate::cli::Command::Consolidate(a) => connection(&a.conn),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn commands_that_are_not_collections_read_the_settings_file_under_their_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleetcmdb.toml");
+        std::fs::write(
+            &path,
+            "profile = \"audit\"\nendpoint_url = \"http://127.0.0.1:1\"\nmax_attempts = 9\nconnect_timeout = 7.0\nsse = \"aws:kms\"\nkms_key_id = \"alias/cmdb\"\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let c = consolidate_conn(&["--config", file]).unwrap();
+        assert_eq!(c.aws.profile.as_deref(), Some("audit"));
+        assert_eq!(c.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(c.aws.max_attempts, 9);
+        assert_eq!(c.aws.timeouts.connect, Duration::from_secs(7));
+        assert!(matches!(c.s3.sse, Some(Sse::Kms(Some(ref k))) if k == "alias/cmdb"));
+        let c = consolidate_conn(&[
+            "--config",
+            file,
+            "--profile",
+            "ops",
+            "--connect-timeout",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.aws.profile.as_deref(),
+            Some("ops"),
+            "a flag wins over the file"
+        );
+        assert_eq!(c.aws.timeouts.connect, Duration::from_secs(2));
+        std::fs::write(&path, "connect_timeout = -1.0\n").unwrap();
+        let e = consolidate_conn(&["--config", file])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--connect-timeout"), "{e}");
+        let missing = dir.path().join("none.toml");
+        let e = consolidate_conn(&["--config", missing.to_str().unwrap()]).unwrap_err();
+        assert!(e.to_string().contains("none.toml"), "{e}");
+    }
+
+    #[test]
+    fn the_help_states_the_default_attempts() {
+        let cmd = crate::cli::Cli::command();
+        let export = cmd.find_subcommand("export").unwrap();
+        let arg = export
+            .get_arguments()
+            .find(|a| a.get_id() == "max_attempts")
+            .unwrap();
+        let help = arg.get_help().unwrap().to_string();
+        assert!(
+            help.contains(&format!("(default {DEFAULT_MAX_ATTEMPTS})")),
+            "{help}"
+        );
+    }
 }
