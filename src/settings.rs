@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use std::time::Duration;
 
@@ -264,6 +263,7 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         naming,
         backups_only: false,
         shard: None,
+        plan: None,
         planned: Vec::new(),
         planned_units: Vec::new(),
     })
@@ -650,6 +650,7 @@ pub fn prune(a: &crate::cli::PruneArgs) -> Result<PruneSettings, Error> {
                 naming: Naming::default(),
                 backups_only: false,
                 shard: None,
+                plan: None,
                 planned: Vec::new(),
                 planned_units: Vec::new(),
             }))),
@@ -693,14 +694,9 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
                         "--plan names the accounts: it cannot go with --org or --accounts".into(),
                     ));
                 }
-                let conn = dest_connection(&a.live, &a.dest, &file)?;
-                (live.planned, live.planned_units) = crate::plans::read_batch(url, &conn)?;
-                live.accounts = Accounts::List(
-                    live.planned
-                        .iter()
-                        .filter_map(|d| d.get("Id").and_then(Value::as_str).map(str::to_string))
-                        .collect(),
-                );
+                // Read by the source: resolving settings reads no plan.
+                live.plan = Some((url.clone(), dest_connection(&a.live, &a.dest, &file)?));
+                live.accounts = Accounts::List(Vec::new());
             }
             SourceSettings::Aws(Box::new(live))
         }

@@ -66,6 +66,9 @@ pub struct AwsSourceSettings {
     pub backups_only: bool,
     /// Only the accounts of this shard: the others are not even planned.
     pub shard: Option<crate::partition::Shard>,
+    /// A plan's batch file to collect (`export --plan`), and how to
+    /// reach it: read when the source is made, not when settings are.
+    pub plan: Option<(String, crate::sink::Connection)>,
     /// The accounts of a plan's batch, as `ListAccounts` gave them
     /// (`fleetcmdb plan`): their `DescribeAccount` is not called, nor
     /// their `ListParents` when the plan walked the tree.
@@ -120,7 +123,16 @@ fn aws_err(scope: impl std::fmt::Display, message: String) -> Error {
 }
 
 impl AwsSource {
-    pub fn new(s: AwsSourceSettings) -> Result<Self, Error> {
+    pub fn new(mut s: AwsSourceSettings) -> Result<Self, Error> {
+        if let Some((url, conn)) = &s.plan {
+            (s.planned, s.planned_units) = crate::plans::read_batch(url, conn)?;
+            s.accounts = Accounts::List(
+                s.planned
+                    .iter()
+                    .filter_map(|d| d.get("Id").and_then(Value::as_str).map(str::to_string))
+                    .collect(),
+            );
+        }
         let (rt, base) = connect(&s.aws)?;
         let calls = CallCounter::default();
         let caller = CallerClients::new(&base, &calls);
