@@ -11,7 +11,9 @@
 //!
 //! Memory does not grow with the run: batches go to disk as they come, and
 //! only their block numbers stay, per partition. The disk holds the run's
-//! rows uncompressed until the run ends (`TMPDIR`, else `/tmp`). Anything
+//! rows uncompressed until the run ends (`TMPDIR`, else `/tmp`); a run
+//! killed before then leaves its spill, which the next run on the same
+//! host removes. Anything
 //! that goes wrong here only costs speed: the table's partitions are read
 //! back from the destination as before, and the run is told in a note.
 
@@ -28,6 +30,37 @@ use arrow_ipc::writer::FileWriter;
 use crate::error::Error;
 use crate::partition::PartitionKey;
 use crate::schema::TableDef;
+
+/// Spill folders are `{PREFIX}{host}-{pid}-{nanos}`.
+const PREFIX: &str = "fleetcmdb-fresh-";
+
+/// Removes the spills of runs on this host whose process is gone (a run
+/// killed before it could remove its own), so they do not pile up in
+/// `tmp`. Another host's (a shared `TMPDIR`) are left alone: its process
+/// ids mean nothing here.
+fn remove_abandoned(tmp: &std::path::Path, host: &str) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let mine = format!("{PREFIX}{host}-");
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&mine)) else {
+            continue;
+        };
+        // `{pid}-{nanos}` and nothing more: a host whose name extends
+        // this one's (`h` and `h-2`) leaves a third part.
+        let Some((pid, nanos)) = rest.split_once('-') else {
+            continue;
+        };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), nanos.parse::<i64>()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
 
 /// One table's batches of this run, and the committed partitions' blocks.
 struct Spill {
@@ -56,8 +89,11 @@ impl Fresh {
     /// A spill for each of `tables`, in a new folder under the system's
     /// temporary directory (removed when this is dropped).
     pub fn new(tables: impl IntoIterator<Item = &'static TableDef>) -> Result<Self, Error> {
-        let dir = std::env::temp_dir().join(format!(
-            "fleetcmdb-fresh-{}-{}",
+        let tmp = std::env::temp_dir();
+        let host = crate::partition::host_name();
+        remove_abandoned(&tmp, &host);
+        let dir = tmp.join(format!(
+            "{PREFIX}{host}-{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
@@ -207,6 +243,28 @@ mod tests {
             .unwrap();
         }
         rb.finish()
+    }
+
+    #[test]
+    fn spills_of_dead_processes_on_this_host_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mk = |name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("instances.arrow"), b"x").unwrap();
+            d
+        };
+        // pid_max is at most 2^22 on Linux: 4194305 is no process.
+        let dead = mk("fleetcmdb-fresh-h1-4194305-1");
+        let alive = mk(&format!("fleetcmdb-fresh-h1-{}-2", std::process::id()));
+        let other_host = mk("fleetcmdb-fresh-h2-4194305-3");
+        let unrelated = mk("fleetcmdb-fresh-h1-notapid-4");
+        let longer_host = mk("fleetcmdb-fresh-h1-2-4194305-5");
+        remove_abandoned(tmp.path(), "h1");
+        assert!(!dead.exists());
+        for kept in [alive, other_host, unrelated, longer_host] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
     }
 
     #[test]
