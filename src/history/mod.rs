@@ -30,7 +30,6 @@ use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use serde_json::json;
 
 use crate::error::Error;
-use crate::partition::{partition_of_file, table_dir, PartitionKey};
 use crate::record::RowBuilder;
 use crate::retention::{to_prune, Archive, Keep};
 use crate::schema::dsl::{c, s, Bigint, Timestamp};
@@ -443,15 +442,7 @@ pub(crate) fn copy_live_table(
         }
         None => None,
     };
-    let mut parts: Vec<(PartitionKey, String)> = dest
-        .list(&table_dir(t))?
-        .into_iter()
-        .filter_map(|p| {
-            let key = partition_of_file(&p)?;
-            (key.partitioning() == t.partitioning).then_some((key, p))
-        })
-        .collect();
-    parts.sort();
+    let parts = tables::live_files(dest, t)?;
     let opts = WriterOptions {
         per_partition: false,
         ..opts.clone()

@@ -166,7 +166,11 @@ impl<'a> PartitionWriter<'a> {
         if let Some(fresh) = self.fresh {
             let slot = &mut self.parts[part].fresh[ti];
             match fresh.append(table, batch) {
-                Some(block) => slot.iter_mut().for_each(|b| b.push(block)),
+                Some(block) => {
+                    if let Some(blocks) = slot {
+                        blocks.push(block);
+                    }
+                }
                 None => *slot = None,
             }
         }

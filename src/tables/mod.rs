@@ -131,18 +131,32 @@ pub fn page_calls() -> Vec<&'static crate::calls::ApiCall> {
     calls
 }
 
+/// Table `t`'s files under an export, each with its partition (read from
+/// its folder names), in partition order; files of another partitioning
+/// are left out.
+pub fn live_files(
+    dest: &dyn crate::sink::Destination,
+    t: &TableDef,
+) -> Result<Vec<(crate::partition::PartitionKey, String)>, crate::error::Error> {
+    let mut files: Vec<(crate::partition::PartitionKey, String)> = dest
+        .list(&crate::partition::table_dir(t))?
+        .into_iter()
+        .filter_map(|p| {
+            let key = crate::partition::partition_of_file(&p)?;
+            (key.partitioning() == t.partitioning).then_some((key, p))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Partitions present under an export, from the folder names of each table.
 pub fn live_partitions(
     dest: &dyn crate::sink::Destination,
 ) -> Result<Vec<crate::partition::PartitionKey>, crate::error::Error> {
     let mut set = std::collections::BTreeSet::new();
     for t in ALL {
-        for path in dest.list(&crate::partition::table_dir(t))? {
-            set.extend(
-                crate::partition::partition_of_file(&path)
-                    .filter(|p| p.partitioning() == t.partitioning),
-            );
-        }
+        set.extend(live_files(dest, t)?.into_iter().map(|(key, _)| key));
     }
     Ok(set.into_iter().collect())
 }
