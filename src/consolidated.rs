@@ -277,4 +277,67 @@ mod tests {
             format!("query/version={a}/instances/instances-{a}.parquet")
         );
     }
+
+    #[test]
+    fn the_copy_from_the_spill_equals_the_copy_read_back_and_survives_a_lost_spill() {
+        use crate::partition::{Partition, PartitionKey, PartitionValue};
+        use crate::record::RowBuilder;
+        use crate::sink::fresh::Fresh;
+        use crate::sink::partitions::PartitionWriter;
+        use crate::tables::TableId;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::sink::local::LocalDestination::new(dir.path()).unwrap();
+        let opts = WriterOptions::default();
+        let key = |g: &str| {
+            let v = |s: &str| PartitionValue::parse(s, "value", "test").unwrap();
+            PartitionKey::Group(Partition {
+                accountid: v("111111111111"),
+                region: v("eu-west-1"),
+                groupname: v(g),
+            })
+        };
+        let instances = |ids: std::ops::Range<usize>| {
+            let mut rb = RowBuilder::new(&tables::INSTANCES, 1_700_000_000_000, &[]);
+            for i in ids {
+                rb.append_value(&json!({"InstanceId": format!("i-{i:017x}")}))
+                    .unwrap();
+            }
+            rb.finish()
+        };
+        let run = |fresh: Option<&Fresh>, group: &str, ids: std::ops::Range<usize>| {
+            let mut w = PartitionWriter::new(&dest, &opts, tables::schemas()).keeping(fresh);
+            let p = w.open(key(group));
+            w.write(p, TableId::Instances.schema(), &instances(ids), None);
+            assert!(w.commit().failed.is_empty());
+        };
+        let files = |v: &str| -> Vec<Vec<u8>> {
+            tables::ALL
+                .iter()
+                .map(|t| dest.read(&table_file(t.name, v), 1 << 30).unwrap())
+                .collect()
+        };
+        // An earlier run's partition, then this run's, kept in its spill.
+        run(None, "db", 0..2);
+        let fresh = Fresh::new(tables::schemas()).unwrap();
+        run(Some(&fresh), "web", 10..15);
+        let spilled = write(&dest, &opts, 1_000, "00000001", Some(&fresh)).unwrap();
+        let read_back = write(&dest, &opts, 2_000, "00000002", None).unwrap();
+        let rows = |r: &Report| r.tables.iter().find(|t| t.0 == "instances").unwrap().1;
+        assert_eq!(rows(&spilled), 7);
+        assert_eq!(files(&spilled.version), files(&read_back.version));
+        // A spill lost before the copy: every partition is read back.
+        let lost = Fresh::new(tables::schemas()).unwrap();
+        run(Some(&lost), "web", 10..15);
+        for f in std::fs::read_dir(lost.dir()).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        let e = lost.reader(TableId::Instances.schema()).err().unwrap();
+        assert!(
+            e.contains("instances.arrow"),
+            "the error names the spill: {e}"
+        );
+        let recovered = write(&dest, &opts, 3_000, "00000003", Some(&lost)).unwrap();
+        assert_eq!(rows(&recovered), 7);
+        assert_eq!(files(&recovered.version), files(&read_back.version));
+    }
 }

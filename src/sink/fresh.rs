@@ -185,6 +185,14 @@ impl Fresh {
     }
 }
 
+#[cfg(test)]
+impl Fresh {
+    /// The spill's folder, for tests that break it.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
 impl FreshReader {
     /// `key`'s rows as committed by this run, or `None` when this run did
     /// not commit that partition.
