@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::options::{
+    AccountsArgs, DaemonArgs, DestArgs, EndpointArgs, NamingArgs, RoleArgs, RunArgs, TimeoutArgs,
+};
 use crate::sink::parquet::Codec;
 
 #[derive(Debug, Parser)]
@@ -201,9 +204,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub batch_size: usize,
 
-    /// Settings file (TOML; flags override it). Example: --config /etc/fleetcmdb.toml
-    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     #[command(flatten)]
     pub live: AwsArgs,
@@ -240,25 +242,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub common: ExportArgs,
 
-    /// When runs start: cron(…) in UTC, localcron(…) in --timezone, rate(N minutes|hours|days) or disabled (on demand only). Default: hourly, 'cron(0 * * * ? *)'. Example: --schedule 'rate(30 minutes)'
-    #[arg(long, value_name = "EXPR")]
-    pub schedule: Option<String>,
-
-    /// IANA time zone of a localcron() schedule. Example: --timezone Europe/Paris
-    #[arg(long, value_name = "ZONE")]
-    pub timezone: Option<String>,
-
-    /// Address of the HTTP API (default 127.0.0.1:9137); anything but loopback needs --token-file. Example: --listen 0.0.0.0:9137
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<String>,
-
-    /// File holding the bearer token the API requires (its first line). Example: --token-file /run/secrets/cmdb-token
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-
-    /// Seconds allowed, after SIGTERM or SIGINT, for the run in flight to stop and the shutdown backup to be taken (default 25). Example: --shutdown-timeout 25
-    #[arg(long, value_name = "SECONDS")]
-    pub shutdown_timeout: Option<f64>,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 
     /// Seconds between two looks at the schedule (default 30). Example: --tick 5
     #[arg(long, value_name = "SECONDS")]
@@ -306,13 +291,11 @@ pub struct ExportArgs {
     #[arg(long)]
     pub aws: bool,
 
-    /// Settings file (TOML; flags override it). Default: ./fleetcmdb.toml when present. Example: --config /etc/fleetcmdb.toml
-    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
-    /// Destination: a directory or s3://bucket/prefix; files go under OUT/metadata/ (default ./cmdb). Example: --out s3://org-cmdb/prod
-    #[arg(long, value_name = "DIR|S3URL")]
-    pub out: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 
     #[command(flatten)]
     pub dest: DestArgs,
@@ -356,14 +339,6 @@ pub struct ExportArgs {
     #[arg(long, value_name = "RFC3339")]
     pub as_of: Option<String>,
 
-    /// Also take an immutable snapshot of every table under OUT/history/ (at most one per period; see docs/history.md). Example: --history
-    #[arg(long)]
-    pub history: bool,
-
-    /// How often --history takes a snapshot: hour or day (the first run of each period takes it). Example: --history-period day
-    #[arg(long, value_enum, value_name = "PERIOD")]
-    pub history_period: Option<crate::history::Period>,
-
     /// Parquet compression. Example: --codec snappy
     #[arg(long, value_enum, default_value = "zstd")]
     pub codec: Codec,
@@ -388,21 +363,15 @@ pub struct BackupArgs {
 /// How to reach AWS (DynamoDB, S3, Athena) outside a collection.
 #[derive(Debug, Args)]
 pub struct ConnArgs {
-    /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-
-    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL). Example: --endpoint-url http://127.0.0.1:5000
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 
     /// Region of the DynamoDB table or of Athena, else the default chain's (with restore --latest, also the backup's). Example: --region eu-west-1
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 
-    /// Settings file (TOML; flags override it): its profile, endpoint, attempts, timeouts and S3 encryption apply. Example: --config /etc/fleetcmdb.toml
-    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
@@ -576,116 +545,34 @@ pub struct PruneArgs {
     pub conn: ConnArgs,
 }
 
-#[derive(Debug, Default, Args)]
-pub struct NamingArgs {
-    /// Tag that names an instance's group (default clonesquad:group-name). Example: --group-tag team:cluster
-    #[arg(long, value_name = "KEY")]
-    pub group_tag: Option<String>,
-
-    /// Name of a group's configuration table; {group} is the group (default CloneSquad-{group}-Configuration). Example: --configuration-table-template 'Cfg-{group}'
-    #[arg(long, value_name = "TEMPLATE")]
-    pub configuration_table_template: Option<String>,
-
-    /// Name of a group's scheduler table (default CloneSquad-{group}-Scheduler). Example: --scheduler-table-template 'Sched-{group}'
-    #[arg(long, value_name = "TEMPLATE")]
-    pub scheduler_table_template: Option<String>,
-
-    /// Name of a group's CloudFormation stack (default CloneSquad-{group}). Example: --stack-template 'CloneSquad-{group}'
-    #[arg(long, value_name = "TEMPLATE")]
-    pub stack_template: Option<String>,
-}
-
-#[derive(Debug, Clone, Args)]
+/// The live collection's settings (`--aws`).
+#[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
-    /// Collect every ACTIVE account of the Organization (from the management or a delegated account). Example: --org
-    #[arg(long, conflicts_with = "accounts")]
-    pub org: bool,
+    #[command(flatten)]
+    pub accounts: AccountsArgs,
 
-    /// Collect these accounts, comma-separated. Example: --accounts 111111111111,222222222222
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub accounts: Option<Vec<String>>,
+    #[command(flatten)]
+    pub role: RoleArgs,
 
-    /// With --org: only accounts under these OUs (and their children). Example: --include-ous ou-ab12-34cd56ef
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub include_ous: Option<Vec<String>>,
-
-    /// With --org: skip the accounts under these OUs (and their children). Example: --exclude-ous ou-ab12-sandbox1
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub exclude_ous: Option<Vec<String>>,
-
-    /// Skip these accounts. Example: --exclude-accounts 333333333333
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub exclude_accounts: Option<Vec<String>>,
-
-    /// Role assumed in every account other than the caller's (name or ARN). Example: --member-role OrganizationAccountAccessRole
-    #[arg(long, value_name = "ROLE")]
-    pub member_role: Option<String>,
-
-    /// External id for the member role. Example: --external-id cmdb-2026
-    #[arg(long, value_name = "ID")]
-    pub external_id: Option<String>,
-
-    /// Regions, comma-separated, or all (every region enabled in each account). Example: --regions eu-west-1,us-east-1
-    #[arg(long, value_name = "LIST|all", value_delimiter = ',')]
-    pub regions: Option<Vec<String>>,
-
-    /// AWS profile (else AWS_PROFILE, else the default chain). Example: --profile audit
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-
-    /// Send every AWS call to this endpoint (else AWS_ENDPOINT_URL). Example: --endpoint-url http://127.0.0.1:5000
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-
-    /// Account/regions collected at once (default 16 with --aws). Example: --concurrency 64
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
-
-    /// Page size asked of paginated AWS APIs (default: each API's own). Example: --page-size 100
-    #[arg(long, value_name = "N")]
-    pub page_size: Option<i32>,
-
-    /// Attempts per AWS call, with exponential backoff from 1 s for throttling and errors (default 5). Example: --max-attempts 8
-    #[arg(long, value_name = "N")]
-    pub max_attempts: Option<u32>,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
 
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
 }
 
-/// Time limits of every AWS call.
-#[derive(Debug, Args, Default, Clone)]
-pub struct TimeoutArgs {
-    /// Seconds to open a connection to an AWS endpoint (default 10). Example: --connect-timeout 5
-    #[arg(long, value_name = "SECS")]
-    pub connect_timeout: Option<f64>,
-
-    /// Seconds to wait for each read of an answer (default 60). Example: --read-timeout 30
-    #[arg(long, value_name = "SECS")]
-    pub read_timeout: Option<f64>,
-
-    /// Seconds one AWS call may take in all, retries included (default 300). Example: --operation-timeout 120
-    #[arg(long, value_name = "SECS")]
-    pub operation_timeout: Option<f64>,
-}
-
-/// Options of an S3 destination.
-#[derive(Debug, Args)]
-pub struct DestArgs {
-    /// S3 server-side encryption of every object written. Example: --sse aws:kms
-    #[arg(long, value_name = "AES256|aws:kms")]
-    pub sse: Option<String>,
-
-    /// KMS key (id, ARN or alias) for --sse aws:kms (default: the account's aws/s3 key). Example: --kms-key-id alias/cmdb
-    #[arg(long, value_name = "KEY")]
-    pub kms_key_id: Option<String>,
+/// The settings file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// Settings file (TOML; flags override it; keys in docs/usage.md). Default: ./fleetcmdb.toml when present. Example: --config /etc/fleetcmdb.toml
+    #[arg(long, value_name = "FILE", env = "FLEETCMDB_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct IamPolicyArgs {
-    /// Name of the member role the caller may assume (default OrganizationAccountAccessRole). Example: --member-role CmdbReader
-    #[arg(long, value_name = "ROLE")]
-    pub member_role: Option<String>,
+    #[command(flatten)]
+    pub role: RoleArgs,
 
     /// Which work the policy is for: the hourly inventory, group restores, table dumps and DynamoDB backups (reads only), or table restores (and backup-table --enable-pitr). Example: --for restore
     #[arg(long = "for", value_parser = ["inventory", "restore", "table-backup", "table-restore"], default_value = "inventory")]
@@ -695,9 +582,8 @@ pub struct IamPolicyArgs {
     #[arg(long, value_parser = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f"], default_value = "aws")]
     pub partition: String,
 
-    /// Config file (fleetcmdb.toml) whose naming templates scope the policy. Example: --config fleetcmdb.toml
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     /// json: the policies; cloudformation: a template of the member role with its policy, to deploy as a StackSet in every member account. Example: --format cloudformation
     #[arg(long, value_parser = ["json", "cloudformation"], default_value = "json")]
@@ -809,6 +695,9 @@ pub struct DdlArgs {
 pub struct GenSnapshotArgs {
     /// Directory to create. Example: ./snap
     pub dir: PathBuf,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     #[command(flatten)]
     pub demo_opts: DemoArgs,

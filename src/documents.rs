@@ -133,24 +133,6 @@ impl Naming {
         let g = name.strip_prefix(pre)?.strip_suffix(post)?;
         (!g.is_empty()).then_some(g)
     }
-
-    pub fn check(&self) -> Result<(), Error> {
-        for (what, t) in [
-            ("--configuration-table-template", &self.configuration_table),
-            ("--scheduler-table-template", &self.scheduler_table),
-            ("--stack-template", &self.stack),
-        ] {
-            if t.matches("{group}").count() != 1 {
-                return Err(Error::Usage(format!(
-                    "{what} {t:?} must contain {{group}} exactly once"
-                )));
-            }
-        }
-        if self.group_tag.is_empty() {
-            return Err(Error::Usage("--group-tag must not be empty".into()));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -173,15 +155,5 @@ mod tests {
             None
         );
         assert_eq!(Naming::expand(&n.stack, "web"), "CloneSquad-web");
-        n.check().unwrap();
-        let bad = Naming {
-            stack: "no-placeholder".into(),
-            ..Naming::default()
-        };
-        assert!(bad
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("--stack-template"));
     }
 }

@@ -23,6 +23,7 @@ pub(crate) mod failpoint;
 pub mod fuzz;
 pub mod history;
 pub(crate) mod input;
+pub mod options;
 pub(crate) mod output;
 pub(crate) mod partition;
 pub(crate) mod pipeline;
@@ -64,11 +65,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Snapshot(a) => commands::diff::snapshot(&settings::snapshot(&a)?),
         Command::Consolidate(a) => commands::diff::consolidate(&settings::consolidate(&a)?),
         Command::Report(a) => commands::report::run(&settings::report(&a)?),
-        Command::GenSnapshot(a) => commands::gen_snapshot::run(
-            &a.dir,
-            settings::demo(&a.demo_opts),
-            settings::naming(&a.naming, &Default::default())?,
-        ),
+        Command::GenSnapshot(a) => {
+            let (demo, naming) = settings::gen_snapshot(&a)?;
+            commands::gen_snapshot::run(&a.dir, demo, naming)
+        }
     }
 }
 
@@ -133,7 +133,7 @@ mod layering {
         &["backup"],
         &["history", "consolidated"],
         &["collect", "sources", "report", "plans"],
-        &["cli"],
+        &["cli", "options"],
         &["settings"],
         &["pipeline"],
         &["commands"],

@@ -4,16 +4,17 @@
 //! the environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, read by the
 //! AWS SDK itself), then defaults.
 
-use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
+use std::path::PathBuf;
 
 use std::time::Duration;
 
 use crate::aws::{AwsSettings, Timeouts};
-use crate::cli::{AwsArgs, DdlArgs, DemoArgs, DestArgs, ExportArgs, NamingArgs};
+use crate::cli::{AwsArgs, DdlArgs, DemoArgs, ExportArgs};
 use crate::documents::Naming;
 use crate::error::Error;
+use crate::options::{
+    AccountsArgs, DaemonArgs, DestArgs, EndpointArgs, NamingArgs, Options, RunArgs, TimeoutArgs,
+};
 use crate::partition::PartitionValue;
 use crate::schema::ddl::{DdlOptions, PartitionMode};
 use crate::sink::parquet::WriterOptions;
@@ -78,87 +79,16 @@ impl Filter {
     }
 }
 
-/// `fleetcmdb.toml`: the same settings as the flags, which override it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub out: Option<String>,
-    pub org: Option<bool>,
-    pub accounts: Option<Vec<String>>,
-    pub include_ous: Option<Vec<String>>,
-    pub exclude_ous: Option<Vec<String>>,
-    pub exclude_accounts: Option<Vec<String>>,
-    pub member_role: Option<String>,
-    pub external_id: Option<String>,
-    pub regions: Option<Vec<String>>,
-    pub profile: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub concurrency: Option<usize>,
-    pub page_size: Option<i32>,
-    pub max_attempts: Option<u32>,
-    pub connect_timeout: Option<f64>,
-    pub read_timeout: Option<f64>,
-    pub operation_timeout: Option<f64>,
-    pub group_tag: Option<String>,
-    pub configuration_table_template: Option<String>,
-    pub scheduler_table_template: Option<String>,
-    pub stack_template: Option<String>,
-    pub sse: Option<String>,
-    pub kms_key_id: Option<String>,
-    /// `serve`: the run schedule, its time zone, the API address, the token
-    /// file and the shutdown allowance in seconds.
-    pub schedule: Option<String>,
-    pub timezone: Option<String>,
-    pub listen: Option<String>,
-    pub token_file: Option<PathBuf>,
-    pub shutdown_timeout: Option<f64>,
-    /// `history = true`: every export also takes a snapshot; `history_period`: hour or day.
-    pub history: Option<bool>,
-    pub history_period: Option<crate::history::Period>,
-}
-
-impl FileConfig {
-    /// Reads `path`, or `./fleetcmdb.toml` when no path is given and it exists.
-    pub fn load(path: Option<&Path>) -> Result<Self, Error> {
-        let (path, required) = match path {
-            Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from("fleetcmdb.toml"), false),
-        };
-        // A config file is a few lines: anything over 1 MiB, or not a
-        // regular file, is refused before it is read.
-        let bytes = match crate::input::read_file(&path, 1 << 20) {
-            Ok(b) => b,
-            Err(Error::NotFound(_)) if !required => return Ok(Self::default()),
-            Err(e) => return Err(Error::Usage(format!("config file: {e}"))),
-        };
-        let text = String::from_utf8(bytes)
-            .map_err(|e| Error::Usage(format!("config file {}: not UTF-8: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Usage(format!("config file {}: {e}", path.display())))
-    }
-}
+pub use crate::options::{FileConfig, DEFAULT_SCHEDULE};
 
 pub fn naming(a: &NamingArgs, f: &FileConfig) -> Result<Naming, Error> {
-    let d = Naming::default();
-    let pick = |flag: &Option<String>, file: &Option<String>, default: String| {
-        flag.clone().or(file.clone()).unwrap_or(default)
-    };
-    let n = Naming {
-        group_tag: pick(&a.group_tag, &f.group_tag, d.group_tag),
-        configuration_table: pick(
-            &a.configuration_table_template,
-            &f.configuration_table_template,
-            d.configuration_table,
-        ),
-        scheduler_table: pick(
-            &a.scheduler_table_template,
-            &f.scheduler_table_template,
-            d.scheduler_table,
-        ),
-        stack: pick(&a.stack_template, &f.stack_template, d.stack),
-    };
-    n.check()?;
-    Ok(n)
+    let n = f.under(a)?;
+    Ok(Naming {
+        group_tag: n.group_tag(),
+        configuration_table: n.configuration_table_template(),
+        scheduler_table: n.scheduler_table_template(),
+        stack: n.stack_template(),
+    })
 }
 
 pub fn demo(a: &DemoArgs) -> DemoOptions {
@@ -172,84 +102,54 @@ pub fn demo(a: &DemoArgs) -> DemoOptions {
     }
 }
 
-fn check_accounts(what: &str, list: &[String]) -> Result<(), Error> {
-    for a in list {
-        if !crate::partition::is_account_id(a) {
-            return Err(Error::Usage(format!(
-                "{what}: {a:?} is not a 12-digit account id"
-            )));
-        }
-    }
-    Ok(())
+/// `gen-snapshot`: the demo organisation, named as the settings say.
+pub fn gen_snapshot(a: &crate::cli::GenSnapshotArgs) -> Result<(DemoOptions, Naming), Error> {
+    let file = FileConfig::load(a.config.config.as_deref())?;
+    Ok((demo(&a.demo_opts), naming(&a.naming, &file)?))
+}
+
+/// Whether the flags, else the file, collect the whole organization, and
+/// the accounts listed otherwise. `--org` or `--accounts` on the command
+/// line sets both, whatever the file says.
+fn org_and_list(flags: &AccountsArgs, file: &AccountsArgs) -> (bool, Option<Vec<String>>) {
+    let org = flags
+        .org
+        .or(flags.accounts.as_ref().map(|_| false))
+        .or(file.org)
+        .unwrap_or(false);
+    let list = match org {
+        true => None,
+        false => flags.accounts.clone().or(file.accounts.clone()),
+    };
+    (org, list)
 }
 
 fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSettings, Error> {
-    let org = a.org || (a.accounts.is_none() && f.org.unwrap_or(false));
-    let list = a
-        .accounts
-        .clone()
-        .or_else(|| if a.org { None } else { f.accounts.clone() });
+    let flags = a.accounts.clone().checked()?;
+    let file: AccountsArgs = f.get()?;
+    let (org, list) = org_and_list(&flags, &file);
     let accounts = match (org, list) {
         (true, _) => Accounts::Org,
-        (false, Some(l)) => {
-            check_accounts("--accounts", &l)?;
-            Accounts::List(l)
-        }
+        (false, Some(l)) => Accounts::List(l),
         (false, None) => Accounts::Caller,
     };
-    let regions = match a.regions.clone().or(f.regions.clone()) {
+    let m = flags.or(file);
+    let regions = match m.regions.clone() {
         Some(r) if r.len() == 1 && r[0] == "all" => Regions::All,
-        Some(r) if !r.is_empty() => {
-            for x in &r {
-                PartitionValue::parse(x, "region", "--regions")?;
-            }
-            Regions::List(r)
-        }
-        _ => {
+        Some(r) => Regions::List(r),
+        None => {
             return Err(Error::Usage(
                 "--aws needs --regions LIST or --regions all".into(),
             ))
         }
     };
-    let exclude = a
-        .exclude_accounts
-        .clone()
-        .or(f.exclude_accounts.clone())
-        .unwrap_or_default();
-    check_accounts("--exclude-accounts", &exclude)?;
-    let include_ous = a
-        .include_ous
-        .clone()
-        .or(f.include_ous.clone())
-        .unwrap_or_default();
+    let include_ous = m.include_ous.clone().unwrap_or_default();
     if !include_ous.is_empty() && accounts != Accounts::Org {
         return Err(Error::Usage("--include-ous needs --org".into()));
     }
-    let exclude_ous = a
-        .exclude_ous
-        .clone()
-        .or(f.exclude_ous.clone())
-        .unwrap_or_default();
+    let exclude_ous = m.exclude_ous.clone().unwrap_or_default();
     if !exclude_ous.is_empty() && accounts != Accounts::Org {
         return Err(Error::Usage("--exclude-ous needs --org".into()));
-    }
-    for ou in include_ous.iter().chain(&exclude_ous) {
-        let ok = ou.starts_with("ou-") || ou.starts_with("r-");
-        if !ok || PartitionValue::parse(ou, "OU id", "--include-ous/--exclude-ous").is_err() {
-            return Err(Error::Usage(format!(
-                "{ou:?}: an organizational unit id (ou-…) or root id (r-…)"
-            )));
-        }
-    }
-    let concurrency = a.concurrency.or(f.concurrency).unwrap_or(16);
-    if concurrency == 0 || concurrency > 1024 {
-        return Err(Error::Usage(
-            "--concurrency must be between 1 and 1024".into(),
-        ));
-    }
-    let page_size = a.page_size.or(f.page_size);
-    if page_size.is_some_and(|p| p < 1) {
-        return Err(Error::Usage("--page-size must be positive".into()));
     }
     Ok(AwsSourceSettings {
         aws: aws_settings(a, f)?,
@@ -257,9 +157,9 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
         regions,
         include_ous,
         exclude_ous,
-        exclude_accounts: exclude,
-        page_size,
-        concurrency,
+        exclude_accounts: m.exclude_accounts.clone().unwrap_or_default(),
+        page_size: m.page_size,
+        concurrency: m.concurrency(),
         naming,
         backups_only: false,
         shard: None,
@@ -269,65 +169,42 @@ fn aws_source(a: &AwsArgs, f: &FileConfig, naming: Naming) -> Result<AwsSourceSe
     })
 }
 
-/// The AWS connection of a collection or its destination, flags over file.
-fn aws_settings(a: &AwsArgs, f: &FileConfig) -> Result<AwsSettings, Error> {
+/// Where AWS calls go, how often each is tried and how long it may take:
+/// the flags over the file over the defaults.
+fn endpoint(e: &EndpointArgs, t: &TimeoutArgs, f: &FileConfig) -> Result<AwsSettings, Error> {
+    let e = f.under(e)?;
+    let t = f.under(t)?;
     Ok(AwsSettings {
-        profile: a.profile.clone().or(f.profile.clone()),
-        endpoint_url: a.endpoint_url.clone().or(f.endpoint_url.clone()),
-        region: None,
-        member_role: a.member_role.clone().or(f.member_role.clone()),
-        external_id: a.external_id.clone().or(f.external_id.clone()),
-        max_attempts: a
-            .max_attempts
-            .or(f.max_attempts)
-            .unwrap_or(DEFAULT_MAX_ATTEMPTS),
-        timeouts: timeouts(&a.timeouts, f)?,
+        profile: e.profile.clone(),
+        endpoint_url: e.endpoint_url.clone(),
+        max_attempts: e.max_attempts(),
+        timeouts: Timeouts {
+            connect: Duration::from_secs_f64(t.connect_timeout()),
+            read: Duration::from_secs_f64(t.read_timeout()),
+            operation: Duration::from_secs_f64(t.operation_timeout()),
+        },
+        ..Default::default()
     })
 }
 
-/// Time limits from flags over the file over the defaults; each must be a
-/// positive number of seconds of at most a day.
-pub fn timeouts(a: &crate::cli::TimeoutArgs, f: &FileConfig) -> Result<Timeouts, Error> {
-    let d = Timeouts::default();
-    let one = |flag: &str, v: Option<f64>, default: Duration| -> Result<Duration, Error> {
-        match v {
-            None => Ok(default),
-            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-            Some(s) => Err(Error::Usage(format!(
-                "{flag} {s}: expected seconds greater than 0 and at most 86400"
-            ))),
-        }
-    };
-    Ok(Timeouts {
-        connect: one(
-            "--connect-timeout",
-            a.connect_timeout.or(f.connect_timeout),
-            d.connect,
-        )?,
-        read: one("--read-timeout", a.read_timeout.or(f.read_timeout), d.read)?,
-        operation: one(
-            "--operation-timeout",
-            a.operation_timeout.or(f.operation_timeout),
-            d.operation,
-        )?,
+/// The AWS connection of a collection or its destination, flags over file.
+fn aws_settings(a: &AwsArgs, f: &FileConfig) -> Result<AwsSettings, Error> {
+    Ok(AwsSettings {
+        member_role: f.under(&a.role)?.member_role,
+        external_id: f.under(&a.accounts)?.external_id,
+        ..endpoint(&a.endpoint, &a.timeouts, f)?
     })
 }
 
 /// S3 server-side encryption: the flags over the file.
-fn sse(flag: Option<&str>, kms_key_id: Option<&str>, f: &FileConfig) -> Result<Option<Sse>, Error> {
-    let sse = match flag.map(str::to_string).or(f.sse.clone()).as_deref() {
+fn sse(flags: &DestArgs, f: &FileConfig) -> Result<Option<Sse>, Error> {
+    let d = f.under(flags)?;
+    let sse = match d.sse.as_deref() {
         None => None,
         Some(s) if s.eq_ignore_ascii_case("AES256") => Some(Sse::S3),
-        Some(s) if s.eq_ignore_ascii_case("aws:kms") => Some(Sse::Kms(
-            kms_key_id.map(str::to_string).or(f.kms_key_id.clone()),
-        )),
-        Some(s) => {
-            return Err(Error::Usage(format!(
-                "--sse {s:?}: expected AES256 or aws:kms"
-            )))
-        }
+        Some(_) => Some(Sse::Kms(d.kms_key_id.clone())),
     };
-    if kms_key_id.is_some() && !matches!(sse, Some(Sse::Kms(_))) {
+    if d.kms_key_id.is_some() && !matches!(sse, Some(Sse::Kms(_))) {
         return Err(Error::Usage("--kms-key-id needs --sse aws:kms".into()));
     }
     Ok(sse)
@@ -336,37 +213,28 @@ fn sse(flag: Option<&str>, kms_key_id: Option<&str>, f: &FileConfig) -> Result<O
 /// The connection of a destination: the AWS settings (used only by s3://)
 /// and the S3 options.
 pub fn dest_connection(a: &AwsArgs, d: &DestArgs, f: &FileConfig) -> Result<Connection, Error> {
-    let sse = sse(d.sse.as_deref(), d.kms_key_id.as_deref(), f)?;
     Ok(Connection {
         aws: aws_settings(a, f)?,
         s3: S3Options {
-            sse,
+            sse: sse(d, f)?,
             part_size: part_size_from_env()?,
         },
     })
 }
-
-/// Attempts per AWS call when neither a flag nor the file says (the help
-/// of `--max-attempts` states it; a test holds them equal).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 /// The connection of the commands that are not collections (restore,
 /// table dumps, `ddl --apply`, report, consolidate, …): flags over the
 /// settings file (`--config`, else `./fleetcmdb.toml` when there is one)
 /// over the defaults, as for `export`.
 pub fn connection(c: &crate::cli::ConnArgs) -> Result<Connection, Error> {
-    let f = FileConfig::load(c.config.as_deref())?;
+    let f = FileConfig::load(c.config.config.as_deref())?;
     Ok(Connection {
         aws: AwsSettings {
-            profile: c.profile.clone().or(f.profile.clone()),
-            endpoint_url: c.endpoint_url.clone().or(f.endpoint_url.clone()),
             region: c.region.clone(),
-            max_attempts: f.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
-            timeouts: timeouts(&c.timeouts, &f)?,
-            ..Default::default()
+            ..endpoint(&c.endpoint, &c.timeouts, &f)?
         },
         s3: S3Options {
-            sse: sse(None, None, &f)?,
+            sse: sse(&DestArgs::default(), &f)?,
             part_size: 0,
         },
     })
@@ -676,8 +544,9 @@ fn part_size_from_env() -> Result<usize, Error> {
 }
 
 pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
-    let file = FileConfig::load(a.config.as_deref())?;
+    let file = FileConfig::load(a.config.config.as_deref())?;
     let naming = naming(&a.naming, &file)?;
+    let run: RunArgs = file.under(&a.run)?;
     let source = match (&a.snapshot, a.demo, a.aws) {
         (Some(dir), false, false) => SourceSettings::Snapshot(dir.clone(), a.max_page_bytes),
         (None, true, false) => SourceSettings::Demo(demo(&a.demo_opts)),
@@ -689,7 +558,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
                 .map(crate::partition::Shard::parse)
                 .transpose()?;
             if let Some(url) = &a.plan {
-                if a.live.org || a.live.accounts.is_some() {
+                if a.live.accounts.org == Some(true) || a.live.accounts.accounts.is_some() {
                     return Err(Error::Usage(
                         "--plan names the accounts: it cannot go with --org or --accounts".into(),
                     ));
@@ -725,11 +594,7 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
     };
     Ok(ExportSettings {
         source,
-        out: a
-            .out
-            .clone()
-            .or(file.out.clone())
-            .unwrap_or_else(|| "./cmdb".into()),
+        out: run.out(),
         json: a.json,
         jobs,
         as_of_ms,
@@ -756,14 +621,14 @@ pub fn export(a: &ExportArgs) -> Result<ExportSettings, Error> {
             .as_deref()
             .map(crate::partition::Shard::parse)
             .transpose()?,
-        history: match (a.history || file.history == Some(true), a.shard.is_some()) {
+        history: match (run.history(), a.shard.is_some()) {
             (false, _) => None,
             (true, true) => {
                 return Err(Error::Usage(
                     "--history with --shard: each shard holds part of the org; run `fleetcmdb snapshot --out …` once after every shard has finished".into(),
                 ))
             }
-            (true, false) => Some(a.history_period.or(file.history_period).unwrap_or_default()),
+            (true, false) => Some(run.history_period()),
         },
     })
 }
@@ -875,9 +740,6 @@ pub fn ddl(a: &DdlArgs) -> Result<DdlSettings, Error> {
     })
 }
 
-/// The default run schedule: hourly, as the original system backs up.
-pub const DEFAULT_SCHEDULE: &str = "cron(0 * * * ? *)";
-
 /// What `serve` does, resolved and checked before it starts.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -908,27 +770,16 @@ pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
             "serve takes the time from the clock (or --clock-file), not --as-of".into(),
         ));
     }
-    let file = FileConfig::load(a.common.config.as_deref())?;
+    let file = FileConfig::load(a.common.config.config.as_deref())?;
     let export = export(&a.common)?;
-    let schedule_expr = a
-        .schedule
-        .clone()
-        .or(file.schedule.clone())
-        .unwrap_or_else(|| DEFAULT_SCHEDULE.into());
-    let timezone = a.timezone.clone().or(file.timezone.clone());
-    let schedule = crate::schedule::parse_run(&schedule_expr, timezone.as_deref())?;
-    let listen_text = a
-        .listen
-        .clone()
-        .or(file.listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:9137".into());
-    let listen: std::net::SocketAddr = listen_text.parse().map_err(|e| {
-        Error::Usage(format!(
-            "--listen {listen_text:?}: expected ADDRESS:PORT such as 127.0.0.1:9137 ({e})"
-        ))
-    })?;
-    let token_file = a.token_file.clone().or(file.token_file.clone());
-    let token = match &token_file {
+    let d: DaemonArgs = file.under(&a.daemon)?;
+    let schedule_expr = d.schedule();
+    let schedule = crate::schedule::parse_run(&schedule_expr, d.timezone.as_deref())?;
+    let listen: std::net::SocketAddr = d
+        .listen()
+        .parse()
+        .map_err(|e| Error::Usage(format!("--listen {:?}: {e}", d.listen())))?;
+    let token = match &d.token_file {
         Some(p) => {
             let bytes = crate::input::read_file(p, 4096)
                 .map_err(|e| Error::Usage(format!("--token-file: {e}")))?;
@@ -956,11 +807,7 @@ pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
         schedule,
         listen,
         token,
-        shutdown_timeout: seconds(
-            "--shutdown-timeout",
-            a.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(25.0),
-            3600.0,
-        )?,
+        shutdown_timeout: std::time::Duration::from_secs_f64(d.shutdown_timeout()),
         tick: seconds("--tick", a.tick.unwrap_or(30.0), 3600.0)?,
         clock_file: a.clock_file.clone(),
     })
@@ -981,19 +828,11 @@ pub struct IamSettings {
 }
 
 pub fn iam_policy(a: &crate::cli::IamPolicyArgs) -> Result<IamSettings, Error> {
-    let file = FileConfig::load(a.config.as_deref())?;
-    let role = a
+    let file = FileConfig::load(a.config.config.as_deref())?;
+    let role = file
+        .under(&a.role)?
         .member_role
-        .clone()
-        .or(file.member_role.clone())
         .unwrap_or_else(|| "OrganizationAccountAccessRole".into());
-    let role_ok = !role.is_empty()
-        && role
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b));
-    if !role_ok {
-        return Err(Error::Usage(format!("--member-role {role:?}: a role name")));
-    }
     let cloudformation = a.format == "cloudformation";
     if cloudformation && a.purpose != "inventory" {
         return Err(Error::Usage(
@@ -1136,7 +975,7 @@ pub struct PlanSettings {
 }
 
 pub fn plan(a: &crate::cli::PlanArgs) -> Result<PlanSettings, Error> {
-    let file = FileConfig::load(a.config.as_deref())?;
+    let file = FileConfig::load(a.config.config.as_deref())?;
     if !(1..=10_000).contains(&a.batch_size) {
         return Err(Error::Usage(format!(
             "--batch-size {}: expected 1 to 10000",
@@ -1146,8 +985,8 @@ pub fn plan(a: &crate::cli::PlanArgs) -> Result<PlanSettings, Error> {
     let naming = naming(&Default::default(), &file)?;
     // A plan lists accounts; the regions are each worker's to find.
     let mut live = a.live.clone();
-    if live.regions.is_none() && file.regions.is_none() {
-        live.regions = Some(vec!["all".into()]);
+    if live.accounts.regions.is_none() && file.get::<AccountsArgs>()?.regions.is_none() {
+        live.accounts.regions = Some(vec!["all".into()]);
     }
     let source = aws_source(&live, &file, naming)?;
     Ok(PlanSettings {
@@ -1227,7 +1066,10 @@ mod tests {
             .unwrap();
         let help = arg.get_help().unwrap().to_string();
         assert!(
-            help.contains(&format!("(default {DEFAULT_MAX_ATTEMPTS})")),
+            help.contains(&format!(
+                "(default {})",
+                crate::options::DEFAULT_MAX_ATTEMPTS
+            )),
             "{help}"
         );
     }

@@ -54,6 +54,15 @@ pub enum Period {
     Day,
 }
 
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Period::Hour => "hour",
+            Period::Day => "day",
+        })
+    }
+}
+
 /// A snapshot's id, `YYYY-MM-DD-HH` (UTC): the start of its period.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SnapshotId(String);

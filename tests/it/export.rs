@@ -494,3 +494,65 @@ fn prune_stale_refuses_to_delete_more_than_its_limit() {
         .collect();
     assert_eq!(groups.len(), 2, "one group per region is left: {groups:?}");
 }
+
+#[test]
+fn settings_come_from_the_environment_under_the_flags_and_over_the_file() {
+    let d = tmp();
+    let cfg = d.path().join("fleetcmdb.toml");
+    let (file, env, flag) = (
+        d.path().join("file"),
+        d.path().join("env"),
+        d.path().join("flag"),
+    );
+    std::fs::write(&cfg, format!("out = {:?}\n", file.to_str().unwrap())).unwrap();
+    let export = |extra: &[&str], vars: &[(&str, &str)]| {
+        let mut args = vec![
+            "export",
+            "--demo",
+            "--demo-accounts",
+            "1",
+            "--no-backup",
+            "--config",
+        ];
+        args.push(cfg.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let mut c = bin();
+        c.args(&args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = export(&[], &[("FLEETCMDB_OUT", env.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        env.join("metadata/instances").is_dir(),
+        "the variable wins over the file"
+    );
+    assert!(!file.exists());
+    let o = export(
+        &["--out", flag.to_str().unwrap()],
+        &[("FLEETCMDB_OUT", env.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        flag.join("metadata/instances").is_dir(),
+        "the flag wins over the variable"
+    );
+    // A bad value names the variable it came from.
+    let o = export(&[], &[("FLEETCMDB_MAX_ATTEMPTS", "0")]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--max-attempts (or FLEETCMDB_MAX_ATTEMPTS) 0"),
+        "{e}"
+    );
+    std::fs::write(&cfg, "max_attempts = 99\n").unwrap();
+    let o = export(&[], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("max_attempts (--max-attempts) 99: expected 1 to 20"),
+        "{e}"
+    );
+}

@@ -131,3 +131,40 @@ fn partitions_from_and_prefix() {
     );
     assert!(!text.contains("ALTER TABLE") && !text.contains("MSCK"));
 }
+
+#[test]
+fn usage_options_table_is_current() {
+    let path = repo().join("docs/usage.md");
+    let text = fs::read_to_string(&path).unwrap();
+    let start = text
+        .find(fleetcmdb::options::BEGIN)
+        .expect("docs/usage.md has the options markers");
+    let end = text.find(fleetcmdb::options::END).unwrap() + fleetcmdb::options::END.len();
+    let updated = format!(
+        "{}{}{}",
+        &text[..start],
+        fleetcmdb::options::markdown(),
+        &text[end..]
+    );
+    if std::env::var_os("FLEETCMDB_BLESS").is_some() && updated != text {
+        fs::write(&path, &updated).unwrap();
+        return;
+    }
+    assert!(
+        updated == text,
+        "docs/usage.md's options table is stale: FLEETCMDB_BLESS=1 cargo test usage_options"
+    );
+    // Every flag of the table is in `export` or `serve`'s help, with its variable.
+    let help: String = ["export", "serve"]
+        .iter()
+        .map(|c| String::from_utf8(run(&[c, "--help"]).stdout).unwrap())
+        .collect();
+    for d in fleetcmdb::options::all() {
+        assert!(
+            help.contains(&format!("{} ", d.flag())) || help.contains(&format!("{}[", d.flag())),
+            "{} not in --help",
+            d.flag()
+        );
+        assert!(help.contains(d.env), "{} not in --help", d.env);
+    }
+}
