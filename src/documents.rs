@@ -49,12 +49,6 @@ pub trait ScopeInputs {
     fn scope(&self) -> &Scope;
     /// `organizations describe-account` (`{"Account": {...}}`), if known.
     fn account(&self) -> Result<Option<Doc>, Error>;
-    /// `cloudformation describe-stacks` pages (`{"Stacks": [...]}`).
-    fn stacks(&self) -> Result<Vec<Doc>, Error>;
-    /// Names of the DynamoDB tables that can be scanned.
-    fn dynamodb_tables(&self) -> Result<Vec<String>, Error>;
-    /// `dynamodb scan` of `table` (`{"Items": [...]}`), None if the table does not exist.
-    fn scan(&self, table: &str) -> Result<Option<Doc>, Error>;
     /// The pages of `call`, in order (`{"Reservations": [...]}` for
     /// `ec2 describe-instances`), handed to `f` one at a time.
     fn pages(
@@ -62,14 +56,22 @@ pub trait ScopeInputs {
         call: &'static ApiCall,
         f: &mut dyn FnMut(Doc) -> Result<(), Error>,
     ) -> Result<(), Error>;
-    /// `ssm describe-maintenance-windows` pages (`{"WindowIdentities": [...]}`).
-    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error>;
-    /// `ssm list-tags-for-resource` of one window (`{"TagList": [...]}`).
-    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error>;
-    /// `dynamodb describe-continuous-backups` of `table`
-    /// (`{"ContinuousBackupsDescription": {...}}`), None when unknown.
-    fn continuous_backups(&self, _table: &str) -> Result<Option<Doc>, Error> {
-        Ok(None)
+    /// The answer of an [`Input::Each`](crate::calls::Input::Each) call
+    /// for `id` (`{"Items": [...]}` for `dynamodb scan --table-name {id}`),
+    /// None when there is none (the resource is not there, or the source
+    /// does not know).
+    fn answer(&self, call: &'static ApiCall, id: &str) -> Result<Option<Doc>, Error>;
+
+    /// Every page of `call`, parsed (calls whose pages are small: tables,
+    /// stacks, windows).
+    fn values(&self, call: &'static ApiCall) -> Result<Vec<(String, Value)>, Error> {
+        let mut out = Vec::new();
+        self.pages(call, &mut |d: Doc| {
+            let origin = d.origin.clone();
+            out.push((origin, d.into_value()?));
+            Ok(())
+        })?;
+        Ok(out)
     }
 }
 

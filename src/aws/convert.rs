@@ -188,31 +188,6 @@ mod ec2 {
     }
 }
 
-mod ssm {
-    use aws_sdk_ssm::types::*;
-
-    structs! {
-        MaintenanceWindowIdentity { "WindowId" => window_id, "Name" => name, "Description" => description,
-            "Enabled" => enabled, "Duration" => duration, "Cutoff" => cutoff, "Schedule" => schedule,
-            "ScheduleTimezone" => schedule_timezone, "ScheduleOffset" => schedule_offset,
-            "EndDate" => end_date, "StartDate" => start_date, "NextExecutionTime" => next_execution_time }
-        Tag { "Key" => key, "Value" => value }
-    }
-}
-
-mod cloudformation {
-    use aws_sdk_cloudformation::types::*;
-
-    enums!(StackStatus);
-    structs! {
-        Parameter { "ParameterKey" => parameter_key, "ParameterValue" => parameter_value }
-        Output { "OutputKey" => output_key, "OutputValue" => output_value, "Description" => description }
-        Stack { "StackId" => stack_id, "StackName" => stack_name, "CreationTime" => creation_time,
-            "LastUpdatedTime" => last_updated_time, "StackStatus" => stack_status,
-            "Parameters" => parameters, "Outputs" => outputs }
-    }
-}
-
 mod organizations {
     use aws_sdk_organizations::types::*;
 

@@ -21,7 +21,7 @@ pub static DESCRIBE_INSTANCES: ApiCall = ApiCall {
         Box::pin(async move {
             let filter = Filter::builder()
                 .name("tag-key")
-                .values(f.group_tag)
+                .values(&f.naming.group_tag)
                 .build();
             paginate(|token| async {
                 let req = f.clients.ec2.describe_instances().filters(filter.clone()).set_next_token(token).set_max_results(f.page.map(|p| p.max(5)));
@@ -32,7 +32,7 @@ pub static DESCRIBE_INSTANCES: ApiCall = ApiCall {
             .await
         })
     },
-    demo: Demo::Instances,
+    demo: Demo::Model,
 };
 
 /// `ec2:DescribeVolumes`, of the volumes attached to the instances found.

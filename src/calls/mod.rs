@@ -11,13 +11,17 @@
 //! declaration and nothing else, so a new call is one value here and its
 //! table.
 
+pub mod cloudformation;
+pub mod dynamodb;
 pub mod ec2;
+pub mod ssm;
 
 use aws_config::Region;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use crate::aws::AccountClients;
+use crate::documents::Naming;
 use crate::error::Error;
 use crate::partition::Scope;
 use crate::schema::Call;
@@ -34,7 +38,8 @@ pub struct ApiCall {
     /// The member that tells one row from another (`VolumeId`).
     pub id: &'static str,
     pub input: Input,
-    /// Made in backups-only runs too (they need its rows to find groups).
+    /// Made in backups-only runs too (they need its answers to find groups
+    /// or to back them up).
     pub for_backups: bool,
     /// The live call: every page, as the AWS CLI prints it.
     pub live: Live,
@@ -66,6 +71,97 @@ pub enum Input {
         ids: fn(&Value, &mut Vec<String>),
         chunk: usize,
     },
+    /// One request per id, each answered by one document (`{stem}-{id}.json`
+    /// in a snapshot), or by none when the resource is not there.
+    Each(Ids),
+}
+
+/// The ids an [`Input::Each`] call is made for.
+pub enum Ids {
+    /// Those the pages of a call name, each once, in the order first named.
+    From(&'static ApiCall, fn(&Value, &mut Vec<String>)),
+    /// The configuration and scheduler tables of every group found that
+    /// exist ([`group_tables`]).
+    GroupTables,
+}
+
+/// The calls whose answers name the groups of an account/region: its
+/// DynamoDB tables, its deployment stacks and its tagged instances.
+pub static GROUP_FINDERS: [&ApiCall; 3] = [
+    &dynamodb::LIST_TABLES,
+    &cloudformation::DESCRIBE_STACKS,
+    &ec2::DESCRIBE_INSTANCES,
+];
+
+/// The ids `call` is made for, from the pages of the calls made before it
+/// (`pages(c)` lists those of `c`). Empty for a call that is not
+/// [`Input::Each`].
+pub fn each_ids<'v>(
+    call: &ApiCall,
+    pages: &dyn Fn(&'static ApiCall) -> Vec<&'v Value>,
+    naming: &Naming,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    match &call.input {
+        Input::Each(Ids::From(from, f)) => pages(from).into_iter().for_each(|p| f(p, &mut ids)),
+        Input::Each(Ids::GroupTables) => ids = group_tables(pages, naming),
+        _ => {}
+    }
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    ids
+}
+
+/// The configuration and scheduler tables of the groups that the pages of
+/// [`GROUP_FINDERS`] name (a configuration table, a stack, an instance's
+/// group tag), that the table list holds; by group, then configuration
+/// before scheduler.
+pub fn group_tables<'v>(
+    pages: &dyn Fn(&'static ApiCall) -> Vec<&'v Value>,
+    naming: &Naming,
+) -> Vec<String> {
+    let mut tables = Vec::new();
+    for p in pages(&dynamodb::LIST_TABLES) {
+        ids_at(p, &["TableNames"], &mut tables);
+    }
+    let mut groups = std::collections::BTreeSet::new();
+    for t in &tables {
+        if let Some(g) = Naming::match_template(&naming.configuration_table, t) {
+            groups.insert(g.to_string());
+        }
+    }
+    let mut stacks = Vec::new();
+    for p in pages(&cloudformation::DESCRIBE_STACKS) {
+        ids_at(p, &["Stacks", "StackName"], &mut stacks);
+    }
+    for s in &stacks {
+        if let Some(g) = Naming::match_template(&naming.stack, s) {
+            groups.insert(g.to_string());
+        }
+    }
+    for p in pages(&ec2::DESCRIBE_INSTANCES) {
+        for r in p["Reservations"].as_array().into_iter().flatten() {
+            for i in r["Instances"].as_array().into_iter().flatten() {
+                for t in i["Tags"].as_array().into_iter().flatten() {
+                    if t["Key"] == naming.group_tag.as_str() {
+                        if let Some(v) = t["Value"].as_str() {
+                            groups.insert(v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for g in &groups {
+        for template in [&naming.configuration_table, &naming.scheduler_table] {
+            let name = Naming::expand(template, g);
+            if tables.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 /// What a live call needs: the account's clients and where it runs.
@@ -75,8 +171,8 @@ pub struct Fetch<'a> {
     /// `--page-size`: the most rows per page, where the call takes a limit.
     pub page: Option<i32>,
     pub scope: &'a Scope,
-    /// The tag key that names a resource's group.
-    pub group_tag: &'a str,
+    /// How a group's resources are named.
+    pub naming: &'a Naming,
 }
 
 impl Fetch<'_> {
@@ -89,13 +185,16 @@ impl Fetch<'_> {
     }
 }
 
-/// Makes a call: `ids` is empty for [`Input::Region`], else one chunk.
+/// Makes a call: `ids` is empty for [`Input::Region`], else one chunk, or
+/// the one id of an [`Input::Each`] call (no page: the resource is not
+/// there).
 pub type Live = for<'a> fn(&'a Fetch<'a>, &'a [String]) -> BoxFuture<'a, Result<Vec<Value>, Error>>;
 
 /// How the demo organisation answers a call.
 pub enum Demo {
-    /// With the organisation's instances themselves (the demo source makes them).
-    Instances,
+    /// From the organisation's model itself (the demo source holds its
+    /// instances, groups, tables and windows).
+    Model,
     /// With rows made from each instance of the account/region, in order,
     /// from one random stream per account/region; rows with an id already
     /// given are left out.

@@ -18,7 +18,9 @@ pub(crate) use pages::stream_page;
 use router::Router;
 
 use crate::backup::{GroupItems, Kind};
-use crate::documents::{field, AccountInputs, Doc, Naming, ScopeInputs};
+use crate::calls::cloudformation::DESCRIBE_STACKS;
+use crate::calls::dynamodb::{LIST_TABLES, SCAN};
+use crate::documents::{field, AccountInputs, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::partition::{PartitionKey, PartitionValue};
 use crate::sink::partitions::{PartitionWriter, Written};
@@ -28,11 +30,12 @@ use crate::tables::resolver::{
 use crate::tables::{expirations, key_value_items, key_value_rows, Resolver, TableId};
 
 /// Stacks whose names match the stack template, by group.
-pub fn stacks_by_group(pages: Vec<Doc>, naming: &Naming) -> Result<BTreeMap<String, Value>, Error> {
+pub fn stacks_by_group(
+    pages: Vec<(String, Value)>,
+    naming: &Naming,
+) -> Result<BTreeMap<String, Value>, Error> {
     let mut out = BTreeMap::new();
-    for doc in pages {
-        let origin = doc.origin.clone();
-        let v = doc.into_value()?;
+    for (origin, v) in pages {
         let stacks = field(&v, "Stacks")
             .and_then(Value::as_array)
             .ok_or_else(|| Error::input(&origin, "$.Stacks", "expected an array of stacks"))?;
@@ -68,10 +71,8 @@ fn stack_parameter(stack: &Value, key: &str) -> Option<String> {
 /// Where a table's rows come from, for error messages.
 fn origin_of(table: TableId) -> &'static str {
     let t = table.def();
-    match t.resolver {
-        Resolver::Pages { call, .. } => call.call.action,
-        _ => t.calls.first().map_or(t.name, |c| c.action),
-    }
+    let read = t.resolver.reads().first().map(|c| c.call.action);
+    read.or(t.calls.first().map(|c| c.action)).unwrap_or(t.name)
 }
 
 /// Collects one account/region into `w`, and returns each group's items of
@@ -105,7 +106,7 @@ fn collect_inner(
     mut backups: Option<&mut Vec<GroupItems>>,
     history: Option<&dyn BackupHistory>,
 ) -> Result<(), Error> {
-    let stacks = stacks_by_group(inputs.stacks()?, naming)?;
+    let stacks = stacks_by_group(inputs.values(&DESCRIBE_STACKS)?, naming)?;
     for g in stacks.keys() {
         w.group(
             g,
@@ -115,9 +116,14 @@ fn collect_inner(
             ),
         );
     }
-    for t in &inputs.dynamodb_tables()? {
-        if let Some(g) = Naming::match_template(&naming.configuration_table, t) {
-            w.group(g, &format!("DynamoDB table name {t}"));
+    for (origin, page) in inputs.values(&LIST_TABLES)? {
+        let names = field(&page, "TableNames")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::input(&origin, "$.TableNames", "expected an array of names"))?;
+        for t in names.iter().filter_map(Value::as_str) {
+            if let Some(g) = Naming::match_template(&naming.configuration_table, t) {
+                w.group(g, &format!("DynamoDB table name {t}"));
+            }
         }
     }
     let only_backups = !w.writes_tables();
@@ -141,7 +147,7 @@ fn collect_inner(
     let mut per_group = Vec::new();
     if !only_backups {
         for id in TableId::ALL {
-            if let Resolver::PerGroup { prepare } = id.def().resolver {
+            if let Resolver::PerGroup { prepare, .. } = id.def().resolver {
                 per_group.push((id, prepare(&ctx)?));
             }
         }
@@ -154,7 +160,7 @@ fn collect_inner(
                 continue;
             };
             let name = Naming::expand(template(naming), &g);
-            match inputs.scan(&name) {
+            match inputs.answer(&SCAN, &name) {
                 Ok(Some(doc)) => {
                     let origin = doc.origin.clone();
                     match doc

@@ -11,11 +11,11 @@ use crate::sources::demo::{Demo, DemoOptions};
 use crate::sources::{snapshot, Source};
 
 pub fn run(dir: &Path, opts: DemoOptions, naming: Naming) -> Result<ExitCode, Error> {
-    let demo = Demo::new(opts, naming)?;
+    let demo = Demo::new(opts, naming.clone())?;
     let (scopes, _) = demo.scopes()?;
     scopes
         .par_iter()
-        .try_for_each(|s| snapshot::write_scope(demo.inputs(s)?.as_ref(), dir))?;
+        .try_for_each(|s| snapshot::write_scope(demo.inputs(s)?.as_ref(), &naming, dir))?;
     let mut accounts: Vec<_> = scopes.iter().map(|s| &s.accountid).collect();
     accounts.dedup();
     accounts

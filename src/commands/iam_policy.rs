@@ -19,13 +19,13 @@ use crate::schema::{Call, Calls as _, Resource};
 use crate::settings::IamSettings;
 use crate::tables;
 
-/// Calls of the collection itself, whatever the tables: finding regions and
-/// groups in each account, and the accounts of the organisation (and its
-/// tree, which `plan` walks from `ListRoots`). Every
-/// table's own calls are declared with the table (`TableDef::calls`).
+/// Calls of the collection itself, whatever the tables: finding regions in
+/// each account, and the accounts of the organisation (and its tree, which
+/// `plan` walks from `ListRoots`). The calls of each account/region, which
+/// find the groups and fill the tables, are declared in `crate::calls`
+/// (`tables::regional_calls`); each table's others with the table.
 const COLLECTION_CALLS: &[Call] = &[
     Call::member("ec2:DescribeRegions"),
-    Call::member("dynamodb:ListTables"),
     Call::caller("organizations:ListAccounts"),
     Call::caller("organizations:ListAccountsForParent"),
     Call::caller("organizations:ListOrganizationalUnitsForParent"),
@@ -84,6 +84,7 @@ fn inventory_calls(in_member_account: bool) -> Vec<Call> {
     COLLECTION_CALLS
         .iter()
         .copied()
+        .chain(tables::regional_calls().into_iter().map(|c| c.call))
         .chain(tables::ALL.iter().flat_map(|t| t.calls()))
         .filter(|c| c.in_member_account == in_member_account)
         .collect()

@@ -9,6 +9,10 @@
 use serde_json::{json, Value};
 
 use super::Source;
+use crate::calls::cloudformation::DESCRIBE_STACKS;
+use crate::calls::dynamodb::{DESCRIBE_CONTINUOUS_BACKUPS, LIST_TABLES, SCAN};
+use crate::calls::ec2::DESCRIBE_INSTANCES;
+use crate::calls::ssm::{DESCRIBE_MAINTENANCE_WINDOWS, LIST_WINDOW_TAGS};
 use crate::calls::{ApiCall, Demo as CallDemo, DemoRng as Rng};
 use crate::documents::{AccountInputs, Body, Doc, Naming, ScopeInputs};
 use crate::error::Error;
@@ -662,19 +666,9 @@ impl DemoScope<'_> {
     }
 }
 
-impl ScopeInputs for DemoScope<'_> {
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-
-    fn account(&self) -> Result<Option<Doc>, Error> {
-        let ai = self.demo.account_index(&self.scope);
-        Ok(Some(Doc::value(
-            self.origin("organizations-describe-account"),
-            self.demo.account_doc(ai),
-        )))
-    }
-
+/// The demo's answers from its model, by call.
+impl DemoScope<'_> {
+    /// `cloudformation describe-stacks`: a stack per group.
     fn stacks(&self) -> Result<Vec<Doc>, Error> {
         let stacks: Vec<Value> = self
             .groups
@@ -724,6 +718,7 @@ impl ScopeInputs for DemoScope<'_> {
         )])
     }
 
+    /// `dynamodb list-tables`: each group's two tables.
     fn dynamodb_tables(&self) -> Result<Vec<String>, Error> {
         let n = &self.demo.naming;
         Ok(self
@@ -776,17 +771,6 @@ impl ScopeInputs for DemoScope<'_> {
         Ok(None)
     }
 
-    fn pages(
-        &self,
-        call: &'static ApiCall,
-        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        match call.demo {
-            CallDemo::Instances => self.instance_pages(f),
-            CallDemo::PerInstance(rows) => self.per_instance_pages(call, rows, f),
-        }
-    }
-
     fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
         let ids: Vec<Value> = self.window_list().into_iter().map(|(w, _)| w).collect();
         Ok(vec![Doc::value(
@@ -833,6 +817,55 @@ impl ScopeInputs for DemoScope<'_> {
     }
 }
 
+impl ScopeInputs for DemoScope<'_> {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn account(&self) -> Result<Option<Doc>, Error> {
+        let ai = self.demo.account_index(&self.scope);
+        Ok(Some(Doc::value(
+            self.origin("organizations-describe-account"),
+            self.demo.account_doc(ai),
+        )))
+    }
+
+    fn pages(
+        &self,
+        call: &'static ApiCall,
+        f: &mut dyn FnMut(Doc) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let docs = match call.demo {
+            CallDemo::PerInstance(rows) => return self.per_instance_pages(call, rows, f),
+            CallDemo::Model if call == &DESCRIBE_INSTANCES => return self.instance_pages(f),
+            CallDemo::Model if call == &DESCRIBE_STACKS => self.stacks()?,
+            CallDemo::Model if call == &DESCRIBE_MAINTENANCE_WINDOWS => {
+                self.maintenance_windows()?
+            }
+            CallDemo::Model if call == &LIST_TABLES => vec![Doc::value(
+                self.origin(LIST_TABLES.stem),
+                json!({ "TableNames": self.dynamodb_tables()? }),
+            )],
+            // A call of the model that it does not answer has no pages (a
+            // test holds every call answered).
+            CallDemo::Model => Vec::new(),
+        };
+        docs.into_iter().try_for_each(f)
+    }
+
+    fn answer(&self, call: &'static ApiCall, id: &str) -> Result<Option<Doc>, Error> {
+        if call == &SCAN {
+            self.scan(id)
+        } else if call == &DESCRIBE_CONTINUOUS_BACKUPS {
+            self.continuous_backups(id)
+        } else if call == &LIST_WINDOW_TAGS {
+            self.window_tags(id)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -872,6 +905,49 @@ mod tests {
                 .unwrap(),
         }
         (scopes[0].accountid.to_string(), out)
+    }
+
+    #[test]
+    fn the_model_answers_every_call_of_a_region() {
+        let demo = Demo::new(
+            DemoOptions {
+                accounts: 1,
+                regions: vec!["eu-west-1".into()],
+                groups_per_region: 2,
+                instances_per_group: 3,
+                seed: 7,
+                revision: 0,
+            },
+            Naming::default(),
+        )
+        .unwrap();
+        let (scopes, _) = demo.scopes().unwrap();
+        let inputs = demo.inputs(&scopes[0]).unwrap();
+        let mut pages: Vec<(&'static ApiCall, Value)> = Vec::new();
+        for call in crate::tables::regional_calls() {
+            let of = |c: &'static ApiCall| -> Vec<&Value> {
+                pages
+                    .iter()
+                    .filter(|(p, _)| *p == c)
+                    .map(|(_, v)| v)
+                    .collect()
+            };
+            if let crate::calls::Input::Each(_) = call.input {
+                let ids = crate::calls::each_ids(call, &of, &Naming::default());
+                assert!(!ids.is_empty(), "{call:?}: no ids");
+                for id in ids {
+                    assert!(inputs.answer(call, &id).unwrap().is_some(), "{call:?} {id}");
+                }
+                continue;
+            }
+            let got = inputs.values(call).unwrap();
+            let rows: usize = got
+                .iter()
+                .map(|(_, v)| v[call.page_key].as_array().map_or(0, Vec::len))
+                .sum();
+            assert!(rows > 0, "{call:?}: no rows");
+            pages.extend(got.into_iter().map(|(_, v)| (call, v)));
+        }
     }
 
     #[test]

@@ -8,25 +8,30 @@
 //! DIR/{accountid}/organizations-list-parents-{id}.json         --child-id {id} (the account, then each OU up to the root)
 //! DIR/{accountid}/organizations-describe-organizational-unit-{ouid}.json
 //! DIR/{accountid}/organizations-list-tags-for-resource.json    --resource-id {accountid}
-//! DIR/{accountid}/{region}/{stem}*.json                         the pages of each call a table reads
+//! DIR/{accountid}/{region}/{stem}*.json                         the pages of each call of the region
 //!                                                              (`crate::calls`: `ec2-describe-instances`
 //!                                                              for `aws ec2 describe-instances`), one
 //!                                                              file per page, or one
-//! DIR/{accountid}/{region}/ssm-describe-maintenance-windows*.json
-//! DIR/{accountid}/{region}/ssm-list-tags-for-resource-{windowid}.json   --resource-type MaintenanceWindow
-//! DIR/{accountid}/{region}/dynamodb-scan-{table}.json          aws dynamodb scan --table-name {table}
-//! DIR/{accountid}/{region}/cloudformation-describe-stacks*.json
+//! DIR/{accountid}/{region}/{stem}-{id}.json                     the answer of a call made per id
+//!                                                              (`dynamodb-scan-{table}.json` for
+//!                                                              `aws dynamodb scan --table-name {table}`)
 //! ```
-//! Every file is optional except that a group's two DynamoDB scans must be
-//! there for the group to export.
+//! The stems are the calls' own (`tables::regional_calls`): nothing here
+//! names one but `dynamodb-list-tables`, which older snapshots lack: without
+//! it, the tables are those the snapshot has scans of. Every file is
+//! optional except that a group's two DynamoDB scans must be there for the
+//! group to export.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{push_scope, Source};
-use crate::calls::ApiCall;
-use crate::documents::{AccountInputs, Body, Doc, ScopeInputs};
+use serde_json::Value;
+
+use crate::calls::dynamodb::{LIST_TABLES, SCAN};
+use crate::calls::{self, ApiCall, Input};
+use crate::documents::{AccountInputs, Body, Doc, Naming, ScopeInputs};
 use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
@@ -36,11 +41,6 @@ pub const ACCOUNT_FILE: &str = "organizations-describe-account.json";
 pub const PARENTS: &str = "organizations-list-parents-";
 pub const OU: &str = "organizations-describe-organizational-unit-";
 pub const ACCOUNT_TAGS: &str = "organizations-list-tags-for-resource.json";
-pub const WINDOWS: &str = "ssm-describe-maintenance-windows";
-pub const WINDOW_TAGS: &str = "ssm-list-tags-for-resource-";
-pub const SCAN: &str = "dynamodb-scan-";
-pub const PITR: &str = "dynamodb-describe-continuous-backups-";
-pub const STACKS: &str = "cloudformation-describe-stacks";
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -275,54 +275,31 @@ impl ScopeInputs for SnapshotScope {
         }
     }
 
-    fn stacks(&self) -> Result<Vec<Doc>, Error> {
-        self.pages(STACKS).map(|p| self.read(&p)).collect()
-    }
-
-    fn dynamodb_tables(&self) -> Result<Vec<String>, Error> {
-        Ok(self
-            .files
-            .iter()
-            .filter_map(|f| {
-                f.strip_prefix(SCAN)?
-                    .strip_suffix(".json")
-                    .map(str::to_string)
-            })
-            .collect())
-    }
-
-    fn scan(&self, table: &str) -> Result<Option<Doc>, Error> {
-        let name = format!("{SCAN}{table}.json");
-        if self.files.contains(&name) {
-            self.read(&self.dir.join(name)).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
     fn pages(
         &self,
         call: &'static ApiCall,
         f: &mut dyn FnMut(Doc) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        if call == &LIST_TABLES && self.pages(call.stem).next().is_none() {
+            // A snapshot without the listing: the tables it has scans of.
+            let prefix = format!("{}-", SCAN.stem);
+            let names: Vec<&str> = self
+                .files
+                .iter()
+                .filter_map(|f| f.strip_prefix(&prefix)?.strip_suffix(".json"))
+                .collect();
+            let origin = self.dir.join(format!("{prefix}*.json"));
+            return f(Doc::value(
+                origin.display().to_string(),
+                serde_json::json!({ "TableNames": names }),
+            ));
+        }
         self.each(call.stem, f)
     }
 
-    fn maintenance_windows(&self) -> Result<Vec<Doc>, Error> {
-        self.pages(WINDOWS).map(|p| self.read(&p)).collect()
-    }
-
-    fn continuous_backups(&self, table: &str) -> Result<Option<Doc>, Error> {
-        let name = format!("{PITR}{table}.json");
-        if self.files.contains(&name) {
-            self.read(&self.dir.join(name)).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn window_tags(&self, window_id: &str) -> Result<Option<Doc>, Error> {
-        let name = format!("{WINDOW_TAGS}{window_id}.json");
+    fn answer(&self, call: &'static ApiCall, id: &str) -> Result<Option<Doc>, Error> {
+        // Only a file the folder lists is read: an id names no other path.
+        let name = format!("{}-{id}.json", call.stem);
         if self.files.contains(&name) {
             self.read(&self.dir.join(name)).map(Some)
         } else {
@@ -379,8 +356,10 @@ pub fn write_account(inputs: &dyn AccountInputs, root: &Path) -> Result<(), Erro
 }
 
 /// Writes every document of one scope into `root` with the snapshot layout,
-/// pretty-printed as the AWS CLI prints it.
-pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
+/// pretty-printed as the AWS CLI prints it: the pages of every call of the
+/// region, then the answer of each call made per id, for the ids the pages
+/// before it name.
+pub fn write_scope(inputs: &dyn ScopeInputs, naming: &Naming, root: &Path) -> Result<(), Error> {
     let scope = inputs.scope();
     let adir = root.join(scope.accountid.as_str());
     let dir = adir.join(scope.region.as_str());
@@ -388,37 +367,116 @@ pub fn write_scope(inputs: &dyn ScopeInputs, root: &Path) -> Result<(), Error> {
     if let Some(a) = inputs.account()? {
         write_json(&adir.join(ACCOUNT_FILE), a)?;
     }
-    for (i, d) in inputs.stacks()?.into_iter().enumerate() {
-        write_json(&dir.join(format!("{STACKS}-{:04}.json", i + 1)), d)?;
-    }
-    for t in inputs.dynamodb_tables()? {
-        if let Some(d) = inputs.scan(&t)? {
-            write_json(&dir.join(format!("{SCAN}{t}.json")), d)?;
+    let mut pages: Vec<(&'static ApiCall, Value)> = Vec::new();
+    for call in tables::regional_calls() {
+        if let Input::Each(_) = call.input {
+            let of = |c: &'static ApiCall| {
+                pages
+                    .iter()
+                    .filter(|(p, _)| *p == c)
+                    .map(|(_, v)| v)
+                    .collect()
+            };
+            for id in calls::each_ids(call, &of, naming) {
+                // An id becomes part of a file name only once checked.
+                PartitionValue::parse(&id, "id", call.stem)?;
+                if let Some(d) = inputs.answer(call, &id)? {
+                    write_json(&dir.join(format!("{}-{id}.json", call.stem)), d)?;
+                }
+            }
+            continue;
         }
-        if let Some(d) = inputs.continuous_backups(&t)? {
-            write_json(&dir.join(format!("{PITR}{t}.json")), d)?;
-        }
-    }
-    for call in tables::page_calls() {
+        // The table list is not written: the scans name the tables, so a
+        // group leaves a snapshot with its files.
+        let write = call != &LIST_TABLES;
         let mut n = 0;
         inputs.pages(call, &mut |d: Doc| {
             n += 1;
-            write_json(&dir.join(format!("{}-{n:04}.json", call.stem)), d)
+            let v = d.into_value()?;
+            if write {
+                write_json(
+                    &dir.join(format!("{}-{n:04}.json", call.stem)),
+                    Doc::value("", v.clone()),
+                )?;
+            }
+            pages.push((call, v));
+            Ok(())
         })?;
     }
-    for (i, d) in inputs.maintenance_windows()?.into_iter().enumerate() {
-        let v = d.into_value()?;
-        for w in v["WindowIdentities"].as_array().into_iter().flatten() {
-            if let Some(id) = w["WindowId"].as_str() {
-                if let Some(t) = inputs.window_tags(id)? {
-                    write_json(&dir.join(format!("{WINDOW_TAGS}{id}.json")), t)?;
-                }
-            }
-        }
-        write_json(
-            &dir.join(format!("{WINDOWS}-{:04}.json", i + 1)),
-            Doc::value("", v),
-        )?;
-    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::demo::{Demo, DemoOptions};
+
+    /// The table names a snapshot gives, sorted.
+    fn tables(snap: &Snapshot, scope: &Scope) -> Vec<String> {
+        let inputs = snap.inputs(scope).unwrap();
+        let mut names = Vec::new();
+        for (_, v) in inputs.values(&LIST_TABLES).unwrap() {
+            calls::ids_at(&v, &["TableNames"], &mut names);
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_call_written_is_read_back_and_old_snapshots_list_their_scans() {
+        let naming = Naming::default();
+        let demo = Demo::new(
+            DemoOptions {
+                accounts: 1,
+                regions: vec!["eu-west-1".into()],
+                groups_per_region: 2,
+                instances_per_group: 2,
+                seed: 3,
+                revision: 0,
+            },
+            naming.clone(),
+        )
+        .unwrap();
+        let (scopes, _) = demo.scopes().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_scope(
+            demo.inputs(&scopes[0]).unwrap().as_ref(),
+            &naming,
+            dir.path(),
+        )
+        .unwrap();
+        let snap = Snapshot::new(dir.path(), 1 << 20).unwrap();
+        let (read, _) = snap.scopes().unwrap();
+        assert_eq!(read, scopes);
+        let from_demo = demo.inputs(&scopes[0]).unwrap();
+        let from_snap = snap.inputs(&scopes[0]).unwrap();
+        for call in tables::regional_calls() {
+            if matches!(call.input, Input::Each(_)) || call == &LIST_TABLES {
+                continue;
+            }
+            let values = |i: &dyn ScopeInputs| -> Vec<Value> {
+                i.values(call)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect()
+            };
+            assert_eq!(
+                values(from_snap.as_ref()),
+                values(from_demo.as_ref()),
+                "{call:?}"
+            );
+        }
+        let listed = tables(&snap, &scopes[0]);
+        assert_eq!(listed.len(), 4, "the scans name the tables: {listed:?}");
+        // A listing, when the folder has one, is what names them.
+        let region = dir
+            .path()
+            .join(scopes[0].accountid.as_str())
+            .join("eu-west-1");
+        let file = region.join(format!("{}.json", LIST_TABLES.stem));
+        fs::write(&file, r#"{"TableNames": ["Other"]}"#).unwrap();
+        let snap = Snapshot::new(dir.path(), 1 << 20).unwrap();
+        assert_eq!(tables(&snap, &scopes[0]), ["Other"]);
+    }
 }

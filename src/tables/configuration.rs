@@ -11,7 +11,7 @@ pub static CONFIGURATION: Table = Table {
         doc: "Key/value items of the group configuration DynamoDB table.",
         grain: "configuration key",
         partitioning: Partitioning::Group,
-        calls: &[Call::member("dynamodb:Scan").on(Resource::GroupTables)],
+        calls: &[],
         identity: &["key"],
         columns: &[
             s(

@@ -19,11 +19,7 @@ pub static DISCOVERY: Table = Table {
         doc: "Deployment parameters and account context of each group.",
         grain: "group",
         partitioning: Partitioning::Group,
-        calls: &[
-            Call::member("cloudformation:DescribeStacks"),
-            Call::member("dynamodb:DescribeContinuousBackups").on(Resource::GroupTables),
-            Call::caller("organizations:DescribeAccount").on(Resource::OrgAccounts),
-        ],
+        calls: &[Call::caller("organizations:DescribeAccount").on(Resource::OrgAccounts)],
         identity: &[],
         columns: &[
             s("clonesquadversion", "Deployed CloneSquad version."),
@@ -174,7 +170,13 @@ pub static DISCOVERY: Table = Table {
             Column::last_updated(),
         ],
     },
-    resolver: Resolver::PerGroup { prepare },
+    resolver: Resolver::PerGroup {
+        prepare,
+        reads: &[
+            &crate::calls::cloudformation::DESCRIBE_STACKS,
+            &crate::calls::dynamodb::DESCRIBE_CONTINUOUS_BACKUPS,
+        ],
+    },
 };
 
 /// The account's Organizations record, read once per account/region.
@@ -208,7 +210,10 @@ impl GroupRows for Discovery {
             ("schedulertablepitr", &ctx.naming.scheduler_table),
         ] {
             let table = crate::documents::Naming::expand(template, group.name);
-            let status = row::pitr_status(ctx.inputs.continuous_backups(&table)?)?;
+            let answer = ctx
+                .inputs
+                .answer(&crate::calls::dynamodb::DESCRIBE_CONTINUOUS_BACKUPS, &table)?;
+            let status = row::pitr_status(answer)?;
             r[col] = status.map(Value::Bool).unwrap_or_default();
         }
         if let Some(h) = ctx.backups {

@@ -6,6 +6,7 @@
 use crate::schema::dsl::*;
 pub(crate) mod periods;
 
+use crate::calls::ssm::{DESCRIBE_MAINTENANCE_WINDOWS, LIST_WINDOW_TAGS};
 use serde_json::Value;
 
 use super::resolver::*;
@@ -86,10 +87,7 @@ pub static MAINTENANCE_WINDOWS: Table = Table {
         doc: "SSM maintenance windows that apply to each fleet of a group.",
         grain: "fleet (the main fleet __main__ and each subfleet)",
         partitioning: Partitioning::Group,
-        calls: &[
-            Call::member("ssm:DescribeMaintenanceWindows"),
-            Call::member("ssm:ListTagsForResource"),
-        ],
+        calls: &[],
         identity: &["fleet"],
         columns: &[
             s(
@@ -116,7 +114,10 @@ pub static MAINTENANCE_WINDOWS: Table = Table {
             Column::last_updated(),
         ],
     },
-    resolver: Resolver::PerGroup { prepare },
+    resolver: Resolver::PerGroup {
+        prepare,
+        reads: &[&DESCRIBE_MAINTENANCE_WINDOWS, &LIST_WINDOW_TAGS],
+    },
 };
 
 /// Every window of the account/region with its tags, read once.

@@ -44,15 +44,10 @@ impl std::ops::Deref for Table {
 }
 
 impl crate::schema::Calls for Table {
-    /// The call the rows are read from, then the others the table declares.
+    /// The calls the rows are read from, then the others the table declares.
     fn calls(&self) -> Vec<crate::schema::Call> {
-        let own = match &self.resolver {
-            Resolver::Pages { call, .. } => Some(call.call),
-            _ => None,
-        };
-        own.into_iter()
-            .chain(self.def.calls.iter().copied())
-            .collect()
+        let own = self.resolver.reads().into_iter().map(|c| c.call);
+        own.chain(self.def.calls.iter().copied()).collect()
     }
 }
 
@@ -129,6 +124,40 @@ pub fn page_calls() -> Vec<&'static crate::calls::ApiCall> {
         }
     }
     calls
+}
+
+/// Every call of an account/region: those that find the groups
+/// ([`GROUP_FINDERS`](crate::calls::GROUP_FINDERS)), then those the tables
+/// read, each after the calls whose answers give its ids, each once. The
+/// live source makes these and no other; `gen-snapshot` writes them.
+pub fn regional_calls() -> Vec<&'static crate::calls::ApiCall> {
+    use crate::calls::{ApiCall, Ids, Input, GROUP_FINDERS};
+    fn needs(c: &'static ApiCall) -> Vec<&'static ApiCall> {
+        match &c.input {
+            Input::Region => Vec::new(),
+            Input::Referenced { from, .. } | Input::Each(Ids::From(from, _)) => vec![*from],
+            Input::Each(Ids::GroupTables) => GROUP_FINDERS.to_vec(),
+        }
+    }
+    fn add(c: &'static ApiCall, out: &mut Vec<&'static ApiCall>) {
+        if out.contains(&c) {
+            return;
+        }
+        for n in needs(c) {
+            add(n, out);
+        }
+        out.push(c);
+    }
+    let mut out = Vec::new();
+    for c in GROUP_FINDERS {
+        add(c, &mut out);
+    }
+    for t in ALL {
+        for c in t.resolver.reads() {
+            add(c, &mut out);
+        }
+    }
+    out
 }
 
 /// Table `t`'s files under an export, each with its partition (read from
@@ -234,6 +263,33 @@ mod tests {
             );
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn regional_calls_come_after_those_that_give_their_ids() {
+        use crate::calls::{Ids, Input, GROUP_FINDERS};
+        let calls = regional_calls();
+        let at = |c: &crate::calls::ApiCall| calls.iter().position(|x| *x == c);
+        for (i, c) in calls.iter().copied().enumerate() {
+            assert_eq!(at(c), Some(i), "{c:?} is listed once");
+            let needs = match &c.input {
+                Input::Region => vec![],
+                Input::Referenced { from, .. } | Input::Each(Ids::From(from, _)) => vec![*from],
+                Input::Each(Ids::GroupTables) => GROUP_FINDERS.to_vec(),
+            };
+            for n in needs {
+                assert!(at(n).is_some_and(|j| j < i), "{c:?} comes after {n:?}");
+            }
+        }
+        for t in ALL {
+            for c in t.resolver.reads() {
+                assert!(at(c).is_some(), "{}: {c:?} is made", t.name);
+            }
+        }
+        assert!(GROUP_FINDERS.iter().all(|c| at(c).is_some()));
+        // Every call of a region is in exactly one table's or the finders'.
+        let stems: std::collections::HashSet<_> = calls.iter().map(|c| c.stem).collect();
+        assert_eq!(stems.len(), calls.len(), "each call has its own stem");
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub enum Resolver {
         route: Route,
     },
     /// The items of one DynamoDB table per group, named by a [`Naming`]
-    /// template, as key/value rows. These are also what group backups hold.
+    /// template, as key/value rows, from its scan
+    /// ([`SCAN`](crate::calls::dynamodb::SCAN)). These are also what group
+    /// backups hold.
     GroupItems {
         template: fn(&Naming) -> &str,
         /// Further attributes, as `(attribute, column)`: typed values read
@@ -38,11 +40,25 @@ pub enum Resolver {
     /// each group come from what it returns (their errors fail the group).
     PerGroup {
         prepare: for<'a> fn(&ScopeContext<'a>) -> Result<Box<dyn GroupRows + 'a>, Error>,
+        /// The calls whose answers it reads.
+        reads: &'static [&'static ApiCall],
     },
     /// Rows made once per account, after every region of it is collected.
     PerAccount {
         rows: fn(&AccountContext) -> Result<Vec<Value>, Error>,
     },
+}
+
+impl Resolver {
+    /// The calls whose answers the table is filled from.
+    pub fn reads(&self) -> Vec<&'static ApiCall> {
+        match self {
+            Resolver::Pages { call, .. } => vec![*call],
+            Resolver::GroupItems { .. } => vec![&crate::calls::dynamodb::SCAN],
+            Resolver::PerGroup { reads, .. } => reads.to_vec(),
+            Resolver::PerAccount { .. } => Vec::new(),
+        }
+    }
 }
 
 /// How a row read from pages finds its group.

@@ -11,7 +11,7 @@ pub static SCHEDULER: Table = Table {
         doc: "Entries of the group scheduler DynamoDB table.",
         grain: "scheduler entry",
         partitioning: Partitioning::Group,
-        calls: &[Call::member("dynamodb:Scan").on(Resource::GroupTables)],
+        calls: &[],
         identity: &["key"],
         columns: &[
             s("key", "Scheduler entry name."),

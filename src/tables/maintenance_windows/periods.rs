@@ -21,6 +21,7 @@
 //! - SSM's own `NextExecutionTime` is kept as SSM gave it
 //!   (`nextexecutiontime`); ours is `computednextexecutiontime`.
 
+use crate::calls::ssm::{DESCRIBE_MAINTENANCE_WINDOWS, LIST_WINDOW_TAGS};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -58,9 +59,7 @@ pub struct Window {
 /// Every window of the scope, with its tags.
 pub fn load(inputs: &dyn ScopeInputs) -> Result<Vec<Window>, Error> {
     let mut out = Vec::new();
-    for doc in inputs.maintenance_windows()? {
-        let origin = doc.origin.clone();
-        let v = doc.into_value()?;
+    for (origin, v) in inputs.values(&DESCRIBE_MAINTENANCE_WINDOWS)? {
         let ids = field(&v, "WindowIdentities")
             .and_then(Value::as_array)
             .ok_or_else(|| {
@@ -75,7 +74,7 @@ pub fn load(inputs: &dyn ScopeInputs) -> Result<Vec<Window>, Error> {
             let id = field(w, "WindowId")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::input(&origin, at("WindowId"), "expected a string"))?;
-            let tags = match inputs.window_tags(id)? {
+            let tags = match inputs.answer(&LIST_WINDOW_TAGS, id)? {
                 Some(doc) => {
                     let o = doc.origin.clone();
                     let t = doc.into_value()?;
