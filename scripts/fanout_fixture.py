@@ -21,7 +21,9 @@ error (`RequestLimitExceeded` for EC2, `Throttling` for STS and CloudFormation,
 
 Usage: fanout_fixture.py PORT ACCOUNTS DELAY_SECONDS [RATE BURST [CALLER_RATE CALLER_BURST]]
 Prints "ready" on stdout when it listens; counts requests (and throttled
-ones) in /stats.
+ones) in /stats, with the wall time (Unix seconds) of the first regional call
+(EC2's instances, volumes and security groups, DynamoDB, SSM, CloudFormation)
+since the last GET /mark.
 """
 import asyncio
 import json
@@ -128,7 +130,8 @@ def json_body(service, target, body):
     return None
 
 
-STATS = {"requests": 0, "throttled": 0}
+STATS = {"requests": 0, "throttled": 0, "first_regional": None}
+REGIONAL = ("DescribeInstances", "DescribeVolumes", "DescribeSecurityGroups", "DescribeStacks")
 BUCKETS = {}
 KEY = re.compile(r"Credential=([A-Z0-9]+)/[0-9]+/([a-z0-9-]+)/")
 
@@ -178,14 +181,19 @@ async def handle(reader, writer):
             headers = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             status = "200 OK"
-            if lines[0].startswith("GET /stats"):
+            if lines[0].startswith("GET /stats") or lines[0].startswith("GET /mark"):
+                if lines[0].startswith("GET /mark"):
+                    STATS["first_regional"] = None
                 payload, ctype = json.dumps(STATS).encode(), "application/json"
             else:
                 STATS["requests"] += 1
-                await asyncio.sleep(DELAY)
                 target = headers.get("x-amz-target", "")
                 action = "" if target else dict(
                     p.split("=", 1) for p in body.decode().split("&") if "=" in p).get("Action", "")
+                regional = action in REGIONAL or target.startswith(("DynamoDB", "AmazonSSM"))
+                if regional and STATS["first_regional"] is None:
+                    STATS["first_regional"] = time.time()
+                await asyncio.sleep(DELAY)
                 if throttled(headers, target or action):
                     STATS["throttled"] += 1
                     status = "400 Bad Request"

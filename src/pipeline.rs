@@ -24,7 +24,7 @@ use crate::partition::{Partition, PartitionKey, PartitionValue, Scope};
 use crate::settings::{ExportSettings, SourceSettings};
 use crate::sink::partitions::{PartitionWriter, Written};
 use crate::sink::Destination;
-use crate::sources::{aws::AwsSource, demo::Demo, snapshot::Snapshot, Source};
+use crate::sources::{aws::AwsSource, demo::Demo, snapshot::Snapshot, Source, Streamed};
 use crate::tables;
 use crate::tables::resolver::FoundGroup;
 
@@ -230,15 +230,27 @@ pub fn export(
         )?),
         None => None,
     };
-    let (mut scopes, mut early_failures) = source.scopes()?;
-    scopes.retain(|scope| s.filter.covers(scope));
-    if let Some(shard) = s.shard {
-        scopes.retain(|scope| shard.holds(scope.accountid.as_str()));
-        // A failure that names an account belongs to that account's shard.
-        early_failures.retain(|f| {
-            let account = f.scope.split('/').next().unwrap_or("");
-            !crate::partition::is_account_id(account) || shard.holds(account)
-        });
+    // A network source names its scopes as it fetches them (`stream`);
+    // the others name them all first.
+    let streamed = source.fetch_concurrency().is_some();
+    let keep = |scope: &Scope| {
+        s.filter.covers(scope) && s.shard.is_none_or(|sh| sh.holds(scope.accountid.as_str()))
+    };
+    // A failure that names an account belongs to that account's shard.
+    let ours = |f: &Failure| {
+        let account = f.scope.split('/').next().unwrap_or("");
+        !crate::partition::is_account_id(account) || s.shard.is_none_or(|sh| sh.holds(account))
+    };
+    let (mut scopes, mut early_failures) = match streamed {
+        true => (Vec::new(), Vec::new()),
+        false => source.scopes()?,
+    };
+    scopes.retain(|scope| keep(scope));
+    early_failures.retain(|f| ours(f));
+    // How many scopes each account has in the run.
+    let mut per_account: BTreeMap<PartitionValue, usize> = BTreeMap::new();
+    for scope in &scopes {
+        *per_account.entry(scope.accountid.clone()).or_default() += 1;
     }
     // The copies made at the end (the query-ready copy, a snapshot) take
     // this run's partitions from `fresh` rather than reading them back.
@@ -266,16 +278,13 @@ pub fn export(
         .num_threads(s.jobs)
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    // Per account: its regions still to collect, and what they found.
+    // Per account: its regions still to collect, and what they found. A
+    // run that covers part of an account cannot say what the whole holds.
     let accounts: Mutex<BTreeMap<PartitionValue, AccountProgress>> = Mutex::new(BTreeMap::new());
-    // A run that covers part of an account cannot say what the whole holds.
-    if has_account_tables() && !only_backups && s.filter.is_empty() {
-        let mut a = accounts.lock().expect("not poisoned");
-        for scope in &scopes {
-            a.entry(scope.accountid.clone()).or_default().remaining += 1;
-        }
-    }
-    let one = |scope: &Scope, inputs: Result<&dyn crate::documents::ScopeInputs, Error>| {
+    let track_accounts = has_account_tables() && !only_backups && s.filter.is_empty();
+    let one = |scope: &Scope,
+               of: usize,
+               inputs: Result<&dyn crate::documents::ScopeInputs, Error>| {
         if s.cancel
             .as_ref()
             .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
@@ -340,7 +349,10 @@ pub fn export(
             None => (0, Vec::new()),
         };
         report.failures.extend(backup_failures);
-        let account_done = account_progress(&accounts, scope, &report);
+        let account_done = match track_accounts {
+            true => account_progress(&accounts, scope, of, &report),
+            false => None,
+        };
         let pruned = if s.prune_stale && s.filter.is_empty() && report.failures.is_empty() {
             prune_stale(dest, scope, &report.partitions, s.max_stale)
         } else {
@@ -380,27 +392,46 @@ pub fn export(
                 .add_account(written);
         }
     };
-    match source.fetch_concurrency() {
+    match streamed {
         // A network source: fetch asynchronously, convert on `jobs` threads.
         // The channel holds at most `2 x jobs` fetched scopes, so memory is
         // bounded by the requests in flight, not by threads.
-        Some(_) => {
+        true => {
             let (tx, rx) = tokio::sync::mpsc::channel(2 * s.jobs);
+            let accounts_seen: Mutex<std::collections::HashSet<PartitionValue>> = Mutex::default();
             std::thread::scope(|ts| {
-                ts.spawn(|| source.stream(&scopes, tx));
-                drain(&pool, rx, |(i, inputs)| match inputs {
-                    Ok(inputs) => one(&scopes[i], Ok(inputs.as_ref())),
-                    Err(e) => one(&scopes[i], Err(e)),
+                ts.spawn(|| source.stream(&keep, tx));
+                drain(&pool, rx, |event| match event {
+                    Streamed::Scope { scope, of, inputs } => {
+                        let first = accounts_seen
+                            .lock()
+                            .expect("not poisoned")
+                            .insert(scope.accountid.clone());
+                        if first {
+                            bar.inc_length(of as u64);
+                            summary.lock().expect("not poisoned").scopes += of;
+                        }
+                        match inputs {
+                            Ok(inputs) => one(&scope, of, Ok(inputs.as_ref())),
+                            Err(e) => one(&scope, of, Err(e)),
+                        }
+                    }
+                    Streamed::Failure(f) => {
+                        if ours(&f) {
+                            summary.lock().expect("not poisoned").failures.push(f);
+                        }
+                    }
                 });
             });
         }
-        None => pool.install(|| {
-            scopes
-                .par_iter()
-                .for_each(|scope| match source.inputs(scope) {
-                    Ok(inputs) => one(scope, Ok(inputs.as_ref())),
-                    Err(e) => one(scope, Err(e)),
-                })
+        false => pool.install(|| {
+            scopes.par_iter().for_each(|scope| {
+                let of = per_account[&scope.accountid];
+                match source.inputs(scope) {
+                    Ok(inputs) => one(scope, of, Ok(inputs.as_ref())),
+                    Err(e) => one(scope, of, Err(e)),
+                }
+            })
         }),
     }
     bar.finish_and_clear();
@@ -476,14 +507,21 @@ struct AccountProgress {
 
 /// Records what `report` found in its account; returns the account's
 /// progress once its last region is in, unless one of them failed whole.
+/// `of` is how many scopes the account has in the run.
 fn account_progress(
     accounts: &Mutex<BTreeMap<PartitionValue, AccountProgress>>,
     scope: &Scope,
+    of: usize,
     report: &ScopeReport,
 ) -> Option<AccountProgress> {
     let mut all = accounts.lock().expect("no panics while holding the lock");
-    let a = all.get_mut(&scope.accountid)?;
-    a.remaining -= 1;
+    let a = all
+        .entry(scope.accountid.clone())
+        .or_insert_with(|| AccountProgress {
+            remaining: of,
+            ..Default::default()
+        });
+    a.remaining = a.remaining.saturating_sub(1);
     a.failed |= report.scope_failed;
     a.regions.push(scope.region.to_string());
     a.groups.extend(report.groups.iter().map(|g| FoundGroup {

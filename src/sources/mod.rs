@@ -14,8 +14,25 @@ use crate::error::Error;
 use crate::partition::Failure;
 use crate::partition::{PartitionValue, Scope};
 
-/// Where [`Source::stream`] sends each fetched scope.
-pub type Fetched = tokio::sync::mpsc::Sender<(usize, Result<Box<dyn ScopeInputs + Send>, Error>)>;
+/// What [`Source::stream`] sends.
+pub enum Streamed {
+    /// One scope, fetched, of an account that has `of` scopes in the run
+    /// (all of them kept): the account's scopes are done when `of` have
+    /// come.
+    Scope {
+        scope: Scope,
+        of: usize,
+        inputs: Result<Box<dyn ScopeInputs + Send>, Error>,
+    },
+    /// An account or scope that could not even be named.
+    Failure(Failure),
+}
+
+/// Where [`Source::stream`] sends what it finds.
+pub type Fetched = tokio::sync::mpsc::Sender<Streamed>;
+
+/// Which scopes a streamed run keeps (its filter and shard).
+pub type Keep<'a> = &'a (dyn Fn(&Scope) -> bool + Sync);
 
 pub trait Source: Sync {
     /// For the summary, e.g. `demo(seed=42)` or `snapshot ./dir`.
@@ -35,11 +52,13 @@ pub trait Source: Sync {
     fn fetch_concurrency(&self) -> Option<usize> {
         None
     }
-    /// Fetches every scope (`scopes[i]`) with bounded concurrency and sends
-    /// `(i, inputs)` as each is ready; the bounded channel holds fetching
-    /// back while conversion is behind. Only called when
-    /// [`Source::fetch_concurrency`] is `Some`.
-    fn stream(&self, _scopes: &[Scope], _tx: Fetched) {}
+    /// Names the scopes and fetches those `keep` keeps, with bounded
+    /// concurrency, sending each as it is ready: naming and fetching
+    /// overlap, so the first scope is fetched while the accounts are still
+    /// being listed. The bounded channel holds fetching back while
+    /// conversion is behind. Only called when [`Source::fetch_concurrency`]
+    /// is `Some` (then [`Source::scopes`] is not).
+    fn stream(&self, _keep: Keep, _tx: Fetched) {}
     /// Notes for the summary: skipped regions, denied optional look-ups.
     fn notes(&self) -> Vec<String> {
         Vec::new()

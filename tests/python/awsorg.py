@@ -282,6 +282,8 @@ class FaultProxy:
       no lock in between, so two concurrent PUTs can both succeed;
     - `fail_target=(OPERATION, n)`: answers 500 to every call of that
       JSON-protocol operation after the first n;
+    - `delay_target=(OPERATION, seconds)`: holds every call of that
+      JSON-protocol operation that long before forwarding it;
     - `answer(action)`: for query-protocol calls (EC2, STS: `Action=` in the
       body), XML to answer instead of moto, or None to forward;
     - `requests` records (method, path, X-Amz-Target) of every request, and
@@ -290,7 +292,9 @@ class FaultProxy:
 
     def __init__(self, upstream_port: int, fault_region: str | None = None,
                  fail_put: str | None = None, fail_athena: str | None = None, rewrite=None, answer=None,
-                 fail_target: tuple[str, int] | None = None, atomic_conditional_puts: bool = False):
+                 fail_target: tuple[str, int] | None = None, atomic_conditional_puts: bool = False,
+                 delay_target: tuple[str, float] | None = None):
+        self.delay_target = delay_target
         self.atomic_conditional_puts = atomic_conditional_puts
         self.put_lock = threading.Lock()
         self.fail_target = fail_target
@@ -332,6 +336,8 @@ class FaultProxy:
                         over = proxy.target_calls > proxy.fail_target[1]
                     if over:
                         return self._reply(500, b'{"__type":"InternalFailure","message":"injected write failure"}')
+                if proxy.delay_target and target.endswith("." + proxy.delay_target[0]):
+                    time.sleep(proxy.delay_target[1])
                 if proxy.fault_region and f"/{proxy.fault_region}/" in auth:
                     return self._reply(500, b'{"__type":"InternalFailure","message":"injected regional outage"}')
                 if proxy.answer and not target and b"Action=" in body:

@@ -577,3 +577,37 @@ def test_prune_departed_removes_only_accounts_that_left(org, good, tmp_path):
     (plan / "plan.json").write_text(json.dumps(doc))
     p = cli(creds, "prune", "--out", str(out), "--departed", "--plan", str(plan), endpoint=server.url)
     assert p.returncode != 0 and "whole organization" in p.stderr
+
+
+def test_accounts_are_collected_as_their_listing_arrives(org, tmp_path):
+    """The first regional call comes before the last ListAccounts page; a
+    listing that fails part-way leaves what it listed collected."""
+    server, creds, accounts, _ = org
+    args = ["export", "--aws", "--org", "--member-role", awsorg.MEMBER_ROLE, "--regions", "eu-west-1",
+            "--page-size", "1", "--max-attempts", "1", "--exclude-accounts", accounts["locked"], "--no-backup"]
+    proxy = awsorg.FaultProxy(server.port, delay_target=("ListAccounts", 0.4))
+    try:
+        code, s = run(creds, *args, "--out", str(tmp_path / "a"), endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert code == 0, s
+    targets = [t for (_, _, t) in proxy.requests]
+    pages = [i for i, t in enumerate(targets) if t.endswith(".ListAccounts")]
+    first_regional = next(i for i, t in enumerate(targets) if t.startswith("DynamoDB_"))
+    assert len(pages) >= 4, targets
+    assert first_regional < pages[-1], "collection waited for the whole listing"
+    listed = s["api_calls"]["organizations:ListAccounts"]
+    assert listed == len(pages), s["api_calls"]
+
+    # The third page fails: the accounts of the first two are collected.
+    proxy = awsorg.FaultProxy(server.port, fail_target=("ListAccounts", 2))
+    try:
+        code, s = run(creds, *args, "--out", str(tmp_path / "b"), endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert code == 3, s
+    org_failures = [f for f in s["failures"] if f["scope"] == "organization"]
+    assert len(org_failures) == 1 and "ListAccounts" in org_failures[0]["error"], s["failures"]
+    collected = {p.name.removeprefix("accountid=") for p in (tmp_path / "b/metadata/accounts").iterdir()}
+    assert 1 <= len(collected) <= 2, collected
+    assert collected < set(accounts.values()), collected

@@ -370,6 +370,56 @@ impl AwsSource {
     }
 }
 
+impl AwsSource {
+    /// The scopes of a planned account that `keep` keeps, each with their
+    /// number; its failures are sent at once.
+    async fn planned(
+        &self,
+        a: String,
+        r: Result<Vec<String>, String>,
+        keep: super::Keep<'_>,
+        tx: &super::Fetched,
+    ) -> Vec<(Scope, usize)> {
+        let mut scopes = Vec::new();
+        let mut failures = Vec::new();
+        match PartitionValue::parse(&a, "account id", "the account list") {
+            Err(error) => failures.push(Failure {
+                scope: a,
+                group: None,
+                error,
+            }),
+            Ok(accountid) => match r {
+                Ok(regions) => {
+                    for r in regions {
+                        push_scope(
+                            &mut scopes,
+                            &mut failures,
+                            &accountid,
+                            &r,
+                            "ec2:DescribeRegions",
+                        );
+                    }
+                }
+                Err(m) => failures.push(Failure {
+                    scope: a.clone(),
+                    group: None,
+                    error: aws_err(&a, m),
+                }),
+            },
+        }
+        for f in failures {
+            let _ = tx.send(super::Streamed::Failure(f)).await;
+        }
+        scopes.retain(|s| keep(s));
+        if let Some(s) = scopes.first() {
+            let mut rem = self.remaining.lock().unwrap();
+            rem.insert(s.accountid.to_string(), scopes.len());
+        }
+        let of = scopes.len();
+        scopes.into_iter().map(|s| (s, of)).collect()
+    }
+}
+
 impl Source for AwsSource {
     fn describe(&self) -> String {
         let who = match &self.s.accounts {
@@ -408,24 +458,55 @@ impl Source for AwsSource {
         Some(self.s.concurrency)
     }
 
-    fn stream(&self, scopes: &[Scope], tx: super::Fetched) {
+    fn stream(&self, keep: super::Keep, tx: super::Fetched) {
         use futures_util::StreamExt;
-        self.rt.block_on(
-            futures_util::stream::iter(scopes.iter().enumerate())
-                .map(|(i, scope)| async move {
-                    let r = self.fetch(scope).await;
-                    self.scope_done(scope.accountid.as_str());
-                    (i, r)
+        self.rt.block_on(async {
+            // Accounts flow from the listing as its pages arrive; at most
+            // --concurrency are planned (DescribeRegions) ahead of the
+            // collection, and at most --concurrency scopes fetched at once.
+            let (atx, arx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let listing = async move {
+                let r = self
+                    .each_account(&mut |a| {
+                        let _ = atx.send(a);
+                    })
+                    .await;
+                drop(atx);
+                r
+            };
+            let accounts = futures_util::stream::unfold(arx, |mut rx| async move {
+                rx.recv().await.map(|a| (a, rx))
+            });
+            let c = self.s.concurrency.max(1);
+            let tx = &tx;
+            let work = accounts
+                .map(|a| async move {
+                    let r = self.plan_account(&a).await;
+                    (a, r)
                 })
-                .buffer_unordered(self.s.concurrency.max(1))
-                .for_each(|(i, r)| {
-                    let tx = tx.clone();
-                    async move {
-                        let r = r.map(|m| Box::new(m) as Box<dyn ScopeInputs + Send>);
-                        let _ = tx.send((i, r)).await;
-                    }
-                }),
-        );
+                .buffer_unordered(c)
+                .then(|(a, r)| self.planned(a, r, keep, tx))
+                .flat_map(futures_util::stream::iter)
+                .map(|(scope, of)| async move {
+                    let r = self.fetch(&scope).await;
+                    self.scope_done(scope.accountid.as_str());
+                    (scope, of, r)
+                })
+                .buffer_unordered(c)
+                .for_each(|(scope, of, r)| async move {
+                    let inputs = r.map(|m| Box::new(m) as Box<dyn ScopeInputs + Send>);
+                    let _ = tx.send(super::Streamed::Scope { scope, of, inputs }).await;
+                });
+            let (listed, ()) = futures_util::future::join(listing, work).await;
+            if let Err(error) = listed {
+                let failure = Failure {
+                    scope: "organization".into(),
+                    group: None,
+                    error,
+                };
+                let _ = tx.send(super::Streamed::Failure(failure)).await;
+            }
+        });
     }
 
     fn notes(&self) -> Vec<String> {

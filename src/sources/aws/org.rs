@@ -83,11 +83,12 @@ impl AwsSource {
                 .collect();
             while let Some((parent, kind)) = stack.pop() {
                 let parents = json!({"Parents": [{"Id": parent, "Type": kind}]});
-                for a in self.list_accounts(Some(&parent)).await?.iter().flatten() {
-                    if let Some(id) = a.id() {
+                self.list_accounts(Some(&parent), &mut |page| {
+                    for id in page.iter().filter_map(|a| a.id()) {
                         tree.accounts.insert(id.to_string(), parents.clone());
                     }
-                }
+                })
+                .await?;
                 for ou in self.child_units(&parent).await? {
                     let Some(id) = ou.id() else { continue };
                     tree.units.insert(
@@ -119,11 +120,11 @@ impl AwsSource {
     /// `ListAccounts`, or an error (never a partial list).
     pub fn org_members(&self) -> Result<BTreeSet<String>, Error> {
         self.rt.block_on(async {
-            let pages = self.list_accounts(None).await?;
+            let mut all = Vec::new();
+            self.list_accounts(None, &mut |page| all.extend_from_slice(page))
+                .await?;
             // Checked whole: what is not listed here may be deleted.
-            pages
-                .iter()
-                .flatten()
+            all.iter()
                 .map(|a| match a.id() {
                     Some(id) if crate::partition::is_account_id(id) => Ok(id.to_string()),
                     other => Err(Error::Aws {
@@ -138,56 +139,69 @@ impl AwsSource {
         })
     }
 
+    /// The accounts to collect, sorted.
     pub(super) async fn accounts(&self) -> Result<Vec<String>, Error> {
-        let mut list = match &self.s.accounts {
-            Accounts::Caller => vec![self.caller_account().await?],
-            Accounts::List(l) => l.clone(),
-            Accounts::Org if self.s.include_ous.is_empty() => self.org_accounts(None).await?,
-            Accounts::Org => {
-                let mut all = Vec::new();
-                for ou in &self.s.include_ous {
-                    all.extend(self.ou_accounts(ou).await?);
-                }
-                all
-            }
-        };
-        list.retain(|a| !self.s.exclude_accounts.contains(a));
-        if !self.s.exclude_ous.is_empty() {
-            let mut excluded = BTreeSet::new();
-            for ou in &self.s.exclude_ous {
-                excluded.extend(self.ou_accounts(ou).await?);
-            }
-            list.retain(|a| !excluded.contains(a));
-        }
-        if let Some(shard) = self.s.shard {
-            list.retain(|a| shard.holds(a));
-        }
+        let mut list = Vec::new();
+        self.each_account(&mut |a| list.push(a)).await?;
         list.sort();
-        list.dedup();
         Ok(list)
     }
 
-    pub(super) async fn org_accounts(&self, parent: Option<&str>) -> Result<Vec<String>, Error> {
-        let mut out = Vec::new();
-        let pages = self.list_accounts(parent).await?;
-        if parent.is_none() {
-            let all = pages
-                .iter()
-                .flatten()
-                .filter_map(|a| a.id().map(str::to_string));
-            *self.members.lock().unwrap() = Some(all.collect());
+    /// Hands each account to collect to `on`, once, as soon as it is known:
+    /// a whole-organization listing hands over each page's accounts as the
+    /// page arrives, so that collection starts with the first page rather
+    /// than after the last. Exclusions and the shard apply first.
+    pub(super) async fn each_account(&self, on: &mut dyn FnMut(String)) -> Result<(), Error> {
+        let mut excluded = BTreeSet::new();
+        for ou in &self.s.exclude_ous {
+            excluded.extend(self.ou_accounts(ou).await?);
         }
-        for a in pages.iter().flatten() {
-            let Some(id) = a.id() else { continue };
-            // State replaced Status on 2026-09-09; either may be absent.
-            let state = a
-                .state()
-                .map(|s| s.as_str())
-                .or_else(|| a.status().map(|s| s.as_str()));
-            match state {
+        let mut seen = BTreeSet::new();
+        let mut pass = |a: String| {
+            let keep = !self.s.exclude_accounts.contains(&a)
+                && !excluded.contains(&a)
+                && self.s.shard.is_none_or(|s| s.holds(&a));
+            if keep && seen.insert(a.clone()) {
+                on(a);
+            }
+        };
+        match &self.s.accounts {
+            Accounts::Caller => pass(self.caller_account().await?),
+            Accounts::List(l) => l.iter().cloned().for_each(&mut pass),
+            Accounts::Org if self.s.include_ous.is_empty() => {
+                self.org_accounts(None, &mut pass).await?
+            }
+            Accounts::Org => {
+                for ou in &self.s.include_ous {
+                    self.ou_accounts(ou).await?.into_iter().for_each(&mut pass);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The ACTIVE accounts of `parent` (the whole organization when None),
+    /// handed to `on` page by page; the others are noted. A listing of the
+    /// whole organization also records every member, once complete.
+    pub(super) async fn org_accounts(
+        &self,
+        parent: Option<&str>,
+        on: &mut dyn FnMut(String),
+    ) -> Result<(), Error> {
+        let mut members = BTreeSet::new();
+        self.list_accounts(parent, &mut |page| {
+            for a in page {
+                let Some(id) = a.id() else { continue };
+                members.insert(id.to_string());
+                // State replaced Status on 2026-09-09; either may be absent.
+                let state = a
+                    .state()
+                    .map(|s| s.as_str())
+                    .or_else(|| a.status().map(|s| s.as_str()));
+                match state {
                     Some("ACTIVE") => {
                         self.known_account(id, a.to_json());
-                        out.push(id.to_string())
+                        on(id.to_string())
                     }
                     Some(other) => self.note(format!(
                         "account {id}: skipped, its state is {other} (only ACTIVE accounts are collected)"
@@ -196,32 +210,39 @@ impl AwsSource {
                         "account {id}: skipped, Organizations gave neither State nor Status"
                     )),
                 }
+            }
+        })
+        .await?;
+        if parent.is_none() {
+            *self.members.lock().unwrap() = Some(members);
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// `ListAccounts` (or `ListAccountsForParent`), every page.
+    /// `ListAccounts` (or `ListAccountsForParent`), every page, each handed
+    /// to `on_page` as it arrives.
     pub(super) async fn list_accounts(
         &self,
         parent: Option<&str>,
-    ) -> Result<Vec<Vec<aws_sdk_organizations::types::Account>>, Error> {
+        on_page: &mut dyn FnMut(&[aws_sdk_organizations::types::Account]),
+    ) -> Result<(), Error> {
         // The caller's Organizations client has no per-call region, so the
         // SDK's own paginators apply here (the regional calls below cannot
         // use them: see `paginate`).
-        let mut pages: Vec<Vec<aws_sdk_organizations::types::Account>> = Vec::new();
         match parent {
             None => {
                 let mut stream = self
                     .caller
                     .organizations
                     .list_accounts()
+                    .set_max_results(self.s.page_size.map(|p| p.clamp(1, 20)))
                     .into_paginator()
                     .send();
                 while let Some(r) = stream.next().await {
                     let r = r.map_err(|e| {
                         aws_err("organization", sdk_error("organizations:ListAccounts", &e))
                     })?;
-                    pages.push(r.accounts().to_vec());
+                    on_page(r.accounts());
                 }
             }
             Some(p) => {
@@ -230,17 +251,18 @@ impl AwsSource {
                     .organizations
                     .list_accounts_for_parent()
                     .parent_id(p)
+                    .set_max_results(self.s.page_size.map(|p| p.clamp(1, 20)))
                     .into_paginator()
                     .send();
                 while let Some(r) = stream.next().await {
                     let r = r.map_err(|e| {
                         aws_err(p, sdk_error("organizations:ListAccountsForParent", &e))
                     })?;
-                    pages.push(r.accounts().to_vec());
+                    on_page(r.accounts());
                 }
             }
         }
-        Ok(pages)
+        Ok(())
     }
 
     /// Accounts under an OU and its children.
@@ -248,7 +270,7 @@ impl AwsSource {
         let mut out = Vec::new();
         let mut stack = vec![ou.to_string()];
         while let Some(p) = stack.pop() {
-            out.extend(self.org_accounts(Some(&p)).await?);
+            self.org_accounts(Some(&p), &mut |a| out.push(a)).await?;
             stack.extend(
                 self.child_units(&p)
                     .await?
