@@ -332,41 +332,45 @@ impl AwsSource {
                 .collect()
                 .await;
         for (a, r) in results {
-            let accountid = match PartitionValue::parse(&a, "account id", "the account list") {
-                Ok(v) => v,
-                Err(e) => {
-                    failures.push(Failure {
-                        scope: a,
-                        group: None,
-                        error: e,
-                    });
-                    continue;
-                }
-            };
-            match r {
-                Ok(regions) => {
-                    for r in regions {
-                        push_scope(
-                            &mut scopes,
-                            &mut failures,
-                            &accountid,
-                            &r,
-                            "ec2:DescribeRegions",
-                        );
-                    }
-                }
-                Err(m) => failures.push(Failure {
-                    scope: a.clone(),
-                    group: None,
-                    error: aws_err(&a, m),
-                }),
-            }
+            account_scopes(a, r, &mut scopes, &mut failures);
         }
         let mut rem = self.remaining.lock().unwrap();
         for s in &scopes {
             *rem.entry(s.accountid.to_string()).or_default() += 1;
         }
         Ok((scopes, failures))
+    }
+}
+
+/// The scopes of account `a` from its planning's answer `r` (its regions),
+/// or the failures that name it.
+fn account_scopes(
+    a: String,
+    r: Result<Vec<String>, String>,
+    scopes: &mut Vec<Scope>,
+    failures: &mut Vec<Failure>,
+) {
+    let accountid = match PartitionValue::parse(&a, "account id", "the account list") {
+        Ok(v) => v,
+        Err(error) => {
+            return failures.push(Failure {
+                scope: a,
+                group: None,
+                error,
+            })
+        }
+    };
+    match r {
+        Ok(regions) => {
+            for r in regions {
+                push_scope(scopes, failures, &accountid, &r, "ec2:DescribeRegions");
+            }
+        }
+        Err(m) => failures.push(Failure {
+            error: aws_err(&a, m),
+            scope: a,
+            group: None,
+        }),
     }
 }
 
@@ -382,31 +386,7 @@ impl AwsSource {
     ) -> Vec<(Scope, usize)> {
         let mut scopes = Vec::new();
         let mut failures = Vec::new();
-        match PartitionValue::parse(&a, "account id", "the account list") {
-            Err(error) => failures.push(Failure {
-                scope: a,
-                group: None,
-                error,
-            }),
-            Ok(accountid) => match r {
-                Ok(regions) => {
-                    for r in regions {
-                        push_scope(
-                            &mut scopes,
-                            &mut failures,
-                            &accountid,
-                            &r,
-                            "ec2:DescribeRegions",
-                        );
-                    }
-                }
-                Err(m) => failures.push(Failure {
-                    scope: a.clone(),
-                    group: None,
-                    error: aws_err(&a, m),
-                }),
-            },
-        }
+        account_scopes(a, r, &mut scopes, &mut failures);
         for f in failures {
             let _ = tx.send(super::Streamed::Failure(f)).await;
         }
