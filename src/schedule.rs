@@ -252,9 +252,18 @@ fn parse_dom(expr: &str, s: &str) -> Result<DayOfMonth, ScheduleError> {
 
 fn parse_dow(expr: &str, s: &str) -> Result<DayOfWeek, ScheduleError> {
     const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    // `#n` and `nL` name one day: a list, range or step there is refused,
+    // not read as its first day.
     let day = |v: &str| -> Result<u32, ScheduleError> {
         let set = field(expr, "day-of-week", v, 1, 7, &DAYS)?;
-        Ok(set.iter().position(|b| *b).unwrap() as u32)
+        let mut days = set.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i);
+        match (days.next(), days.next()) {
+            (Some(d), None) => Ok(d as u32),
+            _ => Err(err(
+                expr,
+                format!("day-of-week: {v:?} before # or L must be one day"),
+            )),
+        }
     };
     Ok(match s {
         "?" | "*" => DayOfWeek::Any,
@@ -570,6 +579,16 @@ mod tests {
         let t = utc("2026-11-22T03:00:00Z"); // a Sunday
         assert_eq!(s.prev_start(t, None), Some(utc("2026-11-22T02:00:00Z")));
         assert_eq!(s.next_start(t, None), Some(utc("2026-11-29T02:00:00Z")));
+    }
+
+    #[test]
+    fn nth_and_last_weekday_take_one_day() {
+        for bad in ["1-3#2", "MON,WED#1", "*/2#3", "2-4L"] {
+            let e = parse(&format!("cron(0 0 ? * {bad} *)"), "UTC").unwrap_err();
+            assert!(e.to_string().contains("must be one day"), "{bad}: {e}");
+        }
+        assert!(parse("cron(0 0 ? * MON#2 *)", "UTC").is_ok());
+        assert!(parse("cron(0 0 ? * 6L *)", "UTC").is_ok());
     }
 
     #[test]
