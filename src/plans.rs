@@ -28,11 +28,14 @@ pub type PlanBatch = (Vec<Value>, Vec<(String, Value)>);
 /// The accounts of a plan's batch file (each an `Account` as `ListAccounts`
 /// gave it, with a 12-digit `Id`) and the units above them.
 pub fn read_batch(url: &str, conn: &Connection) -> Result<PlanBatch, Error> {
-    let (dir, name) = url.trim_end_matches('/').rsplit_once('/').ok_or_else(|| {
-        Error::Usage(format!("--plan {url:?}: expected a folder and a file name"))
-    })?;
-    let dest = crate::sink::open(if dir.is_empty() { "." } else { dir }, conn)?;
-    let data = dest.read(name, MAX_PLAN_BYTES)?;
+    if !url.trim_end_matches('/').contains('/') {
+        return Err(Error::Usage(format!(
+            "--plan {url:?}: expected a folder and a file name"
+        )));
+    }
+    // Reading makes no folder: a missing local one is not found.
+    let (dest, name) = crate::sink::open_file(url, conn)?;
+    let data = dest.read(&name, MAX_PLAN_BYTES)?;
     // serde_json stops at 128 levels of nesting: a depth limit of its own.
     let doc: Value = serde_json::from_slice(&data)
         .map_err(|e| Error::input(url, format!("line {} column {}", e.line(), e.column()), e))?;
