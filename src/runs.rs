@@ -11,6 +11,10 @@ use crate::error::Error;
 use crate::partition::RUNS;
 use crate::sink::Destination;
 
+/// The largest run record read back: a record lists each failure, so a
+/// run of 10,000 accounts whose regions all failed takes several MB.
+pub const MAX_RECORD_BYTES: u64 = 16 << 20;
+
 /// The path of run `id`'s record, under the destination root.
 pub fn record_path(id: &str) -> String {
     format!("{RUNS}/{id}.json")

@@ -23,8 +23,6 @@ use crate::tables::{self, Table};
 /// The largest table file of the copy read (the instances of 10,000
 /// accounts take about 60 MB).
 const MAX_TABLE_BYTES: u64 = 2 << 30;
-/// The largest run record read.
-const MAX_RECORD_BYTES: u64 = 16 << 20;
 /// Rows a list shows before it says how many more there are.
 pub const LIST_ROWS: usize = 200;
 /// Changes listed from the newest history diff.
@@ -567,7 +565,7 @@ fn last_run(dest: &dyn Destination) -> Result<Option<LastRun>, Error> {
     let Some((_, newest)) = crate::runs::recorded(dest)?.pop() else {
         return Ok(None);
     };
-    let data = dest.read(&newest, MAX_RECORD_BYTES)?;
+    let data = dest.read(&newest, crate::runs::MAX_RECORD_BYTES)?;
     let v: Value = serde_json::from_slice(&data)
         .map_err(|e| Error::input(&newest, "$", format!("malformed JSON: {e}")))?;
     let text = |k: &str| {

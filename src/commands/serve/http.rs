@@ -44,9 +44,6 @@ use crate::partition::PartitionValue;
 use crate::settings::Filter;
 use crate::sink::Connection;
 
-/// Largest run record read back from the destination.
-const MAX_RECORD_BYTES: u64 = 1 << 20;
-
 /// What one client, and all of them, may take of the API.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -275,7 +272,7 @@ pub fn route(
 /// A stored run record, or `404`.
 fn read_record(api: &Api, id: &str) -> Reply {
     let stored = crate::sink::open(&api.out, &api.conn)
-        .and_then(|d| d.read(&crate::runs::record_path(id), MAX_RECORD_BYTES));
+        .and_then(|d| d.read(&crate::runs::record_path(id), crate::runs::MAX_RECORD_BYTES));
     match stored
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
