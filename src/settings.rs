@@ -747,8 +747,9 @@ pub struct ServeSettings {
     pub schedule_expr: String,
     pub schedule: crate::schedule::RunSchedule,
     pub listen: std::net::SocketAddr,
-    /// The bearer token the API requires (never printed).
-    pub token: Option<String>,
+    /// The file of the bearer token the API requires (read when the
+    /// daemon starts; the token is never printed).
+    pub token_file: Option<PathBuf>,
     pub shutdown_timeout: std::time::Duration,
     pub tick: std::time::Duration,
     pub clock_file: Option<PathBuf>,
@@ -779,24 +780,7 @@ pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
         .listen()
         .parse()
         .map_err(|e| Error::Usage(format!("--listen {:?}: {e}", d.listen())))?;
-    let token = match &d.token_file {
-        Some(p) => {
-            let bytes = crate::input::read_file(p, 4096)
-                .map_err(|e| Error::Usage(format!("--token-file: {e}")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| Error::Usage(format!("--token-file {}: not UTF-8", p.display())))?;
-            let t = text.lines().next().unwrap_or("").trim().to_string();
-            if t.len() < 16 {
-                return Err(Error::Usage(format!(
-                    "--token-file {}: the token must be at least 16 characters",
-                    p.display()
-                )));
-            }
-            Some(t)
-        }
-        None => None,
-    };
-    if !listen.ip().is_loopback() && token.is_none() {
+    if !listen.ip().is_loopback() && d.token_file.is_none() {
         return Err(Error::Usage(format!(
             "--listen {listen}: an address other than loopback needs --token-file (token_file in the config)"
         )));
@@ -806,7 +790,7 @@ pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
         schedule_expr,
         schedule,
         listen,
-        token,
+        token_file: d.token_file.clone(),
         shutdown_timeout: std::time::Duration::from_secs_f64(d.shutdown_timeout()),
         tick: seconds("--tick", a.tick.unwrap_or(30.0), 3600.0)?,
         clock_file: a.clock_file.clone(),

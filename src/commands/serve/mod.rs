@@ -421,7 +421,26 @@ fn recorded_runs(dest: &dyn Destination) -> Result<Vec<(i64, String)>, Error> {
         .collect())
 }
 
+/// The bearer token in the first line of `path`: at least 16 characters,
+/// from a regular file of at most 4 KiB.
+fn read_token(path: &std::path::Path) -> Result<String, Error> {
+    let bytes = crate::input::read_file(path, 4096)
+        .map_err(|e| Error::Usage(format!("--token-file: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("--token-file {}: not UTF-8", path.display())))?;
+    let t = text.lines().next().unwrap_or("").trim().to_string();
+    if t.len() < 16 {
+        return Err(Error::Usage(format!(
+            "--token-file {}: the token must be at least 16 characters",
+            path.display()
+        )));
+    }
+    Ok(t)
+}
+
 pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
+    // Read before anything starts, so a bad token file changes nothing.
+    let token = s.token_file.as_deref().map(read_token).transpose()?;
     let clock = Clock {
         file: s.clock_file.clone(),
     };
@@ -443,7 +462,7 @@ pub fn run(s: &ServeSettings) -> Result<ExitCode, Error> {
         s.listen,
         http::Api {
             shared: shared.clone(),
-            token: s.token.clone(),
+            token,
             out: s.export.out.clone(),
             conn: s.export.conn.clone(),
         },
