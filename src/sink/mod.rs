@@ -86,13 +86,15 @@ pub fn open(url: &str, conn: &Connection) -> Result<Box<dyn Destination>, Error>
     Ok(Box::new(local::LocalDestination::new(path)?))
 }
 
-/// A file path or `s3://` URL → (its folder as a destination, its name).
+/// A file path, `file://` or `s3://` URL → (its folder as a destination,
+/// its name). A missing local folder is not found, not made.
 pub fn open_file(url: &str, conn: &Connection) -> Result<(Box<dyn Destination>, String), Error> {
     let (dir, name) = url
         .trim_end_matches('/')
         .rsplit_once('/')
         .unwrap_or((".", url));
-    if !url.starts_with("s3://") && !std::path::Path::new(dir).is_dir() {
+    let local = dir.strip_prefix("file://").unwrap_or(dir);
+    if !url.starts_with("s3://") && !std::path::Path::new(local).is_dir() {
         return Err(Error::NotFound(url.to_string()));
     }
     Ok((open(dir, conn)?, name.to_string()))
@@ -116,4 +118,32 @@ pub fn check_rel_path(rel: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_opens_by_path_or_file_url_and_a_missing_folder_is_not_made() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("b.json"), b"{}").unwrap();
+        let conn = Connection::default();
+        let path = format!("{}/b.json", d.path().display());
+        for url in [path.clone(), format!("file://{path}")] {
+            let (dest, name) = open_file(&url, &conn).unwrap();
+            assert_eq!(dest.read(&name, 16).unwrap(), b"{}", "{url}");
+        }
+        let missing = d.path().join("none");
+        for url in [
+            format!("{}/b.json", missing.display()),
+            format!("file://{}/b.json", missing.display()),
+        ] {
+            assert!(
+                matches!(open_file(&url, &conn), Err(Error::NotFound(_))),
+                "{url}"
+            );
+        }
+        assert!(!missing.exists(), "reading made no folder");
+    }
 }
