@@ -104,6 +104,10 @@ pub fn field<'v>(obj: &'v Value, name: &str) -> Option<&'v Value> {
     })
 }
 
+/// The instance tag that names an instance's subfleet (absent or empty:
+/// the main fleet), as CloneSquad sets it.
+pub const SUBFLEET_TAG: &str = "clonesquad:subfleet-name";
+
 /// Names of a group's resources, from templates where `{group}` stands for the name.
 #[derive(Debug, Clone)]
 pub struct Naming {

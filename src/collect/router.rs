@@ -97,7 +97,6 @@ pub struct Router<'a> {
 /// Capture slots of a routed [`RowBuilder`].
 const SLOT_GROUP: usize = 0;
 const SLOT_SUBFLEET: usize = 1;
-pub const SUBFLEET_TAG: &str = "clonesquad:subfleet-name";
 
 impl<'a> Router<'a> {
     pub fn new(scope: Scope, sink: PartitionWriter<'a>, run_time_ms: i64, group_tag: &str) -> Self {
@@ -326,7 +325,11 @@ impl<'a> Router<'a> {
         }
         let run_time = self.run_time_ms;
         let lane = self.lanes.entry(table).or_insert_with(|| RoutedLane {
-            builder: RowBuilder::new(table.def(), run_time, &[&self.group_tag, SUBFLEET_TAG]),
+            builder: RowBuilder::new(
+                table.def(),
+                run_time,
+                &[&self.group_tag, crate::documents::SUBFLEET_TAG],
+            ),
             row_groups: Vec::with_capacity(BATCH_ROWS),
             row_origins: Vec::with_capacity(BATCH_ROWS),
             bad_tags: Vec::new(),

@@ -402,7 +402,7 @@ impl DemoScope<'_> {
             json!({"Key": self.demo.naming.group_tag, "Value": g}),
         ];
         if let Some(s) = subfleet {
-            tags.push(json!({"Key": "clonesquad:subfleet-name", "Value": s}));
+            tags.push(json!({"Key": crate::documents::SUBFLEET_TAG, "Value": s}));
         }
         if n.is_multiple_of(5) {
             tags.push(json!({"Key": "Owner", "Value": *rng.pick(&["Zoë Ångström", "チーム・インフラ", "Ōsaka ops 🚀"])}));

@@ -317,7 +317,7 @@ pub static INSTANCES: Table = Table {
             Column::from_tag("_hostname", "Name", "The Name tag of the instance.").distinct(),
             Column::from_tag(
                 "_subfleetname",
-                "clonesquad:subfleet-name",
+                crate::documents::SUBFLEET_TAG,
                 "The subfleet of the instance, empty for the main fleet.",
             ),
             Column::last_updated(),
