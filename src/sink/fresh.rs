@@ -68,7 +68,9 @@ struct Spill {
     writer: Option<FileWriter<BufWriter<File>>>,
     /// Blocks written so far (the next block's number).
     blocks: usize,
-    kept: HashMap<PartitionKey, Vec<usize>>,
+    /// Shared with the readers once the run ends (never copied: it holds
+    /// an entry per partition of the run).
+    kept: Arc<HashMap<PartitionKey, Vec<usize>>>,
     /// Set at the first failure: nothing of this table is used then.
     broken: Option<String>,
 }
@@ -119,7 +121,7 @@ impl Fresh {
                     path,
                     writer,
                     blocks: 0,
-                    kept: HashMap::new(),
+                    kept: Arc::default(),
                     broken,
                 }),
             ));
@@ -157,7 +159,8 @@ impl Fresh {
     /// the batches in `blocks`.
     pub fn keep(&self, table: &'static TableDef, key: &PartitionKey, blocks: Vec<usize>) {
         if let Some(mut s) = self.spill(table) {
-            s.kept.insert(key.clone(), blocks);
+            // Readers, made only once the run ends, share the map.
+            Arc::make_mut(&mut s.kept).insert(key.clone(), blocks);
         }
     }
 
@@ -180,7 +183,7 @@ impl Fresh {
         let reader = FileReader::try_new_buffered(f, None).map_err(|e| e.to_string())?;
         Ok(FreshReader {
             reader,
-            kept: Arc::new(s.kept.clone()),
+            kept: Arc::clone(&s.kept),
         })
     }
 }
