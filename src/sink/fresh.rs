@@ -69,11 +69,16 @@ struct Spill {
     /// Blocks written so far (the next block's number).
     blocks: usize,
     /// Shared with the readers once the run ends (never copied: it holds
-    /// an entry per partition of the run).
-    kept: Arc<HashMap<PartitionKey, Vec<usize>>>,
+    /// an entry per partition of the run, so it is kept small: the
+    /// partition's values as one string, `accountid/region/groupname`).
+    kept: Arc<Kept>,
     /// Set at the first failure: nothing of this table is used then.
     broken: Option<String>,
 }
+
+/// Committed partitions (their values joined by `/`, which no value
+/// holds) → the blocks of their batches.
+type Kept = HashMap<Box<str>, Box<[usize]>>;
 
 /// The batches a run wrote, by table (see the module doc).
 pub struct Fresh {
@@ -84,7 +89,7 @@ pub struct Fresh {
 /// A committed partition's rows as this run wrote them.
 pub struct FreshReader {
     reader: FileReader<BufReader<File>>,
-    kept: Arc<HashMap<PartitionKey, Vec<usize>>>,
+    kept: Arc<Kept>,
 }
 
 impl Fresh {
@@ -160,7 +165,8 @@ impl Fresh {
     pub fn keep(&self, table: &'static TableDef, key: &PartitionKey, blocks: Vec<usize>) {
         if let Some(mut s) = self.spill(table) {
             // Readers, made only once the run ends, share the map.
-            Arc::make_mut(&mut s.kept).insert(key.clone(), blocks);
+            let key = key.to_string().into_boxed_str();
+            Arc::make_mut(&mut s.kept).insert(key, blocks.into_boxed_slice());
         }
     }
 
@@ -200,9 +206,10 @@ impl FreshReader {
     /// `key`'s rows as committed by this run, or `None` when this run did
     /// not commit that partition.
     pub fn batches(&mut self, key: &PartitionKey) -> Option<Result<Vec<RecordBatch>, String>> {
-        let blocks = self.kept.get(key)?.clone();
+        let kept = Arc::clone(&self.kept);
+        let blocks = kept.get(key.to_string().as_str())?;
         let mut out = Vec::with_capacity(blocks.len());
-        for i in blocks {
+        for &i in blocks.iter() {
             let batch = self
                 .reader
                 .set_index(i)
