@@ -93,19 +93,21 @@ pub static GROUP_FINDERS: [&ApiCall; 3] = [
     &ec2::DESCRIBE_INSTANCES,
 ];
 
-/// The ids `call` is made for, from the pages of the calls made before it
-/// (`pages(c)` lists those of `c`). Empty for a call that is not
-/// [`Input::Each`].
-pub fn each_ids<'v>(
+/// The ids `call` is made for, each once, in the order first named, from
+/// the pages of the calls made before it (`pages(c)` lists those of `c`).
+/// Empty for an [`Input::Region`] call.
+pub fn ids_for<'v>(
     call: &ApiCall,
     pages: &dyn Fn(&'static ApiCall) -> Vec<&'v Value>,
     naming: &Naming,
 ) -> Vec<String> {
     let mut ids = Vec::new();
     match &call.input {
-        Input::Each(Ids::From(from, f)) => pages(from).into_iter().for_each(|p| f(p, &mut ids)),
+        Input::Referenced { from, ids: f, .. } | Input::Each(Ids::From(from, f)) => {
+            pages(from).into_iter().for_each(|p| f(p, &mut ids))
+        }
         Input::Each(Ids::GroupTables) => ids = group_tables(pages, naming),
-        _ => {}
+        Input::Region => {}
     }
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(id.clone()));
@@ -302,5 +304,25 @@ mod tests {
             &mut ids,
         );
         assert_eq!(ids, ["sg-1", "sg-2"]);
+    }
+
+    #[test]
+    fn a_call_is_made_for_each_id_once_in_the_order_first_named() {
+        let page = json!({"Reservations": [
+            {"Instances": [{"InstanceId": "i-2"}, {"InstanceId": "i-1"}]},
+            {"Instances": [{"InstanceId": "i-2"}]}]});
+        let of = |c: &'static ApiCall| -> Vec<&Value> {
+            if c == &ec2::DESCRIBE_INSTANCES {
+                vec![&page, &page]
+            } else {
+                Vec::new()
+            }
+        };
+        let naming = Naming::default();
+        assert_eq!(
+            ids_for(&ec2::DESCRIBE_VOLUMES, &of, &naming),
+            ["i-2", "i-1"]
+        );
+        assert!(ids_for(&ec2::DESCRIBE_INSTANCES, &of, &naming).is_empty());
     }
 }

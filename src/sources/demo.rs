@@ -933,7 +933,7 @@ mod tests {
                     .collect()
             };
             if let crate::calls::Input::Each(_) = call.input {
-                let ids = crate::calls::each_ids(call, &of, &Naming::default());
+                let ids = crate::calls::ids_for(call, &of, &Naming::default());
                 assert!(!ids.is_empty(), "{call:?}: no ids");
                 for id in ids {
                     assert!(inputs.answer(call, &id).unwrap().is_some(), "{call:?} {id}");

@@ -377,7 +377,7 @@ pub fn write_scope(inputs: &dyn ScopeInputs, naming: &Naming, root: &Path) -> Re
                     .map(|(_, v)| v)
                     .collect()
             };
-            for id in calls::each_ids(call, &of, naming) {
+            for id in calls::ids_for(call, &of, naming) {
                 // An id becomes part of a file name only once checked.
                 PartitionValue::parse(&id, "id", call.stem)?;
                 if let Some(d) = inputs.answer(call, &id)? {

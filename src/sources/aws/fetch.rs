@@ -66,19 +66,15 @@ impl AwsSource {
             };
             let got = match &call.input {
                 Input::Region => (call.live)(&f, &[]).await?,
-                Input::Referenced { from, ids, chunk } => {
-                    let mut all = Vec::new();
-                    of(from).into_iter().for_each(|p| ids(p, &mut all));
-                    let mut seen = std::collections::HashSet::new();
-                    all.retain(|id| seen.insert(id.clone()));
+                Input::Referenced { chunk, .. } => {
                     let mut got = Vec::new();
-                    for chunk in all.chunks(*chunk) {
+                    for chunk in calls::ids_for(call, &of, naming).chunks(*chunk) {
                         got.extend((call.live)(&f, chunk).await?);
                     }
                     got
                 }
                 Input::Each(_) => {
-                    for id in calls::each_ids(call, &of, naming) {
+                    for id in calls::ids_for(call, &of, naming) {
                         let got = (call.live)(&f, std::slice::from_ref(&id)).await?;
                         if let Some(v) = got.into_iter().next() {
                             answers.insert((call.call.action, id), v);
