@@ -867,23 +867,29 @@ impl ScopeInputs for DemoScope<'_> {
 }
 
 #[cfg(test)]
+impl Demo {
+    /// One account, one region (eu-west-1), two groups of `instances`
+    /// instances each, named as by default.
+    pub(crate) fn one_region(instances: usize, seed: u64) -> Demo {
+        let opts = DemoOptions {
+            accounts: 1,
+            regions: vec!["eu-west-1".into()],
+            groups_per_region: 2,
+            instances_per_group: instances,
+            seed,
+            revision: 0,
+        };
+        Demo::new(opts, Naming::default()).unwrap()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
     fn fetch(kind: &str, per_group: usize) -> (String, Vec<Value>) {
-        let demo = Demo::new(
-            DemoOptions {
-                accounts: 1,
-                regions: vec!["eu-west-1".into()],
-                groups_per_region: 2,
-                instances_per_group: per_group,
-                seed: 7,
-                revision: 0,
-            },
-            Naming::default(),
-        )
-        .unwrap();
+        let demo = Demo::one_region(per_group, 7);
         let (scopes, _) = demo.scopes().unwrap();
         let inputs = demo.inputs(&scopes[0]).unwrap();
         let mut out = Vec::new();
@@ -909,18 +915,7 @@ mod tests {
 
     #[test]
     fn the_model_answers_every_call_of_a_region() {
-        let demo = Demo::new(
-            DemoOptions {
-                accounts: 1,
-                regions: vec!["eu-west-1".into()],
-                groups_per_region: 2,
-                instances_per_group: 3,
-                seed: 7,
-                revision: 0,
-            },
-            Naming::default(),
-        )
-        .unwrap();
+        let demo = Demo::one_region(3, 7);
         let (scopes, _) = demo.scopes().unwrap();
         let inputs = demo.inputs(&scopes[0]).unwrap();
         let mut pages: Vec<(&'static ApiCall, Value)> = Vec::new();

@@ -409,7 +409,7 @@ pub fn write_scope(inputs: &dyn ScopeInputs, naming: &Naming, root: &Path) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::demo::{Demo, DemoOptions};
+    use crate::sources::demo::Demo;
 
     /// The table names a snapshot gives, sorted.
     fn tables(snap: &Snapshot, scope: &Scope) -> Vec<String> {
@@ -425,18 +425,7 @@ mod tests {
     #[test]
     fn every_call_written_is_read_back_and_old_snapshots_list_their_scans() {
         let naming = Naming::default();
-        let demo = Demo::new(
-            DemoOptions {
-                accounts: 1,
-                regions: vec!["eu-west-1".into()],
-                groups_per_region: 2,
-                instances_per_group: 2,
-                seed: 3,
-                revision: 0,
-            },
-            naming.clone(),
-        )
-        .unwrap();
+        let demo = Demo::one_region(2, 3);
         let (scopes, _) = demo.scopes().unwrap();
         let dir = tempfile::tempdir().unwrap();
         write_scope(
