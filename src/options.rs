@@ -326,7 +326,7 @@ mod checks {
         seconds_up_to(*s, 86_400.0)
     }
 
-    pub(super) fn seconds_up_to(s: f64, max: f64) -> Result<(), String> {
+    pub(crate) fn seconds_up_to(s: f64, max: f64) -> Result<(), String> {
         if s.is_finite() && s > 0.0 && s <= max {
             Ok(())
         } else {
@@ -417,6 +417,7 @@ mod checks {
             .map_err(|e| format!("expected ADDRESS:PORT such as 127.0.0.1:9137 ({e})"))
     }
 }
+pub(crate) use checks::seconds_up_to;
 use checks::*;
 
 /// `fleetcmdb.toml`: any of the keys declared here, which flags override.

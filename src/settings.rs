@@ -755,14 +755,10 @@ pub struct ServeSettings {
     pub clock_file: Option<PathBuf>,
 }
 
+/// A flag's seconds, checked as the declared settings' are.
 fn seconds(what: &str, v: f64, max: f64) -> Result<std::time::Duration, Error> {
-    if v.is_finite() && v > 0.0 && v <= max {
-        Ok(std::time::Duration::from_secs_f64(v))
-    } else {
-        Err(Error::Usage(format!(
-            "{what} {v}: expected seconds between 0 and {max}"
-        )))
-    }
+    crate::options::seconds_up_to(v, max).map_err(|m| Error::Usage(format!("{what} {v}: {m}")))?;
+    Ok(std::time::Duration::from_secs_f64(v))
 }
 
 pub fn serve(a: &crate::cli::ServeArgs) -> Result<ServeSettings, Error> {
@@ -1038,6 +1034,26 @@ mod tests {
         let missing = dir.path().join("none.toml");
         let e = consolidate_conn(&["--config", missing.to_str().unwrap()]).unwrap_err();
         assert!(e.to_string().contains("none.toml"), "{e}");
+    }
+
+    #[test]
+    fn serve_seconds_are_checked_as_declared_settings_are() {
+        let serve = |extra: &[&str]| {
+            let mut all = vec!["fleetcmdb", "serve", "--demo", "--out", "x"];
+            all.extend_from_slice(extra);
+            match crate::cli::Cli::try_parse_from(all).unwrap().command {
+                crate::cli::Command::Serve(a) => super::serve(&a).map(|s| s.tick),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(serve(&["--tick", "5"]).unwrap(), Duration::from_secs(5));
+        for bad in ["0", "3601", "NaN"] {
+            let e = serve(&["--tick", bad]).unwrap_err().to_string();
+            assert!(
+                e.contains("--tick") && e.contains("at most 3600"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
