@@ -458,14 +458,38 @@ mod tests {
         }
         let listed = tables(&snap, &scopes[0]);
         assert_eq!(listed.len(), 4, "the scans name the tables: {listed:?}");
-        // A listing, when the folder has one, is what names them.
+        // A listing, when the folder has one, is what names them: the
+        // aws-cli example of `aws dynamodb list-tables`
+        // (awscli/examples/dynamodb/list-tables.rst).
         let region = dir
             .path()
             .join(scopes[0].accountid.as_str())
             .join("eu-west-1");
         let file = region.join(format!("{}.json", LIST_TABLES.stem));
-        fs::write(&file, r#"{"TableNames": ["Other"]}"#).unwrap();
+        let published = concat!(
+            "{\n",
+            "    \"TableNames\": [\n",
+            "        \"Forum\", \n",
+            "        \"ProductCatalog\", \n",
+            "        \"Reply\", \n",
+            "        \"Thread\", \n",
+            "    ]\n",
+            "}\n",
+        );
+        // As printed there it ends its list with a comma, which is not
+        // JSON: the error names the file.
+        fs::write(&file, published).unwrap();
         let snap = Snapshot::new(dir.path(), 1 << 20).unwrap();
-        assert_eq!(tables(&snap, &scopes[0]), ["Other"]);
+        let inputs = snap.inputs(&scopes[0]).unwrap();
+        let e = inputs.values(&LIST_TABLES).unwrap_err().to_string();
+        assert!(
+            e.contains("dynamodb-list-tables.json") && e.contains("malformed JSON"),
+            "{e}"
+        );
+        fs::write(&file, published.replace("\"Thread\", ", "\"Thread\"")).unwrap();
+        assert_eq!(
+            tables(&snap, &scopes[0]),
+            ["Forum", "ProductCatalog", "Reply", "Thread"]
+        );
     }
 }
