@@ -547,6 +547,7 @@ fn settings_come_from_the_environment_under_the_flags_and_over_the_file() {
         e.contains("--max-attempts (or FLEETCMDB_MAX_ATTEMPTS) 0"),
         "{e}"
     );
+    assert!(!file.exists(), "a refused setting writes nothing");
     std::fs::write(&cfg, "max_attempts = 99\n").unwrap();
     let o = export(&[], &[]);
     assert_eq!(o.status.code(), Some(2));
@@ -555,4 +556,5 @@ fn settings_come_from_the_environment_under_the_flags_and_over_the_file() {
         e.contains("max_attempts (--max-attempts) 99: expected 1 to 20"),
         "{e}"
     );
+    assert!(!file.exists(), "a refused setting writes nothing");
 }
